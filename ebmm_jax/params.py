@@ -1,0 +1,44 @@
+"""Writable (memory) vs. static parameters of an energy model.
+
+Appendix C: "All modules containing memory parameters are specifically named as
+memory." A Haiku module is writable when the last component of its path is
+`memory` or `memory_<k>` (Haiku's suffix for a second module of that name).
+"""
+import re
+from typing import Tuple
+
+import haiku as hk
+import jax
+import numpy as np
+
+_MEMORY_MODULE = re.compile(r"(^|/)(~/)?memory(_\d+)?$")
+
+
+def is_memory_module(module_name: str) -> bool:
+  """True for Haiku module paths whose last component is `memory[_k]`."""
+  return bool(_MEMORY_MODULE.search(module_name))
+
+
+def split_memory(params: hk.Params) -> Tuple[hk.Params, hk.Params]:
+  """Splits parameters into (memory, static); `hk.data_structures.merge` inverts it."""
+  return hk.data_structures.partition(
+      lambda module_name, name, value: is_memory_module(module_name), params)
+
+
+def count_floats(tree) -> int:
+  """Number of scalars in a pytree of arrays (the paper's *memory size* for the
+  writable part)."""
+  return int(sum(np.prod(np.shape(x), dtype=np.int64)
+                 for x in jax.tree_util.tree_leaves(tree)))
+
+
+def memory_size(params: hk.Params) -> int:
+  """Number of floats that writing changes, Section 4 ("memory size")."""
+  memory, _ = split_memory(params)
+  n = count_floats(memory)
+  if n == 0:
+    raise ValueError(
+        "The energy model has no writable parameters: name at least one Haiku "
+        "module `memory` (Appendix C). Modules found: "
+        f"{sorted(params.keys())}")
+  return n

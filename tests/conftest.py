@@ -1,0 +1,22 @@
+"""Shared pytest fixtures.
+
+Real data: set EBMM_DATA_DIR to the folder laid out like `../shared/data`
+(CI does). When it is unset the real-data tests are skipped with a reason; when
+it is set but holds no data they fail.
+"""
+import os
+import pathlib
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> pathlib.Path:
+  path = os.environ.get("EBMM_DATA_DIR")
+  if not path:
+    pytest.skip("EBMM_DATA_DIR is not set; real-data tests need it "
+                "(e.g. EBMM_DATA_DIR=../shared/data).")
+  path = pathlib.Path(path)
+  if not path.is_dir() or not any(path.iterdir()):
+    pytest.fail(f"EBMM_DATA_DIR={path} is set but is not a non-empty folder.")
+  return path
