@@ -1,0 +1,102 @@
+"""Defaults shared by every experiment (paper, Appendix A and B).
+
+Experiment files call `get_base_config()` and override what differs. Every field
+carries a comment; `validate(config)` checks what a typo or a mismatch of
+sizes would otherwise turn into a shape error deep inside a jitted step.
+"""
+import ml_collections
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # Seeds parameters, data and distortions.
+
+  c.energy = ml_collections.ConfigDict()
+  c.energy.name = ""  # Energy model: "gated_rnn" (C.1), or an image ResNet (C.2-C.5).
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = ""  # "binary_strings", "omniglot", "cifar10", "imagenet64", "mnist".
+  c.data.num_patterns = 64  # N: patterns written into one memory.
+  c.data.data_dir = ""  # Where the data's files live (images only).
+
+  c.memory = ml_collections.ConfigDict()
+  c.memory.write_steps = 5  # T of Eq. (4) (Section 4: T = 5).
+  c.memory.read_steps = 5  # K of Eq. (1) (Section 4: K = 5).
+  c.memory.write_lr_init = 1e-4  # Initial writing rate, each step/layer/term (softplus).
+  c.memory.grad_penalty_init = 1.0  # alpha of Eq. (3) at init (softplus).
+  c.memory.prior_penalty_init = 1.0  # beta of Eq. (3) at init (softplus).
+  c.memory.read_step_size_init = 1.0  # γ(1), Appendix B.3.
+  c.memory.read_step_decay_init = 0.9  # σ(η(k)): γ(k) = γ(k-1) σ(η(k)) at init.
+  c.memory.read_momentum_init = 0.5  # ψ(1), Nesterov momentum (B.2).
+  c.memory.read_momentum_decay_init = 0.9  # ψ(k) = ψ(k-1) σ(.) at init.
+  c.memory.meta_loss_iterates = "all"  # "all": step-wise loss (B.4); "last": x(K) only.
+  c.memory.remat = False  # Recompute write/read steps in the backward pass.
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.learning_rate = 5e-5  # AdamW (Appendix A).
+  c.optim.weight_decay = 1e-6  # AdamW (Appendix A).
+  c.optim.clip_global_norm = 0.05  # Meta-gradient clipping (Appendix A).
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_steps = 2_000_000  # Meta-steps (Appendix A: 2e6 or a week).
+  c.train.max_seconds = 0.0  # Stop after this wall time (0: no limit); resumable.
+  c.train.meta_batch_size = 1  # Memories per meta-step, split over devices.
+  c.train.log_every = 50  # Meta-steps between metric lines.
+  c.train.checkpoint_every_secs = 300.0  # Wall time between checkpoints.
+  c.train.keep_checkpoints = 3  # Newest checkpoints kept on disk.
+  c.train.max_nonfinite_steps = 10  # Consecutive non-finite meta-steps before failing.
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.num_batches = 1000  # Random test batches (Appendix A: 1,000).
+  c.eval.batches_per_call = 50  # Batches evaluated per jitted call.
+  c.eval.seed = 12345  # Evaluation data and distortions; differs from training's.
+  return c
+
+
+def runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks a config to a seconds-scale run (tests, smoke checks)."""
+  c.train.num_steps = 20
+  c.train.log_every = 5
+  c.train.checkpoint_every_secs = 0.0
+  c.eval.num_batches = 20
+  c.eval.batches_per_call = 10
+  return c
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the field when a config is inconsistent."""
+  def need(cond, msg):
+    if not cond:
+      raise ValueError(f"Invalid config: {msg}")
+
+  need(c.data.num_patterns >= 1, f"data.num_patterns={c.data.num_patterns} must be >= 1.")
+  need(c.memory.write_steps >= 1, f"memory.write_steps={c.memory.write_steps} must be >= 1.")
+  need(c.memory.read_steps >= 1, f"memory.read_steps={c.memory.read_steps} must be >= 1.")
+  need(c.memory.meta_loss_iterates in ("all", "last"),
+       f"memory.meta_loss_iterates={c.memory.meta_loss_iterates!r} must be 'all' or 'last'.")
+  for field in ("write_lr_init", "grad_penalty_init", "prior_penalty_init",
+                "read_step_size_init"):
+    need(c.memory[field] > 0, f"memory.{field}={c.memory[field]} must be > 0 (softplus).")
+  for field in ("read_step_decay_init", "read_momentum_init", "read_momentum_decay_init"):
+    need(0 < c.memory[field] < 1, f"memory.{field}={c.memory[field]} must be in (0, 1).")
+  need(c.optim.learning_rate > 0, "optim.learning_rate must be > 0.")
+  need(c.optim.clip_global_norm > 0, "optim.clip_global_norm must be > 0.")
+  need(c.train.num_steps >= 1, "train.num_steps must be >= 1.")
+  need(c.train.meta_batch_size >= 1, "train.meta_batch_size must be >= 1.")
+  need(c.train.log_every >= 1, "train.log_every must be >= 1.")
+  need(c.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1.")
+  need(c.train.max_nonfinite_steps >= 1, "train.max_nonfinite_steps must be >= 1.")
+  need(c.eval.num_batches >= 1 and c.eval.batches_per_call >= 1,
+       "eval.num_batches and eval.batches_per_call must be >= 1.")
+  if c.energy.name == "gated_rnn":
+    need(c.data.name == "binary_strings",
+         f"energy.name='gated_rnn' is the binary-strings energy; data.name={c.data.name!r}.")
+    need(c.energy.input_size == c.data.pattern_dim,
+         f"energy.input_size={c.energy.input_size} must equal data.pattern_dim="
+         f"{c.data.pattern_dim}.")
+    need(0 < c.energy.dynamic_size < c.energy.hidden_size,
+         f"energy.dynamic_size={c.energy.dynamic_size} must be in (0, energy.hidden_size="
+         f"{c.energy.hidden_size}).")
+    need(c.energy.hops >= 1, f"energy.hops={c.energy.hops} must be >= 1.")
+  need(c.energy.name != "", "energy.name is empty: an experiment config must set it.")
+  need(c.data.name != "", "data.name is empty: an experiment config must set it.")

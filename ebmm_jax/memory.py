@@ -1,0 +1,226 @@
+"""EBMM writing and reading as pure functions: Eq. (1), (3), (4) and Appendix B.
+
+An energy model is a Haiku function `E(x; θ)` mapping a batch of patterns
+`x: [N, ...]` to energies `[N]`, with no interaction between examples, so that
+`∇_x sum_i E(x_i)` holds every per-pattern input gradient. Its parameters split
+into the writable `memory` θ (Appendix C: modules named `memory`) and the
+static rest. Writing (Eq. 4) runs T gradient steps on the writing loss (Eq. 3)
+from the meta-learned θ̄; reading (Eq. 1, Appendix B) runs K projected Nesterov
+steps on the energy from the query. Both are `lax.scan`s, so meta-gradients
+(Eq. 5) flow through them with `jax.grad`.
+"""
+from typing import Callable, NamedTuple, Optional, Tuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# (params, x: [N, ...]) -> energies [N].
+EnergyApply = Callable[[hk.Params, jax.Array], jax.Array]
+Box = Tuple[float, float]
+
+# The writing loss's three terms, in the order of Eq. (3): the per-term
+# learning rates (Appendix D) index this axis.
+WRITING_TERMS = ("energy", "grad_penalty", "prior_penalty")
+
+
+class WriteParams(NamedTuple):
+  """Meta-learned parameters of the writing rule, Eq. (4)."""
+  init_memory: hk.Params  # θ̄: the writable weights before writing.
+  learning_rates: hk.Params  # raw η: like init_memory, each leaf [T, 3]; softplus.
+  penalties: jax.Array  # raw [2]: softplus -> (alpha=grad_penalty, beta=prior_penalty).
+
+
+class ReadParams(NamedTuple):
+  """Meta-learned step sizes of the reading rule, Appendix B.2-B.3."""
+  step_sizes: jax.Array  # raw [K]: softplus(raw[0]) = γ(1); raw[1:] logits of decay.
+  momentum: jax.Array  # raw [K]: sigmoid(raw[0]) = ψ(1); raw[1:] logits of decay.
+
+
+def inverse_softplus(y) -> np.ndarray:
+  y = np.asarray(y, np.float64)
+  if np.any(y <= 0):
+    raise ValueError(f"softplus only reaches positive values, got {y}.")
+  return np.log(np.expm1(y))
+
+
+def logit(p) -> np.ndarray:
+  p = np.asarray(p, np.float64)
+  if np.any((p <= 0) | (p >= 1)):
+    raise ValueError(f"a probability in (0, 1) is needed, got {p}.")
+  return np.log(p) - np.log1p(-p)
+
+
+def _non_increasing(first: jax.Array, decay_logits: jax.Array) -> jax.Array:
+  # Appendix B.3: γ(k) = γ(k-1) σ(η(k)), k > 1.
+  return first * jnp.concatenate(
+      [jnp.ones((1,), first.dtype), jnp.cumprod(jax.nn.sigmoid(decay_logits))])
+
+
+def step_size_schedule(raw: jax.Array) -> jax.Array:
+  """Non-increasing read step sizes γ(1..K) from their raw parameters [K]."""
+  return _non_increasing(jax.nn.softplus(raw[0]), raw[1:])
+
+
+def momentum_schedule(raw: jax.Array) -> jax.Array:
+  """Non-increasing Nesterov momentum rates ψ(1..K) in (0, 1), parametrised like
+  the step sizes (Appendix B.3); ψ(1) = sigmoid(raw[0]) keeps every rate < 1."""
+  return _non_increasing(jax.nn.sigmoid(raw[0]), raw[1:])
+
+
+def penalty_weights(raw: jax.Array) -> Tuple[jax.Array, jax.Array]:
+  """(alpha, beta) of Eq. (3), both positive."""
+  alpha, beta = jax.nn.softplus(raw[0]), jax.nn.softplus(raw[1])
+  return alpha, beta
+
+
+def input_gradients(energy_apply: EnergyApply, params: hk.Params,
+                    x: jax.Array) -> Tuple[jax.Array, jax.Array]:
+  """Energies [N] and their per-pattern input gradients ∇_x E(x_i) [N, ...]."""
+  energies, vjp = jax.vjp(lambda x_: energy_apply(params, x_), x)
+  (grad_x,) = vjp(jnp.ones_like(energies))
+  return energies, grad_x
+
+
+def _sq_norm(tree) -> jax.Array:
+  return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+class WritingLoss(NamedTuple):
+  """The three terms of Eq. (3), each averaged over the batch."""
+  energy: jax.Array  # mean_i E(x_i; θ)
+  grad_penalty: jax.Array  # mean_i ||∇_x E(x_i; θ)||²
+  prior_penalty: jax.Array  # ||θ - θ̄||²
+
+  def total(self, alpha, beta) -> jax.Array:
+    """W(X, θ) of Eq. (3) averaged over the batch."""
+    return self.energy + alpha * self.grad_penalty + beta * self.prior_penalty
+
+
+def writing_loss(energy_apply: EnergyApply, static: hk.Params, memory: hk.Params,
+                 init_memory: hk.Params, patterns: jax.Array) -> WritingLoss:
+  """Eq. (3)'s terms for the batch `patterns` [N, ...] under θ = `memory`."""
+  params = hk.data_structures.merge(static, memory)
+  energies, grad_x = input_gradients(energy_apply, params, patterns)
+  num = patterns.shape[0]
+  return WritingLoss(
+      energy=jnp.mean(energies),
+      grad_penalty=jnp.sum(jnp.square(grad_x)) / num,
+      prior_penalty=_sq_norm(jax.tree_util.tree_map(jnp.subtract, memory, init_memory)))
+
+
+def writing_gradients(energy_apply: EnergyApply, static: hk.Params,
+                      memory: hk.Params, init_memory: hk.Params,
+                      patterns: jax.Array):
+  """The gradient of each term of Eq. (3) w.r.t. θ, separately.
+
+  One forward pass, one backward pass that yields both ∇_θ mean E and ∇_x E
+  (the latter feeds the gradient penalty), and one double-backward pass for
+  ∇_θ mean ||∇_x E||²; the prior term's gradient is analytic, 2 (θ - θ̄).
+
+  Returns:
+    (grads, loss): grads is a tuple of three trees like `memory`, in the order
+    of WRITING_TERMS; loss the WritingLoss at θ = `memory`.
+  """
+  num = patterns.shape[0]
+
+  def grad_penalty(memory_):
+    energies, vjp = jax.vjp(lambda m, x: energy_apply(
+        hk.data_structures.merge(static, m), x), memory_, patterns)
+    grad_energy, grad_x = vjp(jnp.full_like(energies, 1.0 / num))
+    # grad_x holds ∇_x E_i / N; rescale to mean_i ||∇_x E_i||².
+    penalty = jnp.sum(jnp.square(grad_x)) * num
+    return penalty, (grad_energy, jnp.mean(energies))
+
+  (penalty, (grad_energy, mean_energy)), grad_grad_penalty = jax.value_and_grad(
+      grad_penalty, has_aux=True)(memory)
+  delta = jax.tree_util.tree_map(jnp.subtract, memory, init_memory)
+  grad_prior = jax.tree_util.tree_map(lambda d: 2.0 * d, delta)
+  loss = WritingLoss(mean_energy, penalty, _sq_norm(delta))
+  return (grad_energy, grad_grad_penalty, grad_prior), loss
+
+
+def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParams,
+          patterns: jax.Array, remat: bool = False) -> Tuple[hk.Params, WritingLoss]:
+  """Stores `patterns` [N, ...] in the writable weights: Eq. (4).
+
+    θ(0) = θ̄,  θ(t+1) = θ(t) - Σ_j η_j(t) ∇_θ W_j(X, θ(t))
+
+  with one learned rate per step t, per writable parameter tensor and per term j
+  of Eq. (3) (Appendix D), the penalty terms weighted by alpha and beta.
+
+  Returns:
+    The written memory θ(T) (like `write_params.init_memory`) and the writing
+    loss's terms at θ(0), ..., θ(T-1), each [T].
+  """
+  alpha, beta = penalty_weights(write_params.penalties)
+  init_memory = write_params.init_memory
+  rates = jax.tree_util.tree_map(jax.nn.softplus, write_params.learning_rates)
+
+  def step(memory, rates_t):  # rates_t: leaves [3], this step's rates.
+    (g_energy, g_penalty, g_prior), loss = writing_gradients(
+        energy_apply, static, memory, init_memory, patterns)
+    memory = jax.tree_util.tree_map(
+        lambda m, r, ge, gp, gq: m - r[0] * ge - r[1] * alpha * gp - r[2] * beta * gq,
+        memory, rates_t, g_energy, g_penalty, g_prior)
+    return memory, loss
+
+  if remat:
+    step = jax.checkpoint(step)
+  memory, losses = jax.lax.scan(step, init_memory, rates)
+  return memory, losses
+
+
+def project(x: jax.Array, box: Box) -> jax.Array:
+  """Appendix B.1: clip to the data's box."""
+  return jnp.clip(x, box[0], box[1])
+
+
+def read(energy_apply: EnergyApply, params: hk.Params, read_params: ReadParams,
+         queries: jax.Array, known: Optional[jax.Array] = None,
+         box: Box = (0.0, 1.0), remat: bool = False) -> jax.Array:
+  """Retrieves patterns from `queries` [N, ...]: K projected Nesterov steps.
+
+  Appendix B.2, with v(0) = 0 and x(0) the query:
+    x̂(k) = proj(x(k-1) + ψ(k) v(k-1))
+    v(k)  = ψ(k) v(k-1) - γ(k) ∇_x E(x̂(k))
+    x(k)  = proj(x(k-1) + v(k))
+  (the appendix prints x(k) = proj(v(k)), which drops x(k-1): a typo, since
+  v(k) is a displacement). Entries where `known` is True are clamped to the
+  query's values: their gradient is zeroed and they never move.
+
+  Args:
+    energy_apply: the energy function.
+    params: all energy parameters (the written memory merged with the static).
+    read_params: the step-size and momentum parameters; K = len(step_sizes).
+    queries: [N, ...] distorted patterns, inside `box`.
+    known: optional bool [N, ...], True for entries to clamp.
+    box: the data's range, (low, high).
+    remat: recompute each step's activations in the backward pass.
+
+  Returns:
+    Iterates x(1), ..., x(K): [K, N, ...].
+  """
+  gammas = step_size_schedule(read_params.step_sizes)
+  psis = momentum_schedule(read_params.momentum)
+  free = None if known is None else jnp.logical_not(known).astype(queries.dtype)
+
+  def clamp(x):
+    return x if known is None else jnp.where(known, queries, x)
+
+  def step(carry, rates):
+    x, v = carry
+    gamma, psi = rates
+    lookahead = clamp(project(x + psi * v, box))
+    _, grad_x = input_gradients(energy_apply, params, lookahead)
+    if free is not None:
+      grad_x = grad_x * free
+    v = psi * v - gamma * grad_x
+    x = clamp(project(x + v, box))
+    return (x, v), x
+
+  if remat:
+    step = jax.checkpoint(step)
+  _, iterates = jax.lax.scan(step, (queries, jnp.zeros_like(queries)), (gammas, psis))
+  return iterates

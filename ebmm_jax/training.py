@@ -1,0 +1,162 @@
+"""The meta-training loop: jitted data-parallel meta-steps, resumable.
+
+`train(config, workdir)` meta-trains an experiment, resuming from the newest
+checkpoint in `workdir/checkpoints`. Data and distortion keys are derived from
+(seed, step), so a resumed run sees exactly the batches an uninterrupted run
+would have seen.
+"""
+import functools
+import json
+import os
+import time
+from typing import Optional
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from ebmm_jax import checkpoint
+from ebmm_jax import experiment as experiment_lib
+from ebmm_jax import meta
+from ebmm_jax import metrics as metrics_lib
+from ebmm_jax import parallel
+from ebmm_jax import params as params_lib
+
+
+class NonFiniteError(FloatingPointError):
+  """Raised after too many consecutive non-finite meta-steps."""
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(workdir, "checkpoints")
+
+
+def make_train_step(exp: experiment_lib.Experiment, mesh):
+  """The jitted meta-step: state replicated, meta-batch split over `mesh`."""
+  c = exp.config
+  step = functools.partial(meta.meta_step, exp.energy.apply, exp.task,
+                           exp.optimizer(), iterates=c.memory.meta_loss_iterates,
+                           remat=c.memory.remat)
+  repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
+  return jax.jit(step, in_shardings=(repl, data, repl),
+                 out_shardings=(repl, repl), donate_argnums=0)
+
+
+def make_sampler(exp: experiment_lib.Experiment, mesh):
+  c = exp.config
+  return jax.jit(lambda key: exp.sample_train(key, c.train.meta_batch_size,
+                                              c.data.num_patterns),
+                 out_shardings=parallel.data_sharded(mesh))
+
+
+def run_keys(seed: int):
+  """(init, data, distortion) keys of a run."""
+  k_init, k_data, k_distort = jax.random.split(jax.random.PRNGKey(seed), 3)
+  return k_init, k_data, k_distort
+
+
+def initial_state(exp: experiment_lib.Experiment) -> meta.TrainState:
+  k_init, _, _ = run_keys(exp.config.seed)
+  return meta.init_train_state(exp.init_meta_params(k_init), exp.optimizer())
+
+
+def _format_eta(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h:d}:{m:02d}:{s:02d}"
+
+
+def train(config: ml_collections.ConfigDict, workdir: str,
+          mesh=None) -> meta.TrainState:
+  """Meta-trains `config` in `workdir`; returns the final TrainState."""
+  exp = experiment_lib.build(config)
+  mesh = parallel.make_mesh() if mesh is None else mesh
+  parallel.check_meta_batch(config.train.meta_batch_size, mesh)
+  is_writer = jax.process_index() == 0
+  if is_writer:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  state = initial_state(exp)
+  logging.info("Memory size: %d floats (writable); static: %d floats.",
+               params_lib.count_floats(state.meta_params.write.init_memory),
+               params_lib.count_floats(state.meta_params.static))
+  restored = checkpoint.restore_latest(checkpoint_dir(workdir), state)
+  if restored is not None:
+    state = restored[1]
+    logging.info("Resumed from checkpoint at step %d.", restored[0])
+  state = jax.device_put(state, parallel.replicated(mesh))
+
+  step_fn = make_train_step(exp, mesh)
+  sample = make_sampler(exp, mesh)
+  _, k_data, k_distort = run_keys(config.seed)
+  writer = metrics_lib.MetricWriter(workdir, enabled=is_writer)
+
+  t = config.train
+  step = int(state.step)
+  start_step, start_time = step, time.time()
+  last_ckpt, last_log_time, last_log_step = start_time, start_time, step
+  try:
+    while step < t.num_steps:
+      patterns = sample(jax.random.fold_in(k_data, step))
+      state, metrics = step_fn(state, patterns, jax.random.fold_in(k_distort, step))
+      step += 1
+      if step == start_step + 1:  # Rates and ETA exclude the compilation.
+        jax.block_until_ready(state)
+        last_log_time, last_log_step = time.time(), step
+      in_a_row = int(state.nonfinite_in_a_row)
+      if in_a_row:
+        logging.warning("Meta-step %d was not finite and was skipped (%d in a row).",
+                        step - 1, in_a_row)
+        if in_a_row >= t.max_nonfinite_steps:
+          raise NonFiniteError(
+              f"{in_a_row} consecutive non-finite meta-steps, the last at step "
+              f"{step - 1}; stopping (train.max_nonfinite_steps="
+              f"{t.max_nonfinite_steps}).")
+      now = time.time()
+      out_of_time = t.max_seconds > 0 and now - start_time >= t.max_seconds
+      done = step >= t.num_steps or out_of_time
+      if step % t.log_every == 0 or done:
+        m = metrics_lib.to_python(jax.device_get(metrics))
+        m["nonfinite_total"] = int(state.nonfinite_total)
+        rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
+        m["steps_per_sec"] = rate
+        writer.write(step, m)
+        remaining = (t.num_steps - step) / max(rate, 1e-9)
+        if t.max_seconds > 0:
+          remaining = min(remaining, t.max_seconds - (now - start_time))
+        logging.info(
+            "step %d/%d  meta-loss %.3f  %s %.2f (query %.2f)  %.2f steps/s  ETA %s",
+            step, t.num_steps, m["meta_loss"], exp.task.score_name,
+            m["score"][-1], m["query_score"], rate, _format_eta(remaining))
+        last_log_time, last_log_step = now, step
+      if is_writer and (done or now - last_ckpt >= t.checkpoint_every_secs):
+        checkpoint.save(checkpoint_dir(workdir), step, state, keep=t.keep_checkpoints)
+        last_ckpt = now
+      if done:
+        break
+  finally:
+    writer.close()
+  logging.info("Trained %d meta-steps in %.1f s.", step - start_step, time.time() - start_time)
+  return state
+
+
+def load_meta_params(config: ml_collections.ConfigDict, workdir: str) -> meta.MetaParams:
+  """Meta-parameters of the newest checkpoint in `workdir` (raises if none)."""
+  exp = experiment_lib.build(config)
+  restored = checkpoint.restore_latest(checkpoint_dir(workdir), initial_state(exp))
+  if restored is None:
+    raise FileNotFoundError(f"No readable checkpoint in {checkpoint_dir(workdir)}.")
+  return restored[1].meta_params
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a workdir was trained with (its config.json)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: is {workdir} a training workdir?")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
