@@ -2,14 +2,14 @@
 
 Every loader returns float32 images [N, H, W, C] and int32 class labels [N]:
 
-| name       | images                 | values | preprocessing                   |
-|------------|------------------------|--------|---------------------------------|
-| omniglot   | [N, 32, 32, 1]         | {0, 1} | area downscale from 105x105,    |
-|            |                        |        | threshold 0.5, stroke = 1 (4.1) |
-| mnist      | [N, 32, 32, 1]         | {0, 1} | bilinear upscale from 28x28,    |
-|            |                        |        | threshold 0.5, digit = 1 (A.6)  |
-| cifar10    | [N, 32, 32, 3]         | [0, 1] | RGB / 255 (Section 4.2)         |
-| imagenet64 | [N, 64, 64, 3]         | [0, 1] | RGB / 255 (Section 4.3)         |
+| name       | images         | values | preprocessing                       |
+|------------|----------------|--------|-------------------------------------|
+| omniglot   | [N, 32, 32, 1] | {0, 1} | area downscale from 105x105, >0.5,  |
+|            |                |        | stroke = 1 (Section 4.1)            |
+| mnist      | [N, 32, 32, 1] | {0, 1} | bilinear upscale from 28x28, >0.5,  |
+|            |                |        | digit = 1 (Appendix A.6)            |
+| cifar10    | [N, 32, 32, 3] | [0, 1] | RGB / 255 (Section 4.2)             |
+| imagenet64 | [N, 64, 64, 3] | [0, 1] | RGB / 255 (Section 4.3)             |
 
 Sources: "files" reads the original distribution files (Omniglot zip
 archives, CIFAR-10 python batches, MNIST IDX files, or the offline ImageNet
@@ -20,7 +20,8 @@ split's files are there, tfds otherwise.
 
 Decoded file datasets are cached per process (keyed by path, size and
 modification time of the files), so returned arrays may be shared and are
-marked read-only: copy before modifying in place.
+marked read-only: copy before modifying in place. tfds reads are not cached
+(`tfds.testing.mock_data` would otherwise leak fake data into later calls).
 """
 import functools
 import os
@@ -233,6 +234,12 @@ def _omniglot_files_cached(folder: str, signature: Tuple,
   return OmniglotData(*_read_only(images, labels, alphabets))
 
 
+@functools.lru_cache(maxsize=4)
+def _omniglot_split_cached(folder: str, signature: Tuple):
+  del signature  # Only part of the cache key.
+  return omniglot_files.default_alphabet_split(pathlib.Path(folder))
+
+
 def omniglot_alphabet_split(
     data_dir: PathLike) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
   """Default (train, test) alphabets of the Omniglot archives in `data_dir`.
@@ -249,7 +256,9 @@ def omniglot_alphabet_split(
     raise FileNotFoundError(
         f"expected Omniglot zip archives {omniglot_files.BACKGROUND_GLOB} in "
         f"one of {_searched('omniglot', data_dir)}.")
-  return omniglot_files.default_alphabet_split(folder)
+  return _omniglot_split_cached(
+      str(folder.resolve()),
+      _signature(omniglot_files.find_archives(folder)))
 
 
 def load_omniglot(data_dir: PathLike, split: str = "train", *,
@@ -293,12 +302,12 @@ def load_omniglot(data_dir: PathLike, split: str = "train", *,
   folder = _use_files("omniglot", split, data_dir, source,
                       lambda f: bool(omniglot_files.find_archives(f)), expected)
   if folder is not None:
-    data = _omniglot_files_cached(
-        str(folder.resolve()),
-        _signature(omniglot_files.find_archives(folder)), image_size)
+    key = (str(folder.resolve()),
+           _signature(omniglot_files.find_archives(folder)))
+    data = _omniglot_files_cached(*key, image_size)
     available = sorted(set(data.alphabets.tolist()))
     if alphabets is None:
-      train, test = omniglot_files.default_alphabet_split(folder)
+      train, test = _omniglot_split_cached(*key)
       alphabets = train if split == "train" else test
   else:
     tfds_data_dir = data_dir if tfds_data_dir is None else tfds_data_dir

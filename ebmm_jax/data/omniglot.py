@@ -137,7 +137,8 @@ def _decode_png(data: bytes, where: str) -> np.ndarray:
   """PNG bytes -> uint8 ink [105, 105] (255 = ink; the PNGs draw ink black)."""
   # Pillow comes with matplotlib, a project dependency; imported here so the
   # other readers do not need it.
-  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from PIL import Image, UnidentifiedImageError
   try:
     with Image.open(io.BytesIO(data)) as image:
       if image.mode == "1":  # The originals: 1-bit, read without converting.
