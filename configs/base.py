@@ -1,8 +1,7 @@
 """Defaults shared by every experiment (paper, Appendix A and B).
 
 Experiment files call `get_base_config()` and override what differs. Every field
-carries a comment; `validate(config)` checks what a typo or a mismatch of
-sizes would otherwise turn into a shape error deep inside a jitted step.
+carries a comment; `ebmm_jax.configuration.validate` checks a built config.
 """
 import ml_collections
 
@@ -61,42 +60,3 @@ def runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.eval.num_batches = 20
   c.eval.batches_per_call = 10
   return c
-
-
-def validate(c: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the field when a config is inconsistent."""
-  def need(cond, msg):
-    if not cond:
-      raise ValueError(f"Invalid config: {msg}")
-
-  need(c.data.num_patterns >= 1, f"data.num_patterns={c.data.num_patterns} must be >= 1.")
-  need(c.memory.write_steps >= 1, f"memory.write_steps={c.memory.write_steps} must be >= 1.")
-  need(c.memory.read_steps >= 1, f"memory.read_steps={c.memory.read_steps} must be >= 1.")
-  need(c.memory.meta_loss_iterates in ("all", "last"),
-       f"memory.meta_loss_iterates={c.memory.meta_loss_iterates!r} must be 'all' or 'last'.")
-  for field in ("write_lr_init", "grad_penalty_init", "prior_penalty_init",
-                "read_step_size_init"):
-    need(c.memory[field] > 0, f"memory.{field}={c.memory[field]} must be > 0 (softplus).")
-  for field in ("read_step_decay_init", "read_momentum_init", "read_momentum_decay_init"):
-    need(0 < c.memory[field] < 1, f"memory.{field}={c.memory[field]} must be in (0, 1).")
-  need(c.optim.learning_rate > 0, "optim.learning_rate must be > 0.")
-  need(c.optim.clip_global_norm > 0, "optim.clip_global_norm must be > 0.")
-  need(c.train.num_steps >= 1, "train.num_steps must be >= 1.")
-  need(c.train.meta_batch_size >= 1, "train.meta_batch_size must be >= 1.")
-  need(c.train.log_every >= 1, "train.log_every must be >= 1.")
-  need(c.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1.")
-  need(c.train.max_nonfinite_steps >= 1, "train.max_nonfinite_steps must be >= 1.")
-  need(c.eval.num_batches >= 1 and c.eval.batches_per_call >= 1,
-       "eval.num_batches and eval.batches_per_call must be >= 1.")
-  if c.energy.name == "gated_rnn":
-    need(c.data.name == "binary_strings",
-         f"energy.name='gated_rnn' is the binary-strings energy; data.name={c.data.name!r}.")
-    need(c.energy.input_size == c.data.pattern_dim,
-         f"energy.input_size={c.energy.input_size} must equal data.pattern_dim="
-         f"{c.data.pattern_dim}.")
-    need(0 < c.energy.dynamic_size < c.energy.hidden_size,
-         f"energy.dynamic_size={c.energy.dynamic_size} must be in (0, energy.hidden_size="
-         f"{c.energy.hidden_size}).")
-    need(c.energy.hops >= 1, f"energy.hops={c.energy.hops} must be >= 1.")
-  need(c.energy.name != "", "energy.name is empty: an experiment config must set it.")
-  need(c.data.name != "", "data.name is empty: an experiment config must set it.")

@@ -10,7 +10,7 @@ import haiku as hk
 import jax
 import ml_collections
 
-from configs import base as base_config
+from ebmm_jax import configuration
 from ebmm_jax import meta
 from ebmm_jax import tasks
 from ebmm_jax.data import binary_strings
@@ -56,7 +56,7 @@ def _build_energy(config) -> hk.Transformed:
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
   """Validates `config` and builds its experiment."""
-  base_config.validate(config)
+  configuration.validate(config)
   d = config.data
   if d.name == "binary_strings":
     task = tasks.binary_strings_task(d.pattern_dim)

@@ -75,10 +75,42 @@ def penalty_weights(raw: jax.Array) -> Tuple[jax.Array, jax.Array]:
   return alpha, beta
 
 
+def _is_concrete(x) -> bool:
+  return not isinstance(x, jax.core.Tracer)
+
+
+def check_patterns(name: str, x, box: Optional[Box] = None) -> None:
+  """Raises ValueError naming `name` unless x is a non-empty float batch [N, ...]
+  (inside `box`, and finite, when its values are known outside a trace)."""
+  shape = np.shape(x)
+  if len(shape) < 2:
+    raise ValueError(f"{name} must be a batch [N, ...] of patterns, got shape {shape}.")
+  if shape[0] == 0:
+    raise ValueError(f"{name} is an empty batch (shape {shape}): write or read "
+                     "at least one pattern.")
+  dtype = jnp.result_type(x)
+  if not jnp.issubdtype(dtype, jnp.floating):
+    raise ValueError(f"{name} must be floating point, got dtype {dtype}.")
+  if _is_concrete(x):
+    values = np.asarray(x)
+    if not np.all(np.isfinite(values)):
+      raise ValueError(f"{name} holds non-finite values.")
+    if box is not None and (values.min() < box[0] or values.max() > box[1]):
+      raise ValueError(f"{name} has values in [{values.min()}, {values.max()}], "
+                       f"outside the data's box [{box[0]}, {box[1]}].")
+
+
+def _check_energies(energies: jax.Array, num: int) -> None:
+  if energies.shape != (num,):
+    raise ValueError(f"The energy model must return one scalar per pattern, shape "
+                     f"({num},); it returned {energies.shape}.")
+
+
 def input_gradients(energy_apply: EnergyApply, params: hk.Params,
                     x: jax.Array) -> Tuple[jax.Array, jax.Array]:
   """Energies [N] and their per-pattern input gradients ∇_x E(x_i) [N, ...]."""
   energies, vjp = jax.vjp(lambda x_: energy_apply(params, x_), x)
+  _check_energies(energies, x.shape[0])
   (grad_x,) = vjp(jnp.ones_like(energies))
   return energies, grad_x
 
@@ -128,6 +160,7 @@ def writing_gradients(energy_apply: EnergyApply, static: hk.Params,
   def grad_penalty(memory_):
     energies, vjp = jax.vjp(lambda m, x: energy_apply(
         hk.data_structures.merge(static, m), x), memory_, patterns)
+    _check_energies(energies, num)
     grad_energy, grad_x = vjp(jnp.full_like(energies, 1.0 / num))
     # grad_x holds ∇_x E_i / N; rescale to mean_i ||∇_x E_i||².
     penalty = jnp.sum(jnp.square(grad_x)) * num
@@ -154,6 +187,7 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
     The written memory θ(T) (like `write_params.init_memory`) and the writing
     loss's terms at θ(0), ..., θ(T-1), each [T].
   """
+  check_patterns("patterns", patterns)
   alpha, beta = penalty_weights(write_params.penalties)
   init_memory = write_params.init_memory
   rates = jax.tree_util.tree_map(jax.nn.softplus, write_params.learning_rates)
@@ -202,6 +236,13 @@ def read(energy_apply: EnergyApply, params: hk.Params, read_params: ReadParams,
   Returns:
     Iterates x(1), ..., x(K): [K, N, ...].
   """
+  check_patterns("queries", queries, box)
+  if known is not None:
+    if np.shape(known) != np.shape(queries):
+      raise ValueError(f"known has shape {np.shape(known)}, expected the queries' "
+                       f"shape {np.shape(queries)}.")
+    if jnp.result_type(known) != jnp.bool_:
+      raise ValueError(f"known must be a bool mask, got dtype {jnp.result_type(known)}.")
   gammas = step_size_schedule(read_params.step_sizes)
   psis = momentum_schedule(read_params.momentum)
   free = None if known is None else jnp.logical_not(known).astype(queries.dtype)

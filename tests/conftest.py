@@ -1,5 +1,8 @@
 """Shared pytest fixtures.
 
+Every test process sees 4 fake CPU devices, so multi-device tests can compare
+against single-device runs in the same process.
+
 Real data: set EBMM_DATA_DIR to the folder laid out like `../shared/data`
 (CI does). When it is unset the real-data tests are skipped with a reason; when
 it is set but holds no data they fail.
@@ -7,7 +10,11 @@ it is set but holds no data they fail.
 import os
 import pathlib
 
+import chex
 import pytest
+
+# Must run before JAX initialises its backend.
+chex.set_n_cpu_devices(4)
 
 
 @pytest.fixture(scope="session")

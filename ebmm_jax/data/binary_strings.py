@@ -40,7 +40,7 @@ def corrupt_half(key: jax.Array, patterns: jax.Array,
     num_corrupted: positions replaced per query; default D // 2 (the protocol).
 
   Returns:
-    queries: [..., D] float32, the corrupted patterns.
+    queries: [..., D], the corrupted patterns (dtype of `patterns`).
     known: [..., D] bool, True where the entry is uncorrupted (to be clamped).
   """
   dim = patterns.shape[-1]
@@ -54,7 +54,7 @@ def corrupt_half(key: jax.Array, patterns: jax.Array,
       jax.random.uniform(key_pos, patterns.shape), axis=-1), axis=-1)
   known = ranks >= num_corrupted
   noise = jnp.where(jax.random.bernoulli(key_bits, 0.5, patterns.shape), 1.0, -1.0)
-  queries = jnp.where(known, patterns, noise).astype(jnp.float32)
+  queries = jnp.where(known, patterns, noise).astype(patterns.dtype)
   return queries, known
 
 
