@@ -39,6 +39,12 @@ from ebmm_jax.energies.blocks import (BottleneckBlock, ConvGatedRecurrence,
 EnergyFn = Callable[[jax.Array], jax.Array]
 
 
+def _check_hops(hops: int) -> None:
+  if hops < 1:
+    raise ValueError(f"hops must be >= 1 (the energy reads the recurrent "
+                     f"state after the last hop); got {hops}.")
+
+
 def _check_dynamic_size(dynamic_size: int, width: int, layer: str) -> None:
   if not isinstance(dynamic_size, numbers.Integral) or not 1 <= dynamic_size <= width:
     raise ValueError(
@@ -63,6 +69,7 @@ class ResNetFCEnergy(hk.Module):
     super().__init__(name=name)
     _check_dynamic_size(dynamic_size, representation_size,
                         "the representation layer")
+    _check_hops(hops)
     self.dynamic_size = dynamic_size
     self.channels = channels
     self.channel_multipliers = tuple(channel_multipliers)
@@ -128,6 +135,7 @@ class ResNetConvEnergy(hk.Module):
     super().__init__(name=name)
     _check_dynamic_size(dynamic_size, 4 * channels,
                         "each bottleneck's 3x3 convolution")
+    _check_hops(hops)
     self.dynamic_size = dynamic_size
     self.channels = channels
     self.bottleneck_downscales = tuple(bottleneck_downscales)
@@ -163,6 +171,7 @@ class ResNetLowLevelConvEnergy(hk.Module):
     super().__init__(name=name)
     _check_dynamic_size(dynamic_size, 2 * channels,
                         "each 3x3 convolution of the second block")
+    _check_hops(hops)
     self.dynamic_size = dynamic_size
     self.channels = channels
     self.hidden_size = hidden_size
@@ -202,6 +211,7 @@ def make_resnet_fc_energy(
   """
   _check_dynamic_size(dynamic_size, representation_size,
                       "the representation layer")
+  _check_hops(hops)
 
   def energy(x: jax.Array) -> jax.Array:
     return ResNetFCEnergy(
@@ -230,6 +240,7 @@ def make_resnet_conv_energy(
   """
   _check_dynamic_size(dynamic_size, 4 * channels,
                       "each bottleneck's 3x3 convolution")
+  _check_hops(hops)
 
   def energy(x: jax.Array) -> jax.Array:
     return ResNetConvEnergy(
@@ -257,6 +268,7 @@ def make_imagenet_energy(
   """
   _check_dynamic_size(dynamic_size, 4 * channels,
                       "each bottleneck's 3x3 convolution")
+  _check_hops(hops)
 
   def energy(x: jax.Array) -> jax.Array:
     return ResNetConvEnergy(
@@ -284,6 +296,7 @@ def make_resnet_lowlevel_conv_energy(
   """
   _check_dynamic_size(dynamic_size, 2 * channels,
                       "each 3x3 convolution of the second block")
+  _check_hops(hops)
 
   def energy(x: jax.Array) -> jax.Array:
     return ResNetLowLevelConvEnergy(
@@ -335,12 +348,12 @@ def memory_floats(model_name: str, dynamic_size: Optional[int] = None,
     arch_kwargs["dynamic_size"] = dynamic_size
   # Binding against the constructor's signature applies its defaults and
   # rejects arguments it does not take, so the formula cannot drift from it.
-  bound = inspect.signature(maker).bind(**arch_kwargs)
+  bound = inspect.signature(maker).bind_partial(**arch_kwargs)
   bound.apply_defaults()
   a = bound.arguments
-  d = a["dynamic_size"]
-  if d is inspect.Parameter.empty:
+  if "dynamic_size" not in a:
     raise ValueError(f"{model_name} has no default dynamic_size; pass one.")
+  d = a["dynamic_size"]
   maker(**a)  # Validates dynamic_size against the layer width.
   if model_name == "resnet_fc":
     return (a["code_size"] + 1) * d
