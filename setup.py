@@ -13,7 +13,7 @@ setuptools.setup(
         "jax>=0.4.30",
         "jaxlib>=0.4.30",
         "dm-haiku>=0.0.13",
-        "optax>=0.2.2",
+        "optax>=0.2.5",
         "chex>=0.1.86",
         "ml-collections>=0.1.1",
         "absl-py>=2.0",

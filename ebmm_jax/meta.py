@@ -194,6 +194,6 @@ def meta_step(energy_apply, task: Task, optimizer: optax.GradientTransformation,
       opt_state=keep(opt_state, state.opt_state),
       nonfinite_in_a_row=(state.nonfinite_in_a_row + 1) * skipped,
       nonfinite_total=state.nonfinite_total + skipped)
-  metrics = dict(metrics, meta_loss=loss, grad_norm=optax.global_norm(grads),
+  metrics = dict(metrics, meta_loss=loss, grad_norm=optax.tree.norm(grads),
                  finite=finite, **schedules(new_state.meta_params))
   return new_state, metrics
