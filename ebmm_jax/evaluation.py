@@ -18,9 +18,8 @@ from ebmm_jax import metrics as metrics_lib
 
 
 def _evaluate_call(exp: experiment_lib.Experiment, meta_params: meta.MetaParams,
-                   key: jax.Array, num_patterns: int, batches: int):
-  k_data, k_distort = jax.random.split(key)
-  patterns = exp.sample_test(k_data, batches, num_patterns)  # [B, N, ...]
+                   patterns: jax.Array, k_distort: jax.Array):
+  """Scores of every iterate [B, K, N] and of the queries [B, N]."""
 
   def one(p, k):
     queries, known = exp.task.distort(k, p)
@@ -29,8 +28,8 @@ def _evaluate_call(exp: experiment_lib.Experiment, meta_params: meta.MetaParams,
     scores = jax.vmap(exp.task.score, in_axes=(0, None))(xs, p)  # [K, N]
     return scores, exp.task.score(queries, p)
 
-  keys = jax.random.split(k_distort, batches)
-  return jax.vmap(one)(patterns, keys)  # [B, K, N], [B, N]
+  keys = jax.random.split(k_distort, patterns.shape[0])
+  return jax.vmap(one)(patterns, keys)
 
 
 def evaluate(exp: experiment_lib.Experiment, meta_params: meta.MetaParams,
@@ -46,14 +45,15 @@ def evaluate(exp: experiment_lib.Experiment, meta_params: meta.MetaParams,
   if num_batches < 1:
     raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
   per_call = min(batches_per_call, num_batches)
-  fn = jax.jit(functools.partial(_evaluate_call, exp), static_argnums=(2, 3))
+  fn = jax.jit(functools.partial(_evaluate_call, exp))
   base = jax.random.PRNGKey(seed)
   finals, iterates, queries = [], [], []
   done = 0
   while done < num_batches:
     # Fixed-size calls (one compilation); the last one's surplus is dropped.
-    scores, query = jax.device_get(fn(meta_params, jax.random.fold_in(base, done),
-                                      num_patterns, per_call))
+    k_data, k_distort = jax.random.split(jax.random.fold_in(base, done))
+    patterns = exp.sample_test(k_data, per_call, num_patterns)  # [B, N, ...]
+    scores, query = jax.device_get(fn(meta_params, patterns, k_distort))
     take = min(per_call, num_batches - done)
     finals.append(scores[:take, -1].ravel())
     iterates.append(scores[:take].mean(axis=(0, 2)) * take)

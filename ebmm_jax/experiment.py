@@ -4,6 +4,7 @@ This is the one place that knows which config names map to which modules;
 launchers, the evaluator and the user-facing API all build through it.
 """
 import dataclasses
+import functools
 from typing import Callable
 
 import haiku as hk
@@ -16,8 +17,13 @@ from ebmm_jax import tasks
 from ebmm_jax.data import binary_strings
 from ebmm_jax.energies import rnn
 
-# (key, meta_batch_size, num_patterns) -> patterns [M, N, ...].
+# (key, meta_batch_size, num_patterns) -> patterns [M, N, ...]. Called from
+# Python (not traced by the caller), so a sampler may hold its dataset as a
+# device array and jit its own indexing.
 SampleFn = Callable[[jax.Array, int, int], jax.Array]
+
+
+IMAGE_DATASETS = ("omniglot", "cifar10", "imagenet64", "mnist")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,15 +64,20 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   """Validates `config` and builds its experiment."""
   configuration.validate(config)
   d = config.data
+  if d.name in IMAGE_DATASETS:
+    from ebmm_jax import image_experiments  # Loads image data only when asked.
+    return image_experiments.build(config)
   if d.name == "binary_strings":
     task = tasks.binary_strings_task(d.pattern_dim)
 
     # Fresh random patterns: train and test differ only by the key's stream.
+    @functools.partial(jax.jit, static_argnums=(1, 2))
     def sample(key, meta_batch_size, num_patterns):
       return binary_strings.sample_patterns(key, num_patterns, d.pattern_dim,
                                             (meta_batch_size,))
 
     sample_train = sample_test = sample
   else:
-    raise ValueError(f"Unknown data.name {d.name!r}; known: 'binary_strings'.")
+    raise ValueError(f"Unknown data.name {d.name!r}; known: "
+                     f"{('binary_strings',) + IMAGE_DATASETS}.")
   return Experiment(config, _build_energy(config), task, sample_train, sample_test)

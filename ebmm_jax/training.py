@@ -44,10 +44,15 @@ def make_train_step(exp: experiment_lib.Experiment, mesh):
 
 
 def make_sampler(exp: experiment_lib.Experiment, mesh):
+  """key -> a meta-batch of training patterns [M, N, ...], split over `mesh`."""
   c = exp.config
-  return jax.jit(lambda key: exp.sample_train(key, c.train.meta_batch_size,
-                                              c.data.num_patterns),
-                 out_shardings=parallel.data_sharded(mesh))
+  sharding = parallel.data_sharded(mesh)
+
+  def sample(key):
+    patterns = exp.sample_train(key, c.train.meta_batch_size, c.data.num_patterns)
+    return jax.device_put(patterns, sharding)
+
+  return sample
 
 
 def run_keys(seed: int):
