@@ -25,6 +25,12 @@ Box = Tuple[float, float]
 WRITING_TERMS = ("energy", "grad_penalty", "prior_penalty")
 
 
+class Loops(NamedTuple):
+  """How the write and read scans are compiled; never changes their result."""
+  remat: bool = False  # Recompute each step in the backward pass: memory for time.
+  unroll: bool = False  # Unroll the scans (e.g. for XLA's FLOP count).
+
+
 class WriteParams(NamedTuple):
   """Meta-learned parameters of the writing rule, Eq. (4)."""
   init_memory: hk.Params  # θ̄: the writable weights before writing.
@@ -175,7 +181,7 @@ def writing_gradients(energy_apply: EnergyApply, static: hk.Params,
 
 
 def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParams,
-          patterns: jax.Array, remat: bool = False) -> Tuple[hk.Params, WritingLoss]:
+          patterns: jax.Array, loops: Loops = Loops()) -> Tuple[hk.Params, WritingLoss]:
   """Stores `patterns` [N, ...] in the writable weights: Eq. (4).
 
     θ(0) = θ̄,  θ(t+1) = θ(t) - Σ_j η_j(t) ∇_θ W_j(X, θ(t))
@@ -200,9 +206,9 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
         memory, rates_t, g_energy, g_penalty, g_prior)
     return memory, loss
 
-  if remat:
+  if loops.remat:
     step = jax.checkpoint(step)
-  memory, losses = jax.lax.scan(step, init_memory, rates)
+  memory, losses = jax.lax.scan(step, init_memory, rates, unroll=loops.unroll)
   return memory, losses
 
 
@@ -213,7 +219,7 @@ def project(x: jax.Array, box: Box) -> jax.Array:
 
 def read(energy_apply: EnergyApply, params: hk.Params, read_params: ReadParams,
          queries: jax.Array, known: Optional[jax.Array] = None,
-         box: Box = (0.0, 1.0), remat: bool = False) -> jax.Array:
+         box: Box = (0.0, 1.0), loops: Loops = Loops()) -> jax.Array:
   """Retrieves patterns from `queries` [N, ...]: K projected Nesterov steps.
 
   Appendix B.2, with v(0) = 0 and x(0) the query:
@@ -231,7 +237,7 @@ def read(energy_apply: EnergyApply, params: hk.Params, read_params: ReadParams,
     queries: [N, ...] distorted patterns, inside `box`.
     known: optional bool [N, ...], True for entries to clamp.
     box: the data's range, (low, high).
-    remat: recompute each step's activations in the backward pass.
+    loops: remat / unroll options of the scan.
 
   Returns:
     Iterates x(1), ..., x(K): [K, N, ...].
@@ -261,7 +267,8 @@ def read(energy_apply: EnergyApply, params: hk.Params, read_params: ReadParams,
     x = clamp(project(x + v, box))
     return (x, v), x
 
-  if remat:
+  if loops.remat:
     step = jax.checkpoint(step)
-  _, iterates = jax.lax.scan(step, (queries, jnp.zeros_like(queries)), (gammas, psis))
+  _, iterates = jax.lax.scan(step, (queries, jnp.zeros_like(queries)), (gammas, psis),
+                             unroll=loops.unroll)
   return iterates

@@ -75,17 +75,18 @@ def write_steps_of(meta: MetaParams) -> int:
 
 def write_and_read(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
                    patterns: jax.Array, queries: jax.Array,
-                   known: Optional[jax.Array], box, remat: bool = False):
+                   known: Optional[jax.Array], box,
+                   loops: memory_lib.Loops = memory_lib.Loops()):
   """Writes `patterns` [N, ...], then reads every query [N, ...].
 
   Returns:
     iterates [K, N, ...], the written memory, the writing-loss terms [T].
   """
   written, write_losses = memory_lib.write(
-      energy_apply, meta.static, meta.write, patterns, remat=remat)
+      energy_apply, meta.static, meta.write, patterns, loops)
   params = hk.data_structures.merge(meta.static, written)
   iterates = memory_lib.read(energy_apply, params, meta.read, queries, known,
-                             box=box, remat=remat)
+                             box=box, loops=loops)
   return iterates, written, write_losses
 
 
@@ -97,7 +98,8 @@ def reconstruction_losses(iterates: jax.Array, patterns: jax.Array) -> jax.Array
 
 def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams,
               patterns: jax.Array, key: jax.Array, *, iterates: str = "all",
-              remat: bool = False) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+              loops: memory_lib.Loops = memory_lib.Loops()
+              ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
   """The meta-loss of one memory batch `patterns` [N, ...].
 
   Args:
@@ -112,7 +114,7 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
     raise ValueError(f"iterates must be one of {META_LOSS_ITERATES}, got {iterates!r}.")
   queries, known = task.distort(key, patterns)
   xs, _, write_losses = write_and_read(energy_apply, meta, patterns, queries,
-                                       known, task.box, remat)
+                                       known, task.box, loops)
   per_iterate = reconstruction_losses(xs, patterns)  # [K]
   loss = jnp.sum(per_iterate) if iterates == "all" else per_iterate[-1]
   metrics = dict(
@@ -157,7 +159,8 @@ def _all_finite(tree) -> jax.Array:
 
 
 def batched_meta_loss(energy_apply, task: Task, meta: MetaParams, patterns: jax.Array,
-                      key: jax.Array, *, iterates: str = "all", remat: bool = False):
+                      key: jax.Array, *, iterates: str = "all",
+                      loops: memory_lib.Loops = memory_lib.Loops()):
   """Mean meta-loss over a meta-batch of memories, patterns [M, N, ...].
 
   Memory batch m is distorted with key `fold_in(key, m)`, so the queries do
@@ -167,24 +170,25 @@ def batched_meta_loss(energy_apply, task: Task, meta: MetaParams, patterns: jax.
       jnp.arange(patterns.shape[0]))
   losses, metrics = jax.vmap(
       lambda p, k: meta_loss(energy_apply, task, meta, p, k, iterates=iterates,
-                             remat=remat))(patterns, keys)
+                             loops=loops))(patterns, keys)
   return jnp.mean(losses), jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)
 
 
 def meta_step(energy_apply, task: Task, optimizer: optax.GradientTransformation,
               state: TrainState, patterns: jax.Array, key: jax.Array, *,
-              iterates: str = "all", remat: bool = False):
+              iterates: str = "all", loops: memory_lib.Loops = memory_lib.Loops()):
   """One meta-step (Eq. 5) on a meta-batch `patterns` [M, N, ...].
 
-  A step whose loss or meta-gradients are not finite is not applied: the state
-  keeps its parameters and counts it (the caller decides when to give up).
+  A step whose loss, meta-gradients or updated parameters are not finite is
+  not applied: the state keeps its parameters and optimiser state and counts
+  the skip (the caller decides when to give up).
   """
   (loss, metrics), grads = jax.value_and_grad(
       functools.partial(batched_meta_loss, energy_apply, task, iterates=iterates,
-                        remat=remat), has_aux=True)(state.meta_params, patterns, key)
-  finite = jnp.logical_and(jnp.isfinite(loss), _all_finite(grads))
+                        loops=loops), has_aux=True)(state.meta_params, patterns, key)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)
   new_params = optax.apply_updates(state.meta_params, updates)
+  finite = jnp.logical_and(jnp.isfinite(loss), _all_finite((grads, new_params)))
   keep = lambda new, old: jax.tree_util.tree_map(
       lambda a, b: jnp.where(finite, a, b), new, old)
   skipped = jnp.logical_not(finite).astype(jnp.int32)

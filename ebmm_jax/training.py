@@ -18,6 +18,7 @@ from absl import logging
 
 from ebmm_jax import checkpoint
 from ebmm_jax import experiment as experiment_lib
+from ebmm_jax import memory as memory_lib
 from ebmm_jax import meta
 from ebmm_jax import metrics as metrics_lib
 from ebmm_jax import parallel
@@ -32,12 +33,26 @@ def checkpoint_dir(workdir: str) -> str:
   return os.path.join(workdir, "checkpoints")
 
 
+# Jitted meta-steps by (config, devices): a process that trains the same config
+# again (a resumed run, a notebook cell run twice) reuses the compilation.
+_STEP_CACHE = {}
+
+
 def make_train_step(exp: experiment_lib.Experiment, mesh):
   """The jitted meta-step: state replicated, meta-batch split over `mesh`."""
+  c = exp.config  # Only these sections change the step's computation.
+  cache_key = (tuple(c[k].to_json() for k in ("energy", "data", "memory", "optim")),
+               tuple(d.id for d in mesh.devices.flat))
+  if cache_key not in _STEP_CACHE:
+    _STEP_CACHE[cache_key] = _make_train_step(exp, mesh)
+  return _STEP_CACHE[cache_key]
+
+
+def _make_train_step(exp: experiment_lib.Experiment, mesh):
   c = exp.config
   step = functools.partial(meta.meta_step, exp.energy.apply, exp.task,
                            exp.optimizer(), iterates=c.memory.meta_loss_iterates,
-                           remat=c.memory.remat)
+                           loops=memory_lib.Loops(remat=c.memory.remat))
   repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
   return jax.jit(step, in_shardings=(repl, data, repl),
                  out_shardings=(repl, repl), donate_argnums=0)

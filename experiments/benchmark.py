@@ -1,0 +1,190 @@
+r"""Speed and memory of the meta-step (issue: meta-training speed).
+
+  python -m experiments.benchmark --configs=binary --steps=10 --output=bench.json
+
+For each config it reports, measured in one process next to the float32
+2048x2048 matmul (`jnp.dot`, jitted) of the same machine:
+  * compile time, median meta-step time over --steps steps after compilation,
+    and that time in units of one matmul;
+  * FLOPs of one meta-step counted by XLA on a lowering whose write and read
+    loops are unrolled (XLA counts a loop body once), the analytic count of the
+    gated-RNN config, and the utilisation (FLOPs / time / matmul FLOP rate);
+  * write-only and read-only latency (no meta-gradient);
+  * the step's peak memory (XLA's buffer assignment: arguments + outputs +
+    temporaries), with and without `remat` at --remat_steps write/read steps;
+  * write time against the number of patterns N, with a least-squares line.
+"""
+import functools
+import json
+import platform
+import time
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+
+from ebmm_jax import experiment as experiment_lib
+from ebmm_jax import memory as memory_lib
+from ebmm_jax import meta
+from ebmm_jax import training
+
+_CONFIGS = flags.DEFINE_list("configs", ["binary"], "Config names: binary, omniglot_conv.")
+_STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps after compilation.")
+_REMAT_STEPS = flags.DEFINE_integer("remat_steps", 20, "T = K for the remat comparison (0: skip).")
+_WRITE_NS = flags.DEFINE_list("write_ns", ["16", "64", "256", "1024"], "N for the write-time fit.")
+_OUTPUT = flags.DEFINE_string("output", "", "Write the results as JSON here.")
+
+
+def _median_time(fn, *args, repeats: int) -> float:
+  jax.block_until_ready(fn(*args))  # Compile and warm up.
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def matmul_time(repeats: int = 20) -> float:
+  a = jax.random.normal(jax.random.PRNGKey(0), (2048, 2048), jnp.float32)
+  return _median_time(jax.jit(jnp.dot), a, a, repeats=repeats)
+
+
+def _config(name: str):
+  module = __import__(f"configs.{name}", fromlist=["get_config"])
+  return module.get_config("")
+
+
+def gated_rnn_flops(n: int, d: int, hidden: int, dynamic: int, hops: int,
+                    write_steps: int, read_steps: int) -> dict:
+  """Analytic matmul FLOPs of one gated-RNN meta-step (one memory).
+
+  Forward energy F: input projections 2 N D (H + (H - dyn) + dyn) once, recurrent
+  2 N H (2H - dyn) for each hop after the first. A reverse pass costs 2F (two
+  matmuls per forward matmul). A write step = forward + reverse (∇θE and ∇xE) +
+  a reverse-of-reverse for ∇θ||∇xE||² (~2x the first two) = 9F; a read step =
+  forward + reverse = 3F. The meta-gradient's backward pass costs ~2x the
+  forward computation it differentiates.
+  """
+  forward = 2 * n * d * (2 * hidden) + 2 * n * hidden * (2 * hidden - dynamic) * (hops - 1)
+  inner = write_steps * 9 * forward + read_steps * 3 * forward
+  return dict(energy_forward=forward, write_and_read=inner, meta_step=3 * inner)
+
+
+def bench_config(name: str, peak_matmul: float) -> dict:
+  config = _config(name)
+  exp = experiment_lib.build(config)
+  state = training.initial_state(exp)
+  n, m = config.data.num_patterns, config.train.meta_batch_size
+  patterns = exp.sample_train(jax.random.PRNGKey(1), m, n)
+  key = jax.random.PRNGKey(2)
+  opt = exp.optimizer()
+  step = functools.partial(meta.meta_step, exp.energy.apply, exp.task, opt)
+  out = dict(config=name, num_patterns=n, meta_batch_size=m)
+
+  start = time.perf_counter()
+  lowered = jax.jit(step).lower(state, patterns, key)
+  compiled = lowered.compile()
+  out["compile_s"] = time.perf_counter() - start
+  mem = compiled.memory_analysis()
+  out["peak_memory_bytes"] = int(mem.argument_size_in_bytes + mem.output_size_in_bytes
+                                 + mem.temp_size_in_bytes)
+  # One compiled program, state threaded through (parameters change each step).
+  run = lambda s: compiled(s, patterns, key)[0]
+  state_now = run(state)
+  times = []
+  for _ in range(_STEPS.value):
+    t0 = time.perf_counter()
+    state_now = jax.block_until_ready(run(state_now))
+    times.append(time.perf_counter() - t0)
+  out["step_s_median"] = float(np.median(times))
+  out["step_in_matmuls"] = out["step_s_median"] / peak_matmul
+
+  unrolled = functools.partial(meta.meta_step, exp.energy.apply, exp.task, opt,
+                               loops=memory_lib.Loops(unroll=True))
+  cost = jax.jit(unrolled).lower(state, patterns, key).cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  out["flops_xla_unrolled"] = float(cost["flops"])
+  if config.energy.name == "gated_rnn":
+    e = config.energy
+    out["flops_analytic"] = m * gated_rnn_flops(
+        n, config.data.pattern_dim, e.hidden_size, e.dynamic_size, e.hops,
+        config.memory.write_steps, config.memory.read_steps)["meta_step"]
+  matmul_rate = 2 * 2048 ** 3 / peak_matmul
+  out["utilisation"] = out["flops_xla_unrolled"] / out["step_s_median"] / matmul_rate
+
+  mp = state.meta_params
+  one = patterns[0]
+  queries, known = exp.task.distort(key, one)
+  write = jax.jit(lambda mp, x: memory_lib.write(exp.energy.apply, mp.static, mp.write, x)[0])
+  params = hk.data_structures.merge(mp.static, mp.write.init_memory)
+  read = jax.jit(lambda p, q, k: memory_lib.read(exp.energy.apply, p, mp.read, q, k,
+                                                 box=exp.task.box))
+  out["write_s_median"] = _median_time(write, mp, one, repeats=_STEPS.value)
+  out["read_s_median"] = _median_time(read, params, queries, known, repeats=_STEPS.value)
+
+  if config.energy.name == "gated_rnn":
+    ns, ts = [], []
+    for n_write in [int(v) for v in _WRITE_NS.value]:
+      x = exp.sample_train(jax.random.PRNGKey(3), 1, n_write)[0]
+      ns.append(n_write)
+      ts.append(_median_time(write, mp, x, repeats=max(3, _STEPS.value // 2)))
+    slope, intercept = np.polyfit(ns, ts, 1)
+    pred = np.polyval([slope, intercept], ns)
+    r2 = 1 - np.sum((np.asarray(ts) - pred) ** 2) / np.sum((ts - np.mean(ts)) ** 2)
+    out["write_scaling"] = dict(n=ns, seconds=ts, slope_s_per_pattern=float(slope),
+                                intercept_s=float(intercept), r2=float(r2))
+
+  if _REMAT_STEPS.value:
+    out["remat"] = bench_remat(exp, name, patterns, key)
+  return out
+
+
+def bench_remat(exp, name, patterns, key) -> dict:
+  """Peak memory and step time at T = K = remat_steps, with and without remat."""
+  config = _config(name)
+  config.unlock()
+  config.memory.write_steps = config.memory.read_steps = _REMAT_STEPS.value
+  res = {}
+  for remat in (False, True):
+    config.memory.remat = remat
+    e = experiment_lib.build(config)
+    state = training.initial_state(e)
+    fn = jax.jit(functools.partial(meta.meta_step, e.energy.apply, e.task, e.optimizer(),
+                                   loops=memory_lib.Loops(remat=remat)))
+    compiled = fn.lower(state, patterns, key).compile()
+    mem = compiled.memory_analysis()
+    peak = int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
+    t = _median_time(lambda s: compiled(s, patterns, key)[1]["meta_loss"], state,
+                     repeats=max(3, _STEPS.value // 2))
+    res["remat" if remat else "plain"] = dict(peak_memory_bytes=peak, step_s_median=t)
+  res["memory_ratio"] = res["plain"]["peak_memory_bytes"] / res["remat"]["peak_memory_bytes"]
+  res["time_ratio"] = res["remat"]["step_s_median"] / res["plain"]["step_s_median"]
+  return res
+
+
+def main(argv):
+  del argv
+  peak = matmul_time()
+  results = dict(machine=dict(platform=platform.platform(), processor=platform.processor(),
+                              device=str(jax.devices()[0]), device_kind=jax.devices()[0].device_kind,
+                              jax=jax.__version__),
+                 matmul_2048_s=peak, matmul_gflops=2 * 2048 ** 3 / peak / 1e9, configs=[])
+  logging.info("float32 2048x2048 matmul: %.4f s (%.1f GFLOP/s)", peak, results["matmul_gflops"])
+  for name in _CONFIGS.value:
+    r = bench_config(name, peak)
+    results["configs"].append(r)
+    print(json.dumps(r, indent=2))
+  results["matmul_2048_s_after"] = matmul_time()
+  print(json.dumps({k: v for k, v in results.items() if k != "configs"}, indent=2))
+  if _OUTPUT.value:
+    with open(_OUTPUT.value, "w") as f:
+      json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+  app.run(main)

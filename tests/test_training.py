@@ -1,0 +1,126 @@
+"""The training loop: checkpoints, resume, determinism, non-finite guard, configs."""
+import dataclasses
+import os
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ebmm_jax import checkpoint
+from ebmm_jax import configuration
+from ebmm_jax import experiment
+from ebmm_jax import metrics
+from ebmm_jax import parallel
+from ebmm_jax import training
+from tests import helpers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(num_steps, **overrides):
+  return helpers.tiny_config(**{"train.num_steps": num_steps, "train.log_every": 1,
+                                "train.checkpoint_every_secs": 0.0, **overrides})
+
+
+@pytest.fixture(scope="module")
+def one_device_mesh():
+  return parallel.make_mesh(jax.devices()[:1])
+
+
+def test_train_checkpoints_resumes_and_is_deterministic(tmp_path, one_device_mesh):
+  straight = training.train(_config(4), str(tmp_path / "straight"), one_device_mesh)
+  # Same seed, interrupted after 2 steps and resumed: exactly the same result.
+  workdir = str(tmp_path / "resumed")
+  training.train(_config(2), workdir, one_device_mesh)
+  assert [s for s, _ in checkpoint.list_checkpoints(training.checkpoint_dir(workdir))] == [1, 2]
+  resumed = training.train(_config(4), workdir, one_device_mesh)
+  assert int(resumed.step) == 4
+  chex.assert_trees_all_equal(jax.device_get(straight.meta_params),
+                              jax.device_get(resumed.meta_params))
+  rows = metrics.read_metrics(workdir)
+  assert [r["step"] for r in rows] == [1, 2, 3, 4]
+  assert all(np.isfinite(r["meta_loss"]) and len(r["score"]) == 2 for r in rows)
+  assert os.path.exists(os.path.join(workdir, "config.json"))
+  assert training.load_config(workdir).data.num_patterns == 4
+  # keep_checkpoints=3 prunes the oldest.
+  assert [s for s, _ in checkpoint.list_checkpoints(training.checkpoint_dir(workdir))] == [2, 3, 4]
+
+
+def test_nonfinite_steps_stop_training_naming_the_step(tmp_path, one_device_mesh, monkeypatch):
+  build = experiment.build
+
+  def poisoned(config):
+    exp = build(config)
+    nan_sampler = lambda key, m, n: jnp.full((m, n, 16), jnp.nan)
+    return dataclasses.replace(exp, sample_train=nan_sampler)
+
+  monkeypatch.setattr(experiment, "build", poisoned)
+  with pytest.raises(training.NonFiniteError, match="at step 2"):
+    training.train(_config(10, **{"train.max_nonfinite_steps": 3}), str(tmp_path),
+                   one_device_mesh)
+
+
+def test_truncated_newest_checkpoint_falls_back_with_warning(tmp_path, caplog):
+  tree = {"a": np.arange(6.0).reshape(2, 3), "b": {"c": np.int32(7)}}
+  checkpoint.save(str(tmp_path), 1, tree)
+  newer = jax.tree_util.tree_map(lambda x: x + 1, tree)
+  path = checkpoint.save(str(tmp_path), 2, newer)
+  with open(path, "r+b") as f:
+    f.truncate(os.path.getsize(path) // 2)
+  with caplog.at_level("WARNING"):
+    step, restored = checkpoint.restore_latest(str(tmp_path), tree)
+  assert step == 1
+  chex.assert_trees_all_equal(restored, tree)
+  assert "ckpt_2.npz" in caplog.text
+  # A checkpoint of another model (wrong shapes) is not silently loaded either.
+  with pytest.raises(ValueError, match="shape"):
+    checkpoint.load(os.path.join(tmp_path, "ckpt_1.npz"), {"a": np.zeros(3), "b": {"c": 0}})
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+  checkpoint.save(str(tmp_path), 1, {"a": np.ones(3)})
+
+  def crash(*args, **kwargs):
+    raise KeyboardInterrupt  # The process dies mid-write.
+
+  monkeypatch.setattr(np, "savez", crash)
+  with pytest.raises(KeyboardInterrupt):
+    checkpoint.save(str(tmp_path), 2, {"a": np.zeros(3)})
+  assert sorted(os.listdir(tmp_path)) == ["ckpt_1.npz"]
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"energy.input_size": 32}, "energy.input_size=32 must equal data.pattern_dim=16"),
+    ({"energy.dynamic_size": 8}, "energy.dynamic_size=8 must be in"),
+    ({"data.num_patterns": 0}, "data.num_patterns=0"),
+    ({"memory.read_step_decay_init": 1.5}, "memory.read_step_decay_init"),
+    ({"memory.meta_loss_iterates": "first"}, "meta_loss_iterates"),
+])
+def test_inconsistent_configs_are_rejected(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    configuration.validate(helpers.tiny_config(**overrides))
+
+
+def test_locked_config_rejects_unknown_keys():
+  c = helpers.tiny_config()
+  with pytest.raises(AttributeError, match="num_pattern"):
+    c.data.num_pattern = 3
+
+
+def test_launcher_rejects_unknown_config_key(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.train", "--config=configs/binary.py:runlocal",
+       f"--workdir={tmp_path}", "--config.data.num_pattern=3"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0
+  assert "num_pattern" in proc.stderr
+
+
+def test_unknown_config_variant_is_rejected():
+  from configs import binary
+  with pytest.raises(ValueError, match="Unknown variant 'fast'"):
+    binary.get_config("fast")
