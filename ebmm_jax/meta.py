@@ -159,33 +159,61 @@ def _all_finite(tree) -> jax.Array:
 
 
 def batched_meta_loss(energy_apply, task: Task, meta: MetaParams, patterns: jax.Array,
-                      key: jax.Array, *, iterates: str = "all",
+                      key: jax.Array, index_offset=0, *, iterates: str = "all",
                       loops: memory_lib.Loops = memory_lib.Loops()):
   """Mean meta-loss over a meta-batch of memories, patterns [M, N, ...].
 
-  Memory batch m is distorted with key `fold_in(key, m)`, so the queries do
-  not depend on how the meta-batch is split across devices.
+  Memories are processed one after another (`lax.map`), not with `vmap`: vmap
+  would give the written weights a batch axis and turn every matmul of the
+  energy into a batched matmul, about 40% slower on CPU (BENCHMARKS.md).
+  Memory m is distorted with key `fold_in(key, index_offset + m)`, m counted
+  across the whole meta-batch, so the queries do not depend on how the
+  meta-batch is split across devices.
   """
-  keys = jax.vmap(functools.partial(jax.random.fold_in, key))(
-      jnp.arange(patterns.shape[0]))
-  losses, metrics = jax.vmap(
-      lambda p, k: meta_loss(energy_apply, task, meta, p, k, iterates=iterates,
-                             loops=loops))(patterns, keys)
+  indices = index_offset + jnp.arange(patterns.shape[0])
+
+  def one(args):
+    p, i = args
+    return meta_loss(energy_apply, task, meta, p, jax.random.fold_in(key, i),
+                     iterates=iterates, loops=loops)
+
+  losses, metrics = jax.lax.map(one, (patterns, indices))
   return jnp.mean(losses), jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)
 
 
 def meta_step(energy_apply, task: Task, optimizer: optax.GradientTransformation,
               state: TrainState, patterns: jax.Array, key: jax.Array, *,
-              iterates: str = "all", loops: memory_lib.Loops = memory_lib.Loops()):
+              iterates: str = "all", loops: memory_lib.Loops = memory_lib.Loops(),
+              axis_name: Optional[str] = None):
   """One meta-step (Eq. 5) on a meta-batch `patterns` [M, N, ...].
+
+  With `axis_name` (inside `shard_map`), `patterns` is this device's share of
+  the meta-batch; loss, metrics and meta-gradients are averaged over the axis
+  before the (replicated) optimiser update.
 
   A step whose loss, meta-gradients or updated parameters are not finite is
   not applied: the state keeps its parameters and optimiser state and counts
   the skip (the caller decides when to give up).
   """
-  (loss, metrics), grads = jax.value_and_grad(
-      functools.partial(batched_meta_loss, energy_apply, task, iterates=iterates,
-                        loops=loops), has_aux=True)(state.meta_params, patterns, key)
+  offset = 0
+  if axis_name is not None:
+    offset = jax.lax.axis_index(axis_name) * patterns.shape[0]
+
+  def loss_fn(meta_params):
+    if axis_name is not None:
+      # Each device writes its own memories: its copy of the meta-parameters
+      # must be device-varying, or the inner (writing) gradients w.r.t. the
+      # replicated θ̄ would be summed over devices by shard_map's autodiff.
+      meta_params = jax.lax.pcast(meta_params, axis_name, to="varying")
+    loss, metrics = batched_meta_loss(energy_apply, task, meta_params, patterns, key,
+                                      offset, iterates=iterates, loops=loops)
+    if axis_name is not None:
+      # The mean over all devices' memories; the transpose of the cast above
+      # all-reduces the meta-gradient, so `grads` is the replicated mean.
+      loss, metrics = jax.lax.pmean((loss, metrics), axis_name)
+    return loss, metrics
+
+  (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.meta_params)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)
   new_params = optax.apply_updates(state.meta_params, updates)
   finite = jnp.logical_and(jnp.isfinite(loss), _all_finite((grads, new_params)))

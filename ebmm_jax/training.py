@@ -15,6 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.sharding import PartitionSpec
 
 from ebmm_jax import checkpoint
 from ebmm_jax import experiment as experiment_lib
@@ -52,7 +53,15 @@ def _make_train_step(exp: experiment_lib.Experiment, mesh):
   c = exp.config
   step = functools.partial(meta.meta_step, exp.energy.apply, exp.task,
                            exp.optimizer(), iterates=c.memory.meta_loss_iterates,
-                           loops=memory_lib.Loops(remat=c.memory.remat))
+                           loops=memory_lib.Loops(remat=c.memory.remat),
+                           axis_name=parallel.DATA_AXIS)
+  # Each device meta-learns on its share of the memories; the meta-gradient
+  # is averaged over the `data` axis inside the step (pmean), so the update
+  # is the same replicated computation on every device.
+  step = jax.shard_map(step, mesh=mesh,
+                       in_specs=(PartitionSpec(), PartitionSpec(parallel.DATA_AXIS),
+                                 PartitionSpec()),
+                       out_specs=(PartitionSpec(), PartitionSpec()))
   repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
   return jax.jit(step, in_shardings=(repl, data, repl),
                  out_shardings=(repl, repl), donate_argnums=0)
