@@ -8,7 +8,7 @@ writable Linear(128 -> 63) = 8,127 floats, T = K = 5, AdamW 5e-5.
 Arguments after the colon select variants, comma-separated:
   runlocal  seconds-scale smoke run (hidden 64, N = 16, 20 steps).
   cpu       the README's main job: a 10-minute CPU budget. Smaller recurrent
-            state (hidden 256) and faster meta-learning (AdamW 1e-3, writing
+            state (hidden 256) and faster meta-learning (AdamW 3e-3, writing
             rates initialised at 1e-2), since the paper's 2e6 steps at lr 5e-5
             are out of reach; the memory (8,127 floats) is the paper's.
   n=K       store K patterns per memory (default 64), e.g. `:cpu,n=32`.
@@ -42,7 +42,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       c.data.num_patterns = 16
     elif v == "cpu":
       c.energy.hidden_size = 256
-      c.optim.learning_rate = 1e-3
+      c.optim.learning_rate = 3e-3
       c.memory.write_lr_init = 1e-2
       c.train.max_seconds = 600.0
       c.train.log_every = 25
