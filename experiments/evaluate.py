@@ -34,10 +34,6 @@ _SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
 _OUTPUT = flags.DEFINE_string("output", "", "Also write the Markdown table here.")
 _JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
 
-_HOPFIELD_NAMES = {"hebb": "Hopfield Hebb", "storkey": "Hopfield Storkey",
-                   "pseudo_inverse": "Hopfield pseudo-inverse"}
-
-
 def _cell(summary, marked=False) -> str:
   star = "*" if marked else ""
   return f"{summary['mean']:.2f}{star} [{summary['p5']:.0f}, {summary['p95']:.0f}]"
@@ -76,7 +72,7 @@ def _hopfield_rows(ns, results):
   for rule in _HOPFIELD.value:
     if rule not in hopfield.RULES:
       raise app.UsageError(f"Unknown Hopfield rule {rule!r}; known: {list(hopfield.RULES)}.")
-    name = _HOPFIELD_NAMES[rule]
+    name = hopfield.RULE_NAMES[rule]
     cells = []
     for n in ns:
       start = time.time()

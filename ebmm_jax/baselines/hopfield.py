@@ -69,18 +69,20 @@ from typing import Callable, Dict, NamedTuple, Tuple
 
 import numpy as np
 
+from ebmm_jax import paper
+
 PATTERN_DIM = 128
 DEFAULT_MAX_SWEEPS = 100
 # Batches written and retrieved together in `evaluate`. Fixed (not an argument)
 # so that the result is a function of (rule, num_patterns, num_batches, seed).
 _BATCHES_PER_CHUNK = 50
 
-# Appendix A.2, Table 1: error bits of the Hopfield baselines.
-PAPER_TABLE1 = {
-    "hebb": {16: 0.4, 32: 5.0, 48: 9.8, 64: 13.0, 96: 16.5},
-    "storkey": {16: 0.0, 32: 0.9, 48: 6.3, 64: 11.3, 96: 17.1},
-    "pseudo_inverse": {16: 0.0, 32: 0.0, 48: 0.3, 64: 4.3, 96: 22.5},
-}
+# Display names, as in Table 1 (Appendix A.2).
+RULE_NAMES = {"hebb": "Hopfield Hebb", "storkey": "Hopfield Storkey",
+              "pseudo_inverse": "Hopfield pseudo-inverse"}
+# The paper's error bits by rule and N (from ebmm_jax.paper).
+PAPER_TABLE1 = {rule: dict(zip(paper.TABLE1_NS, paper.TABLE1[name]))
+                for rule, name in RULE_NAMES.items()}
 STORKEY_LOCAL_FIELDS = ("full", "exclude_ij")
 
 
