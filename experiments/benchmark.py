@@ -7,8 +7,9 @@ For each config it reports, measured in one process next to the float32
   * compile time, median meta-step time over --steps steps after compilation,
     and that time in units of one matmul;
   * FLOPs of one meta-step counted by XLA on a lowering whose write and read
-    loops are unrolled (XLA counts a loop body once), the analytic count of the
-    gated-RNN config, and the utilisation (FLOPs / time / matmul FLOP rate);
+    loops are unrolled (XLA counts a loop body once); XLA's count of one energy
+    evaluation checked against the analytic formula (gated RNN); the
+    utilisation (step FLOPs / step time / the matmul's FLOP rate);
   * write-only and read-only latency (no meta-gradient);
   * the step's peak memory (XLA's buffer assignment: arguments + outputs +
     temporaries), with and without `remat` at --remat_steps write/read steps;
@@ -30,6 +31,7 @@ from absl import logging
 from ebmm_jax import experiment as experiment_lib
 from ebmm_jax import memory as memory_lib
 from ebmm_jax import meta
+from ebmm_jax import parallel
 from ebmm_jax import training
 
 _CONFIGS = flags.DEFINE_list("configs", ["binary"], "Config names: binary, omniglot_conv.")
@@ -59,20 +61,21 @@ def _config(name: str):
   return module.get_config("")
 
 
-def gated_rnn_flops(n: int, d: int, hidden: int, dynamic: int, hops: int,
-                    write_steps: int, read_steps: int) -> dict:
-  """Analytic matmul FLOPs of one gated-RNN meta-step (one memory).
+def gated_rnn_forward_flops(n: int, d: int, hidden: int, dynamic: int, hops: int) -> int:
+  """Analytic matmul FLOPs of one gated-RNN energy evaluation of N patterns.
 
-  Forward energy F: input projections 2 N D (H + (H - dyn) + dyn) once, recurrent
-  2 N H (2H - dyn) for each hop after the first. A reverse pass costs 2F (two
-  matmuls per forward matmul). A write step = forward + reverse (∇θE and ∇xE) +
-  a reverse-of-reverse for ∇θ||∇xE||² (~2x the first two) = 9F; a read step =
-  forward + reverse = 3F. The meta-gradient's backward pass costs ~2x the
-  forward computation it differentiates.
+  Input projections once: 2 N D (dyn + (H - dyn) + H) = 2 N D 2H; the
+  recurrent projection 2 N H (2H - dyn) at every hop after the first (the
+  state is zero at hop 0); the energy head 2 N H.
   """
-  forward = 2 * n * d * (2 * hidden) + 2 * n * hidden * (2 * hidden - dynamic) * (hops - 1)
-  inner = write_steps * 9 * forward + read_steps * 3 * forward
-  return dict(energy_forward=forward, write_and_read=inner, meta_step=3 * inner)
+  return 2 * n * d * 2 * hidden + 2 * n * hidden * (2 * hidden - dynamic) * (hops - 1) \
+      + 2 * n * hidden
+
+
+def _xla_flops(fn, *args) -> float:
+  cost = jax.jit(fn).lower(*args).cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost["flops"])
 
 
 def bench_config(name: str, peak_matmul: float) -> dict:
@@ -83,11 +86,12 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   patterns = exp.sample_train(jax.random.PRNGKey(1), m, n)
   key = jax.random.PRNGKey(2)
   opt = exp.optimizer()
-  step = functools.partial(meta.meta_step, exp.energy.apply, exp.task, opt)
   out = dict(config=name, num_patterns=n, meta_batch_size=m)
 
+  # The training loop's own step: shard_map over a 1-device mesh, jitted.
+  train_step = training.make_train_step(exp, parallel.make_mesh(jax.devices()[:1]))
   start = time.perf_counter()
-  lowered = jax.jit(step).lower(state, patterns, key)
+  lowered = train_step.lower(state, patterns, key)
   compiled = lowered.compile()
   out["compile_s"] = time.perf_counter() - start
   mem = compiled.memory_analysis()
@@ -106,14 +110,16 @@ def bench_config(name: str, peak_matmul: float) -> dict:
 
   unrolled = functools.partial(meta.meta_step, exp.energy.apply, exp.task, opt,
                                loops=memory_lib.Loops(unroll=True))
-  cost = jax.jit(unrolled).lower(state, patterns, key).cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  out["flops_xla_unrolled"] = float(cost["flops"])
+  out["flops_xla_unrolled"] = _xla_flops(unrolled, state, patterns, key)
+  # The cross-check: XLA's count of one energy evaluation against the formula.
+  params = hk.data_structures.merge(state.meta_params.static,
+                                    state.meta_params.write.init_memory)
+  out["energy_forward_flops_xla"] = _xla_flops(exp.energy.apply, params, patterns[0])
   if config.energy.name == "gated_rnn":
     e = config.energy
-    out["flops_analytic"] = m * gated_rnn_flops(
-        n, config.data.pattern_dim, e.hidden_size, e.dynamic_size, e.hops,
-        config.memory.write_steps, config.memory.read_steps)["meta_step"]
+    out["energy_forward_flops_analytic"] = gated_rnn_forward_flops(
+        n, config.data.pattern_dim, e.hidden_size, e.dynamic_size, e.hops)
+  out["step_in_energy_forwards"] = out["flops_xla_unrolled"] / m / out["energy_forward_flops_xla"]
   matmul_rate = 2 * 2048 ** 3 / peak_matmul
   out["utilisation"] = out["flops_xla_unrolled"] / out["step_s_median"] / matmul_rate
 
@@ -121,7 +127,6 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   one = patterns[0]
   queries, known = exp.task.distort(key, one)
   write = jax.jit(lambda mp, x: memory_lib.write(exp.energy.apply, mp.static, mp.write, x)[0])
-  params = hk.data_structures.merge(mp.static, mp.write.init_memory)
   read = jax.jit(lambda p, q, k: memory_lib.read(exp.energy.apply, p, mp.read, q, k,
                                                  box=exp.task.box))
   out["write_s_median"] = _median_time(write, mp, one, repeats=_STEPS.value)
