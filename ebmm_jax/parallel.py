@@ -34,3 +34,36 @@ def check_meta_batch(meta_batch_size: int, mesh: Mesh) -> None:
     raise ValueError(
         f"train.meta_batch_size={meta_batch_size} must be a positive multiple of "
         f"the number of devices ({n}): each device writes and reads whole memories.")
+
+
+def to_host(tree):
+  """Replicated (or single-process) arrays -> numpy, on every process.
+
+  In a multi-process job a replicated array is not fully addressable from one
+  process, but each process holds a complete copy: read the local one.
+  """
+  def one(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      if not x.sharding.is_fully_replicated:
+        raise ValueError("to_host() needs replicated arrays; got sharding "
+                         f"{x.sharding}.")
+      x = x.addressable_data(0)
+    return np.asarray(x)
+  return jax.tree_util.tree_map(one, tree)
+
+
+def initialize_distributed(coordinator_address: str = "", num_processes: int = 0,
+                           process_id: int = -1) -> None:
+  """Starts a multi-process JAX job (`jax.distributed.initialize`).
+
+  With no arguments the cluster is detected (TPU pods, SLURM, ...). CPU
+  devices talk across processes through gloo (this setting only concerns the
+  CPU backend; GPUs and TPUs use their own collectives).
+  """
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  kwargs = {}
+  if coordinator_address:
+    kwargs = dict(coordinator_address=coordinator_address,
+                  num_processes=num_processes, process_id=process_id)
+  jax.distributed.initialize(**kwargs)
+

@@ -68,13 +68,23 @@ def _make_train_step(exp: experiment_lib.Experiment, mesh):
 
 
 def make_sampler(exp: experiment_lib.Experiment, mesh):
-  """key -> a meta-batch of training patterns [M, N, ...], split over `mesh`."""
+  """key -> a meta-batch of training patterns [M, N, ...], split over `mesh`.
+
+  Memory m of the meta-batch is sampled with key `fold_in(key, m)`, m counted
+  over the whole meta-batch: each process samples only its own memories (its
+  host's share, which its own devices hold), and any split over processes and
+  devices gives the same data.
+  """
   c = exp.config
   sharding = parallel.data_sharded(mesh)
+  per_process = c.train.meta_batch_size // jax.process_count()
+  first = jax.process_index() * per_process
 
   def sample(key):
-    patterns = exp.sample_train(key, c.train.meta_batch_size, c.data.num_patterns)
-    return jax.device_put(patterns, sharding)
+    local = [np.asarray(exp.sample_train(jax.random.fold_in(key, first + i), 1,
+                                         c.data.num_patterns))
+             for i in range(per_process)]
+    return jax.make_array_from_process_local_data(sharding, np.concatenate(local))
 
   return sample
 
@@ -125,7 +135,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   writer = metrics_lib.MetricWriter(workdir, enabled=is_writer)
 
   t = config.train
-  step = int(state.step)
+  step = int(parallel.to_host(state.step))
   start_step, start_time = step, time.time()
   last_ckpt, last_log_time, last_log_step = start_time, start_time, step
   try:
@@ -136,7 +146,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
       if step == start_step + 1:  # Rates and ETA exclude the compilation.
         jax.block_until_ready(state)
         last_log_time, last_log_step = time.time(), step
-      in_a_row = int(state.nonfinite_in_a_row)
+      in_a_row = int(parallel.to_host(state.nonfinite_in_a_row))
       if in_a_row:
         logging.warning("Meta-step %d was not finite and was skipped (%d in a row).",
                         step - 1, in_a_row)
@@ -149,8 +159,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
       out_of_time = t.max_seconds > 0 and now - start_time >= t.max_seconds
       done = step >= t.num_steps or out_of_time
       if step % t.log_every == 0 or done:
-        m = metrics_lib.to_python(jax.device_get(metrics))
-        m["nonfinite_total"] = int(state.nonfinite_total)
+        m = metrics_lib.to_python(parallel.to_host(metrics))
+        m["nonfinite_total"] = int(parallel.to_host(state.nonfinite_total))
         rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
         m["steps_per_sec"] = rate
         writer.write(step, m)
@@ -162,8 +172,10 @@ def train(config: ml_collections.ConfigDict, workdir: str,
             step, t.num_steps, m["meta_loss"], exp.task.score_name,
             m["score"][-1], m["query_score"], rate, _format_eta(remaining))
         last_log_time, last_log_step = now, step
+      # Only process 0 writes; every process holds the same replicated state.
       if is_writer and (done or now - last_ckpt >= t.checkpoint_every_secs):
-        checkpoint.save(checkpoint_dir(workdir), step, state, keep=t.keep_checkpoints)
+        checkpoint.save(checkpoint_dir(workdir), step, parallel.to_host(state),
+                        keep=t.keep_checkpoints)
         last_ckpt = now
       if done:
         break

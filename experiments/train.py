@@ -5,23 +5,38 @@ r"""Meta-trains an EBMM experiment.
 Writes `config.json`, `metrics.jsonl`, TensorBoard summaries (`tb/`) and
 checkpoints (`checkpoints/`) under --workdir, and resumes from the newest
 checkpoint there. Override any config field with --config.FIELD=VALUE.
+
+Multi-host (the same command on every host): --distributed. On TPU pods and
+SLURM clusters the processes find each other; elsewhere also pass
+--coordinator_address=HOST:PORT --num_processes=P --process_id=I.
+Only process 0 writes files.
 """
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from ebmm_jax import parallel
 from ebmm_jax import training
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes everything.")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False,
+                                 "Start a multi-process job (jax.distributed).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", "",
+                                   "HOST:PORT of process 0 (empty: auto-detect).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "Processes in the job.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if _DISTRIBUTED.value or _COORDINATOR.value:
+    parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
+                                    _PROCESS_ID.value)
   logging.info("Config:\n%s", _CONFIG.value)
   training.train(_CONFIG.value, _WORKDIR.value)
 

@@ -2,26 +2,35 @@
 from configs import binary
 from ebmm_jax import experiment
 
+# A seconds-scale binary config: D = 16, hidden 8, 2 hops, N = 4, T = K = 2.
+TINY = {
+    "energy.input_size": 16,
+    "data.pattern_dim": 16,
+    "energy.hidden_size": 8,
+    "energy.dynamic_size": 3,
+    "energy.hops": 2,
+    "data.num_patterns": 4,
+    "memory.write_steps": 2,
+    "memory.read_steps": 2,
+    "memory.write_lr_init": 0.05,
+    "optim.learning_rate": 1e-2,
+}
+
 
 def tiny_config(**overrides):
-  """A seconds-scale binary config: D = 16, hidden 8, 2 hops, N = 4, T = K = 2."""
   c = binary.get_config("runlocal")
   c.unlock()
-  c.energy.input_size = 16
-  c.data.pattern_dim = 16
-  c.energy.hidden_size = 8
-  c.energy.dynamic_size = 3
-  c.energy.hops = 2
-  c.data.num_patterns = 4
-  c.memory.write_steps = 2
-  c.memory.read_steps = 2
-  c.memory.write_lr_init = 0.05
-  c.optim.learning_rate = 1e-2
-  for key, value in overrides.items():
+  for key, value in {**TINY, **overrides}.items():
     section, field = key.split(".")
     c[section][field] = value
   c.lock()
   return c
+
+
+def tiny_flags(**overrides):
+  """The same config as launcher flags (`--config.section.field=value`)."""
+  return ["--config=configs/binary.py:runlocal"] + [
+      f"--config.{k}={v}" for k, v in {**TINY, **overrides}.items()]
 
 
 def tiny_experiment(**overrides):
