@@ -13,11 +13,14 @@ For each config it reports, measured in one process next to the float32
   * write-only and read-only latency (no meta-gradient);
   * the step's peak memory (XLA's buffer assignment: arguments + outputs +
     temporaries), with and without `remat` at --remat_steps write/read steps;
-  * write time against the number of patterns N, with a least-squares line.
+  * write time against the number of patterns N, with a least-squares line;
+  * the time to save a checkpoint of the whole training state.
 """
 import functools
 import json
+import os
 import platform
+import tempfile
 import time
 
 import haiku as hk
@@ -28,6 +31,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from ebmm_jax import checkpoint
 from ebmm_jax import experiment as experiment_lib
 from ebmm_jax import memory as memory_lib
 from ebmm_jax import meta
@@ -132,6 +136,17 @@ def bench_config(name: str, peak_matmul: float) -> dict:
                                                  box=exp.task.box))
   out["write_s_median"] = _median_time(write, mp, one, repeats=_STEPS.value)
   out["read_s_median"] = _median_time(read, params, queries, known, repeats=_STEPS.value)
+
+  # Checkpointing cost: atomic write (+ fsync) of the whole TrainState.
+  host_state = parallel.to_host(spare)
+  with tempfile.TemporaryDirectory() as d:
+    saves = []
+    for i in range(5):
+      t0 = time.perf_counter()
+      path = checkpoint.save(d, i, host_state, keep=2)
+      saves.append(time.perf_counter() - t0)
+    out["checkpoint_save_s_median"] = float(np.median(saves))
+    out["checkpoint_bytes"] = os.path.getsize(path)
 
   if config.energy.name == "gated_rnn":
     ns, ts = [], []
