@@ -1,0 +1,119 @@
+"""Defaults shared by the image experiments (Section 4, Appendices A.5-A.7, C.2-C.5).
+
+Each image config (`omniglot_conv.py`, `cifar10.py`, ...) starts from
+`get_image_config`, sets its energy's architecture, and parses its variants
+with `apply_variants` (`runlocal`, `mem=K` and its own). Validation of the
+built config is in `ebmm_jax.image_experiments.validate`.
+"""
+from typing import Callable, Dict, Optional
+
+import ml_collections
+
+from configs import base
+from ebmm_jax import image_experiments
+from ebmm_jax.energies import resnet
+
+
+def get_image_config(dataset: str, energy_name: str) -> ml_collections.ConfigDict:
+  c = base.get_base_config()
+  c.energy.name = energy_name
+  c.energy.dynamic_size = 8  # Writable channels/units per memory layer (C.2-C.5).
+
+  c.data.name = dataset
+  c.data.source = "auto"  # "files" (original archives), "tfds", or "auto".
+  c.data.image_size = 0  # Resize to this side (0: the dataset's, 32 or 64).
+  c.data.max_examples = 0  # tfds only: at most this many images per split (0: all).
+  c.data.distortion = "block"  # "block" (Section 4) or "salt_and_pepper" (A.5).
+  c.data.block_size = 16  # Side of the noise block (4.1: 16 on 32x32 images).
+  c.data.fill = "binary"  # Block noise: "binary" {0, 1}, "uniform" [0, 1], "zeros".
+  c.data.noise_rate = 0.15  # Salt-and-pepper rate p (Appendix A.4-A.5: 15%).
+  c.data.batch_classes = 0  # 0: uniform batches; c: exactly c classes each (A.7).
+  return c
+
+
+def parse_memory_budget(text: str) -> int:
+  """'4096', '4k' or '4K' -> floats."""
+  t = text.strip().lower()
+  scale = 1024 if t.endswith("k") else 1
+  try:
+    value = int(float(t.rstrip("k")) * scale)
+  except ValueError as e:
+    raise ValueError(f"mem={text!r}: expected a number of floats such as "
+                     "mem=4096 or mem=4k.") from e
+  if value < 1:
+    raise ValueError(f"mem={text!r} must be a positive number of floats.")
+  return value
+
+
+def dynamic_size_closest_to(model_name: str, budget: int, **arch) -> int:
+  """The dynamic_size whose memory size is closest to `budget` floats.
+
+  `resnet.dynamic_size_for_budget` gives the largest size that fits; the next
+  one up is taken when it is nearer (e.g. "4K" for the C.5 model: 4,330
+  floats at d=5 rather than 3,464 at d=4), because the paper labels its
+  points by round sizes.
+  """
+  try:
+    below = resnet.dynamic_size_for_budget(model_name, budget, **arch)
+  except ValueError:
+    if budget >= resnet.memory_floats(model_name, 1, **arch):
+      raise  # Larger than the whole layer: no size is close.
+    below = 0  # Less than one unit: the smallest memory is the closest.
+  candidates = [d for d in (below, below + 1) if d >= 1]
+  valid = []
+  for d in candidates:
+    try:
+      valid.append((abs(resnet.memory_floats(model_name, d, **arch) - budget), d))
+    except ValueError:  # d + 1 beyond the layer's width.
+      pass
+  return min(valid)[1]
+
+
+def runlocal(c: ml_collections.ConfigDict) -> None:
+  """Shrink shared by the image configs: tiny widths, one hop, N = 4, 16x16
+  images with a quarter-area (8x8) block, 20 steps. The step runs in well
+  under a second; compiling it takes one to two minutes on a CPU."""
+  base.runlocal(c)
+  c.energy.dynamic_size = 2
+  c.energy.channels = 4
+  c.energy.hidden_size = 8
+  c.energy.output_hidden_size = 16
+  c.energy.hops = 1  # Each hop is unrolled: fewer hops, faster compilation.
+  c.data.num_patterns = 4
+  c.data.image_size = 16
+  c.data.block_size = 8
+  c.eval.num_batches = 4
+  c.eval.batches_per_call = 2
+
+
+def apply_variants(c: ml_collections.ConfigDict, arg: str, config_file: str,
+                   extra: Optional[Dict[str, Callable[[ml_collections.ConfigDict], None]]] = None,
+                   runlocal_fn: Optional[Callable[[ml_collections.ConfigDict], None]] = None
+                   ) -> ml_collections.ConfigDict:
+  """Applies comma-separated variants, then locks the config.
+
+  Known everywhere: `runlocal`, `mem=K` (dynamic_size closest to K floats,
+  e.g. mem=4096 or mem=4k; applied after `runlocal`, so it sizes the tiny
+  model when both are given). `extra` maps a file's own variant names to
+  functions that edit the config.
+  """
+  extra = dict(extra or {})
+  variants = [a for a in arg.split(",") if a]
+  budgets = [v for v in variants if v.startswith("mem=")]
+  for v in variants:
+    if v == "runlocal":
+      (runlocal_fn or runlocal)(c)
+    elif v in extra:
+      extra[v](c)
+    elif not v.startswith("mem="):
+      known = ", ".join(["runlocal", "mem=K"] + sorted(extra))
+      raise ValueError(f"Unknown variant {v!r} of {config_file}; known: {known}.")
+  for v in budgets:
+    arch = {k: v for k, v in c.energy.items()
+            if k in image_experiments.ARCH_FIELDS and k != "dynamic_size"}
+    if "channel_multipliers" in arch:
+      arch["channel_multipliers"] = tuple(arch["channel_multipliers"])
+    c.energy.dynamic_size = dynamic_size_closest_to(
+        c.energy.name, parse_memory_budget(v[4:]), **arch)
+  c.lock()
+  return c

@@ -1,0 +1,337 @@
+"""Image memories of Section 4: Omniglot, CIFAR-10, ImageNet 64x64 and MNIST.
+
+`build(config)` turns an image config (`configs/omniglot_conv.py`, ...) into an
+`experiment.Experiment`:
+
+- data: the split's images, loaded once per split through
+  `ebmm_jax.data.images.load_dataset` and kept on the device; a memory batch
+  is N images drawn uniformly (Section 4) or from exactly `data.batch_classes`
+  classes (Appendix A.7). The sampler is jitted with the images as an
+  argument, so they are never baked into a compiled program as a constant.
+- task: images live in the box [0, 1] (reading projects onto it, Appendix
+  B.1); a query is the stored image with one random block replaced by noise
+  (Sections 4.1-4.3) or with salt-and-pepper noise (Appendix A.5). The model
+  is never told where the distortion is (no clamping: `known` is None). The
+  score is the Hamming error of the binarized retrieval for binary images
+  (Omniglot, MNIST; Section 4.1) and the squared error for RGB (Section 4.2).
+- energy: a ResNet of Appendix C.2-C.5 (`ebmm_jax.energies.resnet`), whose
+  writable size is `energy.dynamic_size`.
+
+Splits are loaded lazily, on the first batch drawn from them, so evaluating
+an Omniglot model on MNIST (Appendix A.6, only a test split offline) never
+asks for MNIST's train split.
+"""
+import functools
+from typing import Callable, Dict, Optional, Tuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from ebmm_jax import distortions
+from ebmm_jax import experiment
+from ebmm_jax import meta
+from ebmm_jax import tasks
+from ebmm_jax.data import images as images_lib
+from ebmm_jax.data import sampling
+from ebmm_jax.energies import resnet
+
+# Native (H, W, C) of each dataset after the loader's preprocessing.
+NATIVE_SHAPES = {
+    "omniglot": (32, 32, 1),
+    "mnist": (32, 32, 1),
+    "cifar10": (32, 32, 3),
+    "imagenet64": (64, 64, 3),
+}
+# Binary images ({0, 1}, stroke = 1) are scored by Hamming distance (4.1);
+# RGB images by squared error (4.2).
+BINARY_DATASETS = ("omniglot", "mnist")
+DISTORTIONS = ("block", "salt_and_pepper")
+# Architecture fields of `config.energy` passed to the energy's constructor
+# when present (each model takes a subset; see `resnet.make_*_energy`).
+ARCH_FIELDS = ("dynamic_size", "channels", "channel_multipliers", "code_size",
+               "representation_size", "hidden_size", "output_hidden_size",
+               "hops")
+# XLA options for programs that run once (initialisation): the cheapest
+# backend optimisation compiles several times faster on CPU.
+_FAST_COMPILE = {"xla_backend_optimization_level": 0,
+                 "xla_llvm_disable_expensive_passes": True}
+# Total stride of each model's trunk: image sides must be multiples of it.
+_DOWNSAMPLING = {"resnet_fc": 8, "resnet_conv": 8, "resnet_imagenet": 16,
+                 "resnet_lowlevel_conv": 8}
+
+
+def image_shape(config: ml_collections.ConfigDict) -> Tuple[int, int, int]:
+  """(H, W, C) of the images a config's memory stores."""
+  h, w, c = NATIVE_SHAPES[config.data.name]
+  size = config.data.get("image_size", 0)
+  return (size, size, c) if size else (h, w, c)
+
+
+def energy_kwargs(config: ml_collections.ConfigDict) -> Dict[str, object]:
+  """Constructor arguments of `config.energy.name` found in the config."""
+  e = config.energy
+  kwargs = {k: e[k] for k in ARCH_FIELDS if k in e}
+  if "channel_multipliers" in kwargs:  # JSON round trips turn tuples into lists.
+    kwargs["channel_multipliers"] = tuple(kwargs["channel_multipliers"])
+  return kwargs
+
+
+def memory_floats(config: ml_collections.ConfigDict) -> int:
+  """Writable floats (Section 4's memory size) of a config's energy."""
+  return resnet.memory_floats(config.energy.name, **energy_kwargs(config))
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the field when an image config is inconsistent.
+
+  Complements `ebmm_jax.configuration.validate` (the fields every experiment
+  has) with what only image experiments have: dataset, energy, distortion,
+  batch sampling.
+  """
+  def need(cond, msg):
+    if not cond:
+      raise ValueError(f"Invalid config: {msg}")
+
+  d, e = config.data, config.energy
+  need(d.name in NATIVE_SHAPES,
+       f"data.name={d.name!r} is not an image dataset; known: "
+       f"{sorted(NATIVE_SHAPES)}.")
+  need(e.name in resnet.ENERGY_MODELS,
+       f"energy.name={e.name!r} is not an image energy; known: "
+       f"{sorted(resnet.ENERGY_MODELS)}.")
+  need(bool(d.data_dir),
+       "data.data_dir is empty: pass the folder holding the data, e.g. "
+       "--config.data.data_dir=../shared/data.")
+  need(d.source in images_lib.SOURCES,
+       f"data.source={d.source!r} must be one of {list(images_lib.SOURCES)}.")
+  need(d.get("max_examples", 0) >= 0,
+       f"data.max_examples={d.get('max_examples', 0)} must be >= 0 (0: all).")
+  h, w, _ = image_shape(config)
+  size = d.get("image_size", 0)
+  need(size >= 0, f"data.image_size={size} must be >= 0 (0: the dataset's).")
+  step = _DOWNSAMPLING[e.name]
+  need(h % step == 0 and w % step == 0,
+       f"{h}x{w} images (data.image_size={size}) do not fit energy.name="
+       f"{e.name!r}: its trunk downsamples by {step}, so the sides must be "
+       f"multiples of {step}.")
+  need(d.distortion in DISTORTIONS,
+       f"data.distortion={d.distortion!r} must be one of {list(DISTORTIONS)}.")
+  if d.distortion == "block":
+    need(isinstance(d.block_size, int) and 1 <= d.block_size <= min(h, w),
+         f"data.block_size={d.block_size} must be an integer in "
+         f"[1, {min(h, w)}]: the block must fit inside the {h}x{w} image.")
+    need(d.fill in distortions.FILLS,
+         f"data.fill={d.fill!r} must be one of {list(distortions.FILLS)}.")
+  else:
+    need(0.0 <= d.noise_rate <= 1.0,
+         f"data.noise_rate={d.noise_rate} must be in [0, 1].")
+  need(0 <= d.batch_classes <= d.num_patterns,
+       f"data.batch_classes={d.batch_classes} must be in [0, data.num_patterns="
+       f"{d.num_patterns}] (0: uniform batches; c: exactly c classes per "
+       f"batch, Appendix A.7).")
+  need(isinstance(e.dynamic_size, int) and e.dynamic_size >= 1,
+       f"energy.dynamic_size={e.dynamic_size!r} must be an integer >= 1.")
+  try:  # The constructor checks dynamic_size against the layer's width, hops...
+    memory_floats(config)
+  except (ValueError, TypeError) as err:
+    raise ValueError(f"Invalid config: energy ({e.name}): {err}") from err
+
+
+# -----------------------------------------------------------------------------
+# Data.
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _uniform_batches(key: jax.Array, images: jax.Array, meta_batch_size: int,
+                     num_patterns: int) -> Tuple[jax.Array, jax.Array]:
+  """M batches of N distinct images each, drawn uniformly (Section 4).
+
+  Returns:
+    images [M, N, H, W, C] and their indices into the split, int32 [M, N].
+  """
+  keys = jax.random.split(key, meta_batch_size)
+  indices = jax.vmap(lambda k: sampling.uniform_batch_indices(
+      k, images.shape[0], num_patterns))(keys)  # [M, N]
+  return jnp.take(images, indices, axis=0), indices
+
+
+def _correlated_batches_fn(index: sampling.ClassIndex, num_classes: int):
+  """Like `_uniform_batches`, with exactly `num_classes` classes per batch
+  (Appendix A.7). The class table (a few KB of indices) is part of the
+  compiled program; the images are an argument."""
+  @functools.partial(jax.jit, static_argnums=(2, 3))
+  def batches(key, images, meta_batch_size, num_patterns):
+    keys = jax.random.split(key, meta_batch_size)
+    indices = jax.vmap(lambda k: sampling.correlated_batch_indices(
+        k, index, num_patterns, num_classes))(keys)  # [M, N]
+    return jnp.take(images, indices, axis=0), indices
+  return batches
+
+
+def load_split(config: ml_collections.ConfigDict,
+               split: str) -> Tuple[np.ndarray, np.ndarray]:
+  """A split's (images float32 [num, H, W, C] in [0, 1], labels int32 [num]).
+
+  Omniglot is split by alphabet (the loader's default split: test alphabets
+  are never seen in training). `data.image_size` resizes: the binary datasets
+  through their loader (resized before binarizing), RGB by area averaging
+  (downscaling) or bilinear interpolation (upscaling).
+  """
+  d = config.data
+  options = {}
+  if d.get("max_examples", 0):
+    options["max_examples"] = d.max_examples
+  size = d.get("image_size", 0)
+  if size and d.name in BINARY_DATASETS:
+    options["image_size"] = size
+  images, labels = images_lib.load_dataset(d.name, split, d.data_dir, d.source,
+                                           **options)
+  if size and images.shape[1] != size:
+    method = "area" if images.shape[1] > size else "bilinear"
+    images = np.clip(images_lib.resize(images, size, method), 0.0, 1.0)
+  return images, labels
+
+
+class SplitSampler:
+  """One split's memory batches; `experiment.SampleFn`.
+
+  The split is loaded on the first call and kept on the device as one array
+  [num, H, W, C]; every call runs one jitted gather that takes it as an
+  argument.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, split: str):
+    self.config = config
+    self.split = split
+    self.images = None  # jax.Array [num, H, W, C] in [0, 1], once loaded.
+    self.labels = None  # np.ndarray int32 [num], once loaded.
+    self._batches = None
+
+  def load(self) -> None:
+    """Loads the split now (otherwise the first batch does)."""
+    if self.images is not None:
+      return
+    images, labels = load_split(self.config, self.split)
+    expected = image_shape(self.config)
+    if images.shape[1:] != expected:
+      raise ValueError(f"{self.config.data.name} {self.split} images have "
+                       f"shape {images.shape[1:]}, expected {expected}.")
+    c = self.config.data.batch_classes
+    if c:
+      self._batches = _correlated_batches_fn(sampling.build_class_index(labels), c)
+    else:
+      self._batches = _uniform_batches
+    self.images, self.labels = jnp.asarray(images), labels
+
+  def sample_with_indices(self, key: jax.Array, meta_batch_size: int,
+                          num_patterns: int) -> Tuple[jax.Array, jax.Array]:
+    """(images [M, N, H, W, C], int32 indices into the split [M, N])."""
+    self.load()
+    return self._batches(key, self.images, meta_batch_size, num_patterns)
+
+  def __call__(self, key: jax.Array, meta_batch_size: int,
+               num_patterns: int) -> jax.Array:
+    """M memory batches of N images, [M, N, H, W, C]."""
+    return self.sample_with_indices(key, meta_batch_size, num_patterns)[0]
+
+
+# -----------------------------------------------------------------------------
+# Task and energy.
+
+
+def make_task(config: ml_collections.ConfigDict) -> tasks.Task:
+  """The protocol of PROTOCOLS.md for the config's dataset and distortion."""
+  d = config.data
+  if d.distortion == "block":
+    block_size, fill = d.block_size, d.fill
+
+    def distort(key, patterns):
+      queries, _ = distortions.block_noise(key, patterns, block_size, fill)
+      return queries, None  # The block's position is not revealed.
+    description = f"{block_size}x{block_size} block, {fill} noise"
+  else:
+    rate = float(d.noise_rate)
+
+    def distort(key, patterns):
+      queries, _ = distortions.salt_and_pepper(key, patterns, rate)
+      return queries, None
+    description = f"{rate:.0%} salt-and-pepper"
+  binary = d.name in BINARY_DATASETS
+  return tasks.Task(
+      name=f"{d.name} ({description})",
+      pattern_shape=image_shape(config),
+      box=(0.0, 1.0),
+      distort=distort,
+      score=tasks.hamming_error if binary else tasks.squared_error,
+      score_name="Hamming error" if binary else "squared error")
+
+
+def make_energy(config: ml_collections.ConfigDict) -> hk.Transformed:
+  """The config's ResNet energy, x [N, H, W, C] -> [N]."""
+  fn = resnet.make_energy(config.energy.name, **energy_kwargs(config))
+  transformed = hk.without_apply_rng(hk.transform(fn))
+  # Run op by op, a ResNet's init compiles each of its random draws on its
+  # own (about a minute on a CPU). Jitted it is one program, which runs once,
+  # so it is compiled for speed of compilation (XLA's CPU backend otherwise
+  # spends most of a minute optimising the random number generators).
+  init = jax.jit(transformed.init, compiler_options=_FAST_COMPILE)
+  return hk.Transformed(init=init, apply=transformed.apply)
+
+
+def build(config: ml_collections.ConfigDict) -> experiment.Experiment:
+  """Validates an image `config` and builds its experiment (no data is read
+  until a batch is drawn)."""
+  validate(config)
+  return experiment.Experiment(
+      config=config, energy=make_energy(config), task=make_task(config),
+      sample_train=SplitSampler(config, "train"),
+      sample_test=SplitSampler(config, "test"))
+
+
+# -----------------------------------------------------------------------------
+# Inspection (Figure 2).
+
+
+def retrieval_trace(exp: experiment.Experiment, meta_params: meta.MetaParams,
+                    key: jax.Array, num_patterns: Optional[int] = None
+                    ) -> Dict[str, np.ndarray]:
+  """Writes one random test batch, reads it back, and records every step.
+
+  Figure 2: the originals, their distorted queries and every read iterate,
+  each with its energy under the written memory.
+
+  Args:
+    exp: an image experiment.
+    meta_params: its meta-learned parameters.
+    key: selects the batch and the distortions.
+    num_patterns: N (default: the config's).
+
+  Returns:
+    dict of numpy arrays: originals [N, H, W, C], queries [N, H, W, C],
+    iterates [K, N, H, W, C], energies of the originals [N], of the queries
+    [N] and of the iterates [K, N], scores of the queries [N] and of the
+    iterates [K, N].
+  """
+  n = exp.config.data.num_patterns if num_patterns is None else num_patterns
+  k_data, k_distort = jax.random.split(key)
+  patterns = exp.sample_test(k_data, 1, n)[0]
+  return jax.device_get(_trace(exp.energy.apply, exp.task, meta_params,
+                               patterns, k_distort))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _trace(energy_apply: Callable, task: tasks.Task, meta_params, patterns, key):
+  queries, known = task.distort(key, patterns)
+  iterates, written, _ = meta.write_and_read(energy_apply, meta_params, patterns,
+                                             queries, known, task.box)
+  params = hk.data_structures.merge(meta_params.static, written)
+  energy = functools.partial(energy_apply, params)
+  return dict(
+      originals=patterns, queries=queries, iterates=iterates,
+      original_energies=energy(patterns), query_energies=energy(queries),
+      iterate_energies=jax.vmap(energy)(iterates),
+      query_scores=task.score(queries, patterns),
+      iterate_scores=jax.vmap(task.score, in_axes=(0, None))(iterates, patterns))

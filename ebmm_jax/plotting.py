@@ -1,0 +1,115 @@
+"""Figures of retrieval, like the paper's Figures 2, 4, 5b and 10.
+
+Drawn with matplotlib's object API on an Agg canvas (no pyplot, no global
+backend switch), so it works on machines without a display and inside tests.
+"""
+import os
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+
+def _as_image(x: np.ndarray) -> np.ndarray:
+  """[H, W, C] in [0, 1] -> what imshow takes: [H, W] for C = 1, else RGB."""
+  x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
+  return x[..., 0] if x.shape[-1] == 1 else x
+
+
+def image_grid(path: str, rows: Sequence[np.ndarray], row_labels: Sequence[str],
+               captions: Optional[Sequence[Sequence[str]]] = None,
+               title: str = "", cell_inches: float = 1.1, dpi: int = 100) -> str:
+  """Writes a grid of images to a PNG file.
+
+  Args:
+    path: output file (.png); its folder is created if missing.
+    rows: each [n, H, W, C] in [0, 1], one row of the grid (C = 1 drawn as
+      greyscale with 1 dark, like ink; C = 3 as RGB).
+    row_labels: one label per row, on its left.
+    captions: optional text under each image, [len(rows)][n].
+    title: figure title.
+    cell_inches: size of one image cell.
+    dpi: resolution.
+
+  Returns:
+    `path`.
+  """
+  # Imported here: only figure-writing callers pay matplotlib's import time.
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+
+  if len(rows) != len(row_labels):
+    raise ValueError(f"{len(rows)} rows but {len(row_labels)} row labels.")
+  num_cols = rows[0].shape[0]
+  if any(r.shape[0] != num_cols for r in rows):
+    raise ValueError(f"every row needs {num_cols} images; got "
+                     f"{[r.shape[0] for r in rows]}.")
+  caption_height = 0.25 if captions is not None else 0.0
+  fig = Figure(figsize=(cell_inches * (num_cols + 0.8),
+                        (cell_inches + caption_height) * len(rows) + 0.5))
+  FigureCanvasAgg(fig)
+  axes = fig.subplots(len(rows), num_cols, squeeze=False)
+  for i, (row, label) in enumerate(zip(rows, row_labels)):
+    for j in range(num_cols):
+      ax = axes[i, j]
+      image = _as_image(row[j])
+      if image.ndim == 2:
+        ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0,
+                  interpolation="nearest")
+      else:
+        ax.imshow(image, interpolation="nearest")
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if captions is not None:
+        ax.set_xlabel(captions[i][j], fontsize=7, labelpad=2)
+      if j == 0:
+        ax.set_ylabel(label, fontsize=8)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  folder = os.path.dirname(path)
+  if folder:
+    os.makedirs(folder, exist_ok=True)
+  fig.savefig(path, dpi=dpi, format="png")
+  return path
+
+
+def retrieval_figure(path: str, trace: Mapping[str, np.ndarray],
+                     num_examples: int = 8, title: str = "",
+                     score_name: str = "error") -> str:
+  """Figure 2: originals, distorted queries and every read iterate x(1..K).
+
+  Each image is captioned with its energy under the written memory (the
+  paper's Figure 2 shows energy levels), and the queries and iterates also
+  with their error to the original.
+
+  Args:
+    path: output PNG file.
+    trace: `ebmm_jax.image_experiments.retrieval_trace` output: originals
+      [N, H, W, C], queries [N, H, W, C], iterates [K, N, H, W, C],
+      original_energies [N], query_energies [N], iterate_energies [K, N],
+      query_scores [N], iterate_scores [K, N].
+    num_examples: columns: the first this many of the N stored patterns.
+    title: figure title.
+    score_name: what the scores are (e.g. "Hamming error"), for the legend.
+
+  Returns:
+    `path`.
+  """
+  n = min(num_examples, trace["originals"].shape[0])
+  iterates = np.asarray(trace["iterates"])[:, :n]
+  num_steps = iterates.shape[0]
+  rows = [trace["originals"][:n], trace["queries"][:n]] + list(iterates)
+  labels = ["original", "query"] + [f"x({k + 1})" for k in range(num_steps)]
+  energies = ([trace["original_energies"][:n], trace["query_energies"][:n]] +
+              list(np.asarray(trace["iterate_energies"])[:, :n]))
+  scores = ([None, trace["query_scores"][:n]] +
+            list(np.asarray(trace["iterate_scores"])[:, :n]))
+  captions = []
+  for e_row, s_row in zip(energies, scores):
+    if s_row is None:
+      captions.append([f"E {e:.3g}" for e in e_row])
+    else:
+      captions.append([f"E {e:.3g} | {s:.3g}" for e, s in zip(e_row, s_row)])
+  legend = f"E: energy; after |: {score_name} to the original"
+  return image_grid(path, rows, labels, captions,
+                    title=f"{title}\n{legend}" if title else legend)
