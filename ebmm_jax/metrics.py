@@ -75,3 +75,15 @@ def read_metrics(workdir: str) -> list:
     return []
   with open(path) as f:
     return [json.loads(line) for line in f if line.strip()]
+
+
+def report(text: str, markdown_path: str = "", json_path: str = "",
+           data: Optional[Mapping[str, Any]] = None) -> None:
+  """Prints a result `text` and also writes it (and `data` as JSON) if asked."""
+  print(text)
+  if markdown_path:
+    with open(markdown_path, "w") as f:
+      f.write(text + "\n")
+  if json_path:
+    with open(json_path, "w") as f:
+      json.dump(data, f, indent=2)

@@ -9,7 +9,6 @@ workdir trained at N is used for that column; a column with no model trained
 at its N uses the first --workdir and is marked with * (the learned writing
 rule averages over the batch, so it applies to any N).
 """
-import json
 import time
 
 import jax
@@ -104,13 +103,7 @@ def main(argv):
   note = (f"\nError bits: mean [5th, 95th percentile] over every query of "
           f"{_NUM_BATCHES.value} random batches (seed {_SEED.value}); * = EBMM "
           f"model trained at another N. Devices: {jax.devices()[0].platform}.")
-  print(table + note)
-  if _OUTPUT.value:
-    with open(_OUTPUT.value, "w") as f:
-      f.write(table + note + "\n")
-  if _JSON.value:
-    with open(_JSON.value, "w") as f:
-      json.dump(results, f, indent=2)
+  metrics_lib.report(table + note, _OUTPUT.value, _JSON.value, results)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ meta-learned parameter stay the workdir's):
 An empty data_dir in --config falls back to the workdir's; --data_dir
 overrides both (e.g. on another machine).
 """
-import json
 import time
 
 import jax
@@ -35,6 +34,7 @@ from ebmm_jax import checkpoint
 from ebmm_jax import evaluation
 from ebmm_jax import experiment as experiment_lib
 from ebmm_jax import image_experiments
+from ebmm_jax import metrics as metrics_lib
 from ebmm_jax import paper
 from ebmm_jax import params as params_lib
 from ebmm_jax import plotting
@@ -161,18 +161,14 @@ def main(argv):
           f"{_SEED.value}); model {config.energy.name} from {workdir} after "
           f"{step} meta-steps; mean error at x(1..K): {per_iterate}. "
           f"{seconds:.0f} s on {jax.devices()[0].platform}.")
-  print(table + note)
-  if _OUTPUT.value:
-    with open(_OUTPUT.value, "w") as f:
-      f.write(table + note + "\n")
-  if _JSON.value:
-    with open(_JSON.value, "w") as f:
-      json.dump(dict(dataset=config.data.name, workdir=workdir, step=step,
-                     memory_floats=memory_floats, num_patterns=n,
-                     num_batches=_NUM_BATCHES.value, seed=_SEED.value,
-                     summary=out["summary"], query=out["query"],
-                     per_iterate=out["per_iterate"].tolist(),
-                     paper=paper_references(config)), f, indent=2)
+  metrics_lib.report(
+      table + note, _OUTPUT.value, _JSON.value,
+      dict(dataset=config.data.name, workdir=workdir, step=step,
+           memory_floats=memory_floats, num_patterns=n,
+           num_batches=_NUM_BATCHES.value, seed=_SEED.value,
+           summary=out["summary"], query=out["query"],
+           per_iterate=out["per_iterate"].tolist(),
+           paper=paper_references(config)))
   if _FIGURE.value:
     trace = image_experiments.retrieval_trace(
         exp, meta_params, jax.random.PRNGKey(_SEED.value), n)
