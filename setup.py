@@ -21,8 +21,11 @@ setuptools.setup(
         "tensorflow-datasets>=4.9.6",
         "matplotlib>=3.8",
         "tensorboardX>=2.6",
+        "Pillow>=10.0",
     ],
     extras_require={
-        "test": ["pytest>=8.0", "nbformat>=5.9", "nbclient>=0.10", "ipykernel>=6.29"],
+        "test": ["pytest>=8.0"],
+        # Only for tfds datasets prepared as TFRecord, or downloads through tfds.
+        "tensorflow": ["tensorflow>=2.15"],
     },
 )
