@@ -5,7 +5,6 @@ checkpoint in `workdir/checkpoints`. Data and distortion keys are derived from
 (seed, step), so a resumed run sees exactly the batches an uninterrupted run
 would have seen.
 """
-import functools
 import json
 import os
 import time
@@ -41,9 +40,9 @@ _STEP_CACHE = {}
 
 def make_train_step(exp: experiment_lib.Experiment, mesh):
   """The jitted meta-step: state replicated, meta-batch split over `mesh`."""
-  c = exp.config  # Only these sections change the step's computation.
+  c = exp.config  # Only these fields change the step's computation.
   cache_key = (tuple(c[k].to_json() for k in ("energy", "data", "memory", "optim")),
-               tuple(d.id for d in mesh.devices.flat))
+               c.train.meta_batch_size, tuple(d.id for d in mesh.devices.flat))
   if cache_key not in _STEP_CACHE:
     _STEP_CACHE[cache_key] = _make_train_step(exp, mesh)
   return _STEP_CACHE[cache_key]
@@ -51,10 +50,13 @@ def make_train_step(exp: experiment_lib.Experiment, mesh):
 
 def _make_train_step(exp: experiment_lib.Experiment, mesh):
   c = exp.config
-  step = functools.partial(meta.meta_step, exp.energy.apply, exp.task,
-                           exp.optimizer(), iterates=c.memory.meta_loss_iterates,
-                           loops=memory_lib.Loops(remat=c.memory.remat),
-                           axis_name=parallel.DATA_AXIS)
+  optimizer, loops = exp.optimizer(), memory_lib.Loops(remat=c.memory.remat)
+
+  def step(state, patterns, key):
+    return meta.meta_step(exp.energy.apply, exp.task, optimizer, state, patterns, key,
+                          iterates=c.memory.meta_loss_iterates, loops=loops,
+                          axis_name=parallel.DATA_AXIS)
+
   # Each device meta-learns on its share of the memories; the meta-gradient
   # is averaged over the `data` axis inside the step (pmean), so the update
   # is the same replicated computation on every device.
