@@ -52,7 +52,9 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
                              parallel.make_mesh(jax.devices()[:4]))
   port = _free_port()
   workdir = tmp_path / "two"
-  procs = [_launch(workdir, helpers.tiny_flags(**overrides) + [
+  # Process 1 gets a workdir of its own only to show that it writes nothing.
+  silent = tmp_path / "process1"
+  procs = [_launch(workdir if i == 0 else silent, helpers.tiny_flags(**overrides) + [
       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
       f"--process_id={i}"], num_devices=2) for i in range(2)]
   outputs = [p.communicate(timeout=300)[0] for p in procs]
@@ -61,8 +63,9 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
   assert "Trained 3 meta-steps" in outputs[0]
   chex.assert_trees_all_close(jax.device_get(reference.meta_params),
                               _final_params(str(workdir), config), rtol=1e-5, atol=1e-6)
-  # Only process 0 wrote files.
+  # Only process 0 writes files.
   assert sorted(os.listdir(workdir)) == ["checkpoints", "config.json", "metrics.jsonl", "tb"]
+  assert not silent.exists()
 
 
 def test_sigkill_mid_run_then_restart_equals_uninterrupted(tmp_path):
