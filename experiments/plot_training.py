@@ -1,0 +1,56 @@
+r"""Plots training curves (final-iterate score and the query's, per meta-step)
+of one or more workdirs into a PNG.
+
+  python -m experiments.plot_training --workdir=runs/a --workdir=runs/b --output=curves.png
+"""
+import os
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+from absl import app
+from absl import flags
+
+from ebmm_jax import metrics as metrics_lib
+
+_WORKDIRS = flags.DEFINE_multi_string("workdir", [], "Training workdirs.")
+_LABELS = flags.DEFINE_list("labels", [], "One label per workdir (default: its name).")
+_OUTPUT = flags.DEFINE_string("output", "training.png", "PNG to write.")
+_SMOOTH = flags.DEFINE_integer("smooth", 10, "Moving-average window over logged points.")
+
+
+def _smooth(values, window):
+  if window <= 1 or len(values) < window:
+    return np.asarray(values)
+  return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def main(argv):
+  del argv
+  if not _WORKDIRS.value:
+    raise app.UsageError("Give at least one --workdir.")
+  labels = _LABELS.value or [os.path.basename(w.rstrip("/")) for w in _WORKDIRS.value]
+  if len(labels) != len(_WORKDIRS.value):
+    raise app.UsageError(f"{len(labels)} labels for {len(_WORKDIRS.value)} workdirs.")
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for workdir, label in zip(_WORKDIRS.value, labels):
+    rows = metrics_lib.read_metrics(workdir)
+    if not rows:
+      raise app.UsageError(f"No metrics.jsonl rows in {workdir}.")
+    steps = np.asarray([r["step"] for r in rows])
+    score = _smooth([r["score"][-1] for r in rows], _SMOOTH.value)
+    line, = ax.plot(steps[len(steps) - len(score):], score, label=label)
+    query = _smooth([r["query_score"] for r in rows], _SMOOTH.value)
+    ax.plot(steps[len(steps) - len(query):], query, ls=":", color=line.get_color(), lw=1)
+  ax.set_xlabel("meta-step")
+  ax.set_ylabel("training error of x(K) (dotted: the query's)")
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(_OUTPUT.value, dpi=120)
+  print(f"Wrote {_OUTPUT.value}")
+
+
+if __name__ == "__main__":
+  app.run(main)
