@@ -256,3 +256,44 @@ def test_encoder_decoder_round_trip_shapes():
   # Encoder/decoder hold no writable parameters (they are shared, static).
   memory, _ = params_lib.split_memory(params)
   assert not memory
+
+
+@pytest.mark.parametrize("kernel,stride,hw", [
+    ((3, 3), 1, (8, 8)), ((3, 3), 2, (8, 8)), ((3, 3), 2, (7, 9)),
+    ((1, 1), 1, (8, 8)), ((1, 1), 2, (8, 8))])
+def test_im2col_conv_is_hk_conv2d(kernel, stride, hw):
+  # blocks.Conv2D (slices + one matmul, so that the meta-gradient's third
+  # derivatives avoid XLA CPU's slow weight-gradient convolutions) must be
+  # hk.Conv2D: same parameters (names, shapes, initial values), same outputs,
+  # same gradients w.r.t. the input and the parameters.
+  make = lambda conv: hk.without_apply_rng(hk.transform(
+      lambda x: conv(5, kernel, stride=stride, w_init=blocks.he_init(),
+                     name="memory")(x)))
+  ref, new = make(hk.Conv2D), make(blocks.Conv2D)
+  x = _images(3, hw + (3,))
+  params = ref.init(jax.random.PRNGKey(0), x)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, params,
+                         new.init(jax.random.PRNGKey(0), x))
+  params = _he_params(ref, x, seed=2)
+  params = hk.data_structures.map(  # Nonzero biases, so `b` is checked too.
+      lambda m, n, v: v + 0.1 if n == "b" else v, params)
+
+  def outputs_and_grads(model):
+    def f(params, x):
+      loss = lambda p, x: jnp.sum(jnp.sin(model.apply(p, x)))
+      return (model.apply(params, x),) + jax.grad(loss, (0, 1))(params, x)
+    return _jit(f)(params, x)
+
+  for want, got in zip(jax.tree_util.tree_leaves(outputs_and_grads(ref)),
+                       jax.tree_util.tree_leaves(outputs_and_grads(new))):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  out_h, out_w = (-(-hw[0] // stride), -(-hw[1] // stride))
+  assert new.apply(params, x).shape == (BATCH, out_h, out_w, 5)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_avg_pool_is_hk_avg_pool(stride):
+  x = _images(4, (7, 8, 3))
+  want = hk.avg_pool(x, (1, 3, 3, 1), (1, stride, stride, 1), "SAME")
+  np.testing.assert_allclose(blocks._avg_pool(jnp.asarray(x), stride), want,
+                             rtol=1e-6, atol=1e-7)

@@ -25,6 +25,7 @@ from typing import Optional, Sequence, Tuple
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Every spatial convolution in Appendix C is 3x3.
 KERNEL = (3, 3)
@@ -70,10 +71,94 @@ def check_images(x: jax.Array, downsampling: int, model: str) -> None:
         f"64x64 for ImageNet); got {height}x{width}.")
 
 
+def _same_padding(size: int, kernel: int, stride: int) -> Tuple[int, int, int]:
+  """("SAME" output size, low pad, high pad) of one spatial axis, as XLA's."""
+  out = -(-size // stride)
+  total = max((out - 1) * stride + kernel - size, 0)
+  return out, total // 2, total - total // 2
+
+
+def _shifted_windows(x: jax.Array, kernel: Sequence[int],
+                     stride: int) -> Sequence[jax.Array]:
+  """The kh * kw strided shifts of the "SAME"-padded `x` [B, H, W, C].
+
+  Shift (i, j) holds, at output position (p, q), the input pixel under
+  kernel tap (i, j): x_pad[:, p * stride + i, q * stride + j]. Returned in
+  row-major tap order (i outer), the order of a [kh, kw, ...] kernel.
+  """
+  (kh, kw), (_, height, width, _) = kernel, x.shape
+  out_h, lo_h, hi_h = _same_padding(height, kh, stride)
+  out_w, lo_w, hi_w = _same_padding(width, kw, stride)
+  if lo_h or hi_h or lo_w or hi_w:
+    x = jnp.pad(x, ((0, 0), (lo_h, hi_h), (lo_w, hi_w), (0, 0)))
+  return [jax.lax.slice(
+      x, (0, i, j, 0),
+      (x.shape[0], i + (out_h - 1) * stride + 1, j + (out_w - 1) * stride + 1,
+       x.shape[3]), (1, stride, stride, 1))
+          for i in range(kh) for j in range(kw)]
+
+
+class Conv2D(hk.Module):
+  """`hk.Conv2D` (NHWC, "SAME" padding) computed as im2col + one matmul.
+
+  Same parameters as `hk.Conv2D`, created in the same order: `w` [kh, kw,
+  C_in, C_out] from `w_init`, then `b` [C_out] (zeros), so a checkpoint or a
+  `memory` module is interchangeable between the two. The output is the
+  same function; only its computation differs: the input's kh * kw strided,
+  shifted copies are concatenated on the channel axis and multiplied by the
+  kernel reshaped to [kh * kw * C_in, C_out].
+
+  Why: writing differentiates ||grad_x E||^2 w.r.t. the parameters and the
+  meta-step differentiates that again, so the meta-gradient is a third
+  derivative of every convolution. `lax.conv_general_dilated` differentiates
+  into weight-gradient convolutions (batch and space contracted,
+  `f01b_i01o->01bf`) that XLA's CPU backend runs 20-40x slower inside the
+  meta-step than on their own, about 80% of the meta-step's time; here every
+  derivative is a slice, a pad or a matmul.
+  """
+
+  def __init__(self, output_channels: int, kernel_shape: Sequence[int] = KERNEL,
+               stride: int = 1,
+               w_init: Optional[hk.initializers.Initializer] = None,
+               with_bias: bool = True, name: Optional[str] = None):
+    super().__init__(name=name)
+    self.output_channels = output_channels
+    self.kernel_shape = tuple(kernel_shape)
+    self.stride = stride
+    self.w_init = w_init
+    self.with_bias = with_bias
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """Maps [B, H, W, C_in] -> [B, ceil(H / stride), ceil(W / stride), C_out]."""
+    if x.ndim != 4:
+      raise ValueError(f"Conv2D expects [B, H, W, C]; got shape {tuple(x.shape)}.")
+    kh, kw = self.kernel_shape
+    in_channels = x.shape[-1]
+    w_shape = (kh, kw, in_channels, self.output_channels)
+    w_init = self.w_init
+    if w_init is None:  # hk.Conv2D's default.
+      w_init = hk.initializers.TruncatedNormal(1. / np.sqrt(kh * kw * in_channels))
+    w = hk.get_parameter("w", w_shape, x.dtype, init=w_init)
+    patches = _shifted_windows(x, self.kernel_shape, self.stride)
+    patches = patches[0] if len(patches) == 1 else jnp.concatenate(patches, -1)
+    out = jnp.dot(patches, w.reshape(kh * kw * in_channels, self.output_channels))
+    if self.with_bias:
+      out = out + hk.get_parameter("b", (self.output_channels,), x.dtype,
+                                   init=jnp.zeros)
+    return out
+
+
 def _avg_pool(x: jax.Array, stride: int) -> jax.Array:
-  """3x3 average pool of the C.3 shortcut, `avg_pool(z, [3, 3] + [1], 2)`."""
-  return hk.avg_pool(x, window_shape=(1, 3, 3, 1), strides=(1, stride, stride, 1),
-                     padding="SAME")
+  """3x3 average pool of the C.3 shortcut, `avg_pool(z, [3, 3] + [1], 2)`.
+
+  `hk.avg_pool(..., padding="SAME")` (padding excluded from each window's
+  count) computed as a sum of shifted slices, so that its derivatives are
+  slices and pads too (see `Conv2D`).
+  """
+  windows = _shifted_windows(x, (3, 3), stride)
+  ones = np.ones((1,) + x.shape[1:3] + (1,), np.float32)
+  counts = sum(_shifted_windows(ones, (3, 3), stride))  # numpy: a constant.
+  return sum(windows) / jnp.asarray(counts, x.dtype)
 
 
 def _upsample(x: jax.Array, factor: int) -> jax.Array:
@@ -113,18 +198,18 @@ class ResBlock(hk.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """Maps [B, H, W, C_in] -> [B, H / stride, W / stride, channels]."""
-    h = hk.Conv2D(self.channels, self.kernel, stride=self.stride,
+    h = Conv2D(self.channels, self.kernel, stride=self.stride,
                   w_init=he_init(), name="conv_0")(x)
     h = jnp.tanh(layer_norm(h, name="norm_0"))
-    h = hk.Conv2D(self.channels, self.kernel, w_init=he_init(), name="conv_1")(h)
+    h = Conv2D(self.channels, self.kernel, w_init=he_init(), name="conv_1")(h)
     h = jnp.tanh(layer_norm(h, name="norm_1"))
     if self.downscale:
-      z = hk.Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
+      z = Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
       z = _avg_pool(z, self.stride)
     elif self.stride == 1 and x.shape[-1] == self.channels:
       z = x
     else:
-      z = hk.Conv2D(self.channels, (1, 1), stride=self.stride,
+      z = Conv2D(self.channels, (1, 1), stride=self.stride,
                     w_init=he_init(), name="shortcut")(x)
     return h + z
 
@@ -153,12 +238,12 @@ class SplitConv2D(hk.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """Maps [B, H, W, C_in] -> [B, H / stride, W / stride, channels]."""
-    memory_part = hk.Conv2D(self.dynamic_size, self.kernel, stride=self.stride,
+    memory_part = Conv2D(self.dynamic_size, self.kernel, stride=self.stride,
                             w_init=he_init(), name="memory")(x)
     static_size = self.channels - self.dynamic_size
     if static_size == 0:
       return memory_part
-    static_part = hk.Conv2D(static_size, self.kernel, stride=self.stride,
+    static_part = Conv2D(static_size, self.kernel, stride=self.stride,
                             w_init=he_init(), name="static")(x)
     return jnp.concatenate([static_part, memory_part], axis=-1)
 
@@ -194,13 +279,13 @@ class BottleneckBlock(hk.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     """Maps [B, H, W, C_in] -> [B, H', W', channels], H' = H / 2 if downscale."""
     stride = 2 if self.downscale else 1
-    h = hk.Conv2D(self.bottleneck_channels, (1, 1), w_init=he_init(),
+    h = Conv2D(self.bottleneck_channels, (1, 1), w_init=he_init(),
                   name="reduce")(x)
     h = jnp.tanh(layer_norm(h, name="norm_0"))
     h = SplitConv2D(self.channels, self.dynamic_size, stride=stride,
                     name="split_conv")(h)
     h = jnp.tanh(layer_norm(h, name="norm_1"))
-    z = hk.Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
+    z = Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
     if self.downscale:
       z = _avg_pool(z, 2)
     return h + z
@@ -235,7 +320,7 @@ class LowLevelMemoryBlock(hk.Module):
     y = SplitConv2D(self.channels, self.dynamic_size, stride=1,
                     name="split_conv_1")(a)
     y = jnp.tanh(layer_norm(y + a, name="norm_1"))
-    z = hk.Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
+    z = Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
     return a + y + _avg_pool(z, 2)
 
 
@@ -265,12 +350,12 @@ class ConvGatedRecurrence(hk.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """Maps trunk features [B, h, w, C] -> energies [B]."""
-    recurrent_conv = hk.Conv2D(self.hidden_size, KERNEL, w_init=he_init(),
+    recurrent_conv = Conv2D(self.hidden_size, KERNEL, w_init=he_init(),
                                name="recurrent")
     recurrent_norm = hk.LayerNorm(axis=(1, 2, 3), create_scale=True,
                                   create_offset=True, param_axis=-1,
                                   name="recurrent_norm")
-    gate_conv = hk.Conv2D(self.hidden_size, (1, 1), w_init=he_init(),
+    gate_conv = Conv2D(self.hidden_size, (1, 1), w_init=he_init(),
                           name="update_gate")
     gate_norm = hk.LayerNorm(axis=(1, 2, 3), create_scale=True,
                              create_offset=True, param_axis=-1,
@@ -341,9 +426,9 @@ class ResBlockTranspose(hk.Module):
     h = hk.Conv2DTranspose(self.channels, self.kernel, stride=self.stride,
                            w_init=he_init(), name="conv_transpose_0")(x)
     h = jnp.tanh(layer_norm(h, name="norm_0"))
-    h = hk.Conv2D(self.channels, self.kernel, w_init=he_init(), name="conv_1")(h)
+    h = Conv2D(self.channels, self.kernel, w_init=he_init(), name="conv_1")(h)
     h = jnp.tanh(layer_norm(h, name="norm_1"))
-    z = hk.Conv2D(self.channels, (1, 1), w_init=he_init(),
+    z = Conv2D(self.channels, (1, 1), w_init=he_init(),
                   name="shortcut")(_upsample(x, self.stride))
     return h + z
 
@@ -395,6 +480,6 @@ class Decoder(hk.Module):
     widths = [self.channels * m for m in self.channel_multipliers]
     for out_channels in widths[-2::-1] + widths[:1]:
       h = ResBlockTranspose(out_channels, KERNEL, stride=2)(h)
-    logits = hk.Conv2D(image_channels, KERNEL, w_init=he_init(),
+    logits = Conv2D(image_channels, KERNEL, w_init=he_init(),
                        name="image")(h)
     return jax.nn.sigmoid(logits)
