@@ -26,12 +26,10 @@ seen in training. With the full archives or tfds: the canonical 30/20 split.
 
 Expected time: the paper trains for up to 2e6 meta-steps on a GPU. On a
 busy 2-core CPU a full-size meta-step (meta-batch 1, N = 64, T = K = 5)
-measured 195-270 s (3 steps after 6 min of initialisation and compilation),
-although one write step alone takes 0.45 s and one read step 0.25 s there:
-the meta-gradient (third-order through the convolutions) dominates. A CPU
-can run only a handful of full-size steps; bound a run with
---config.train.max_seconds (it resumes from its workdir). Evaluating costs
-about 3.5 s per batch there (an hour for the protocol's 1,000).
+takes about 27 s after ~2 minutes of compilation (BENCHMARKS.md; 195-270 s
+before the convolutions were written as slices + matmul): a CPU can run only
+a few hundred full-size steps a day; bound a run with
+--config.train.max_seconds (it resumes from its workdir).
 
 Expected result: the distorted query itself has a Hamming error of about 128
 (half of the block's 256 pixels); the paper reports EBMM's errors only as a
