@@ -43,6 +43,7 @@ _STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps after compilation."
 _REMAT_STEPS = flags.DEFINE_integer("remat_steps", 20, "T = K for the remat comparison (0: skip).")
 _WRITE_NS = flags.DEFINE_list("write_ns", ["16", "64", "256", "1024"], "N for the write-time fit.")
 _OUTPUT = flags.DEFINE_string("output", "", "Write the results as JSON here.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "", "data.data_dir of image configs.")
 
 
 def _median_time(fn, *args, repeats: int) -> float:
@@ -62,7 +63,12 @@ def matmul_time(repeats: int = 20) -> float:
 
 def _config(name: str):
   module = __import__(f"configs.{name}", fromlist=["get_config"])
-  return module.get_config("")
+  config = module.get_config("")
+  if _DATA_DIR.value:
+    config.unlock()
+    config.data.data_dir = _DATA_DIR.value
+    config.lock()
+  return config
 
 
 def gated_rnn_forward_flops(n: int, d: int, hidden: int, dynamic: int, hops: int) -> int:
