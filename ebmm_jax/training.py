@@ -11,6 +11,7 @@ import time
 from typing import Optional
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -83,10 +84,12 @@ def make_sampler(exp: experiment_lib.Experiment, mesh):
   first = jax.process_index() * per_process
 
   def sample(key):
-    local = [np.asarray(exp.sample_train(jax.random.fold_in(key, first + i), 1,
-                                         c.data.num_patterns))
+    local = [exp.sample_train(jax.random.fold_in(key, first + i), 1, c.data.num_patterns)
              for i in range(per_process)]
-    return jax.make_array_from_process_local_data(sharding, np.concatenate(local))
+    if jax.process_count() == 1:  # No trip through the host.
+      return jax.device_put(jnp.concatenate(local), sharding)
+    return jax.make_array_from_process_local_data(
+        sharding, np.concatenate([np.asarray(x) for x in local]))
 
   return sample
 
