@@ -1,0 +1,268 @@
+"""A memory object for users: write a batch of patterns, read from queries.
+
+    from ebmm_jax import api
+    mem = api.Memory.from_workdir("runs/binary_cpu")  # or api.Memory.from_config(config)
+    mem.write(patterns)                                # [N, 128] of ±1
+    iterates = mem.read(queries, mask=known)           # [K, N, 128]: x(1), ..., x(K)
+    energies = mem.energy(iterates[-1])                # [N]
+
+`Memory` is a thin, stateful shell over the pure core: `write` is
+`ebmm_jax.memory.write` (Eq. 4) from the meta-learned θ̄, `read` is
+`ebmm_jax.memory.read` (Eq. 1, Appendix B) under the written weights, and
+`energy` evaluates the energy model. The object holds only the meta-learned
+parameters and the last written memory; the compiled functions take both as
+arguments, so they never see stale state. They are jitted once per
+experiment (keyed by its config) and input shape: repeated calls with batches
+of the same shape do not recompile, and neither does a second `Memory` of
+the same config (a notebook cell run twice).
+
+Inputs are checked before anything is compiled, and a problem raises
+`InvalidInputError` (a ValueError) naming the argument, or `NotWrittenError`
+for a read before any write.
+"""
+import copy
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from ebmm_jax import experiment as experiment_lib
+from ebmm_jax import memory as memory_lib
+from ebmm_jax import meta
+from ebmm_jax import params as params_lib
+from ebmm_jax import training
+from ebmm_jax.tasks import Task
+
+
+class InvalidInputError(ValueError):
+  """Patterns, queries, a mask or meta-parameters that the memory cannot take."""
+
+
+class NotWrittenError(RuntimeError):
+  """`Memory.read` was called before anything was written."""
+
+
+class _Compiled(NamedTuple):
+  """The jitted pure functions of one experiment; none holds any state."""
+  write: Callable  # (meta_params, patterns) -> (written memory, WritingLoss of [T]).
+  read: Callable  # (meta_params, written, queries, known or None) -> [K, M, ...].
+  energy: Callable  # (static, memory, x) -> [M].
+
+
+# Experiments and their compiled functions by config (its JSON): building a
+# second Memory of the same config reuses the compilations.
+_COMPILED: Dict[str, Tuple[experiment_lib.Experiment, _Compiled]] = {}
+
+
+def _compile(exp: experiment_lib.Experiment) -> _Compiled:
+  energy_apply, box = exp.energy.apply, exp.task.box
+
+  def write(meta_params, patterns):
+    return memory_lib.write(energy_apply, meta_params.static, meta_params.write, patterns)
+
+  def read(meta_params, written, queries, known):
+    params = hk.data_structures.merge(meta_params.static, written)
+    return memory_lib.read(energy_apply, params, meta_params.read, queries, known, box)
+
+  def energy(static, memory, x):
+    return energy_apply(hk.data_structures.merge(static, memory), x)
+
+  return _Compiled(jax.jit(write), jax.jit(read), jax.jit(energy))
+
+
+def _experiment(config: ml_collections.ConfigDict
+                ) -> Tuple[experiment_lib.Experiment, _Compiled]:
+  key = config.to_json_best_effort(sort_keys=True)
+  if key not in _COMPILED:
+    # A private, locked copy: later edits of the caller's config change nothing.
+    own = copy.deepcopy(config)
+    own.lock()
+    exp = experiment_lib.build(own)
+    _COMPILED[key] = (exp, _compile(exp))
+  return _COMPILED[key]
+
+
+def _check_meta_params(exp: experiment_lib.Experiment, meta_params) -> None:
+  """Raises InvalidInputError unless `meta_params` fit the experiment's model."""
+  expected = jax.eval_shape(exp.init_meta_params, jax.random.PRNGKey(0))
+  shape = lambda tree: jax.tree_util.tree_map(lambda x: (np.shape(x), str(x.dtype)), tree)
+  try:
+    got = shape(meta_params)
+  except AttributeError as e:
+    raise InvalidInputError(f"meta_params must be a meta.MetaParams of arrays: {e}") from None
+  if (jax.tree_util.tree_structure(meta_params) != jax.tree_util.tree_structure(expected)
+      or got != shape(expected)):
+    raise InvalidInputError(
+        "meta_params do not fit this config's model (different parameter names "
+        "or shapes): were they trained with another config?")
+
+
+class Memory:
+  """A meta-learned energy-based memory (EBMM) with one written batch.
+
+  Build it with `Memory.from_workdir` (a trained model) or `Memory.from_config`
+  (a trained or freshly initialised one). `write` stores a batch in the
+  object, replacing what was stored before (every write starts from the
+  meta-learned θ̄, Eq. 4; memories are not accumulated); `read` and `energy`
+  then use that written memory. For a functional interface, see
+  `ebmm_jax.meta.write_and_read`.
+
+  All batches are float arrays [N, *task.pattern_shape] (numpy or JAX),
+  cast to float32; results are JAX arrays.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, meta_params: meta.MetaParams):
+    """Prefer `from_config` / `from_workdir`; this checks `meta_params` fit `config`."""
+    self._exp, self._fns = _experiment(config)
+    _check_meta_params(self._exp, meta_params)
+    self._meta_params = jax.tree_util.tree_map(jnp.asarray, meta_params)
+    self._written: Optional[hk.Params] = None
+    self._writing_loss: Optional[memory_lib.WritingLoss] = None
+    self._num_written = 0
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict,
+                  meta_params: Optional[meta.MetaParams] = None) -> "Memory":
+    """A memory of `config`'s model with `meta_params`.
+
+    Args:
+      config: an experiment config (e.g. `configs.binary.get_config("cpu")`).
+      meta_params: the meta-learned parameters; None initialises them afresh
+        from `config.seed` (an untrained memory, useful only as a baseline).
+    """
+    if meta_params is None:
+      exp, _ = _experiment(config)
+      meta_params = exp.init_meta_params(jax.random.PRNGKey(config.seed))
+    return cls(config, meta_params)
+
+  @classmethod
+  def from_workdir(cls, workdir: str) -> "Memory":
+    """The memory trained in `workdir`: its config.json and newest checkpoint."""
+    config = training.load_config(workdir)
+    return cls(config, training.load_meta_params(config, workdir))
+
+  # ---------------------------------------------------------------------------
+  # What the memory is.
+
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    """The experiment's config (a locked copy)."""
+    return self._exp.config
+
+  @property
+  def task(self) -> Task:
+    """Pattern shape, box, distortion and score of the memory's protocol."""
+    return self._exp.task
+
+  @property
+  def meta_params(self) -> meta.MetaParams:
+    """θ̄, static weights, writing and reading rates (Eq. 5)."""
+    return self._meta_params
+
+  @property
+  def memory_floats(self) -> int:
+    """Number of floats that writing changes (the paper's memory size)."""
+    return params_lib.count_floats(self._meta_params.write.init_memory)
+
+  @property
+  def read_steps(self) -> int:
+    """K: the number of iterates `read` returns."""
+    return int(self._meta_params.read.step_sizes.shape[0])
+
+  @property
+  def num_written(self) -> int:
+    """N of the last written batch (0 before any write)."""
+    return self._num_written
+
+  @property
+  def written(self) -> Optional[hk.Params]:
+    """The written memory weights θ(T), or None before any write."""
+    return self._written
+
+  @property
+  def writing_loss(self) -> Optional[memory_lib.WritingLoss]:
+    """The terms of Eq. (3) at each write step of the last write ([T] each)."""
+    return self._writing_loss
+
+  def __repr__(self) -> str:
+    state = f"{self._num_written} patterns written" if self._written is not None else "empty"
+    return (f"Memory({self.task.name}, patterns {self.task.pattern_shape}, "
+            f"{self.memory_floats:,} writable floats, {state})")
+
+  # ---------------------------------------------------------------------------
+  # Write, read, energy.
+
+  def write(self, patterns) -> None:
+    """Stores `patterns` [N, ...] (Eq. 4), replacing the previous batch.
+
+    Args:
+      patterns: N >= 1 finite float patterns of shape `task.pattern_shape`,
+        inside the data's box `task.box` (e.g. ±1 strings, images in [0, 1]).
+        The memory performs best at the N it was meta-trained with
+        (`config.data.num_patterns`).
+    """
+    patterns = self._check_batch("patterns", patterns, in_box=True)
+    self._written, self._writing_loss = self._fns.write(self._meta_params, patterns)
+    self._num_written = patterns.shape[0]
+
+  def read(self, queries, mask=None) -> jax.Array:
+    """Retrieves from `queries` [M, ...]: K projected Nesterov steps on the energy.
+
+    Args:
+      queries: M >= 1 float patterns (e.g. distorted stored patterns), inside
+        `task.box`; M need not equal the number written.
+      mask: optional bool array shaped like `queries`, True for the entries
+        that are known: they are clamped to the query's value and never move
+        (binary strings: the uncorrupted half, `task.distort`'s second output).
+
+    Returns:
+      The iterates x(1), ..., x(K): [K, M, ...]; x(K) = result[-1] is the
+      retrieval.
+
+    Raises:
+      NotWrittenError: nothing was written yet.
+      InvalidInputError: bad queries or mask.
+    """
+    if self._written is None:
+      raise NotWrittenError("Nothing is written in this memory yet: call "
+                            "write(patterns) before read(queries).")
+    queries = self._check_batch("queries", queries, in_box=True)
+    if mask is not None:
+      if np.shape(mask) != queries.shape:
+        raise InvalidInputError(f"mask has shape {np.shape(mask)}; it must have the "
+                                f"queries' shape {queries.shape}.")
+      if jnp.result_type(mask) != jnp.bool_:
+        raise InvalidInputError(f"mask must be a bool array (True = known entry, "
+                                f"clamped), got dtype {jnp.result_type(mask)}.")
+      mask = jnp.asarray(mask)
+    return self._fns.read(self._meta_params, self._written, queries, mask)
+
+  def energy(self, x) -> jax.Array:
+    """Energies E(x_i; θ) of a batch x [M, ...], one per pattern: [M].
+
+    Under the written memory θ(T) after a write, and under the meta-learned
+    initial memory θ̄ before any write. `x` need not lie in the data's box.
+    """
+    x = self._check_batch("x", x, in_box=False)
+    memory = (self._meta_params.write.init_memory if self._written is None
+              else self._written)
+    return self._fns.energy(self._meta_params.static, memory, x)
+
+  def _check_batch(self, name: str, x: Any, in_box: bool) -> jax.Array:
+    """x as a float32 batch [M, *pattern_shape], or InvalidInputError naming `name`."""
+    if isinstance(x, (list, tuple)):
+      x = np.asarray(x)
+    try:
+      memory_lib.check_patterns(name, x, self.task.box if in_box else None)
+    except ValueError as e:
+      raise InvalidInputError(str(e)) from None
+    shape = tuple(np.shape(x))
+    if shape[1:] != tuple(self.task.pattern_shape):
+      raise InvalidInputError(
+          f"{name} has shape {shape}; this memory stores patterns of shape "
+          f"{tuple(self.task.pattern_shape)}, so {name} must be [M, "
+          f"{', '.join(map(str, self.task.pattern_shape))}] (one pattern: x[None]).")
+    return jnp.asarray(x, jnp.float32)
