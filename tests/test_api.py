@@ -1,0 +1,181 @@
+"""The user-facing Memory: same results as the pure core, clamping, energies,
+loading a trained workdir, no recompiles, and a named error for each bad input."""
+import chex
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ebmm_jax import api
+from ebmm_jax import meta
+from ebmm_jax import parallel
+from ebmm_jax import training
+from ebmm_jax.data import binary_strings
+from tests import helpers
+
+# The tiny config: D = 16, N = 4, T = K = 2.
+D, N, K = 16, 4, 2
+BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+@pytest.fixture(scope="module")
+def config():
+  return helpers.tiny_config()
+
+
+@pytest.fixture(scope="module")
+def exp(config):
+  return helpers.tiny_experiment()
+
+
+@pytest.fixture(scope="module")
+def meta_params(exp):
+  # Not the init the Memory would pick (seed 0), and rates large enough that
+  # writing and reading move far from θ̄ and the queries.
+  return exp.init_meta_params(jax.random.PRNGKey(7))
+
+
+@pytest.fixture(scope="module")
+def batch():
+  patterns, queries, known = binary_strings.sample_batch(jax.random.PRNGKey(1), N, D)
+  return patterns, queries, known
+
+
+@pytest.fixture(scope="module")
+def written(config, meta_params, batch):
+  """A memory with the batch written, and its reads with and without the mask."""
+  mem = api.Memory.from_config(config, meta_params)
+  patterns, queries, known = batch
+  mem.write(patterns)
+  return mem, mem.read(queries, mask=known), mem.read(queries)
+
+
+def test_write_and_read_equal_the_pure_core(exp, meta_params, batch, written):
+  patterns, queries, known = batch
+  mem, iterates, _ = written
+  core = jax.jit(meta.write_and_read, static_argnums=(0, 5))
+  ref_iterates, ref_written, ref_losses = core(exp.energy.apply, meta_params, patterns,
+                                               queries, known, exp.task.box)
+  assert iterates.shape == (K, N, D)
+  chex.assert_trees_all_close(mem.written, ref_written, rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(mem.writing_loss, ref_losses, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(iterates, ref_iterates, rtol=1e-5, atol=1e-6)
+  # Writing and reading did something (the comparison is not of two no-ops).
+  assert not np.allclose(iterates[-1], queries)
+  assert mem.num_written == N and mem.read_steps == K
+  assert mem.memory_floats == D * 3 + 3  # Linear(16 -> 3).
+
+
+def test_read_clamps_the_masked_entries(batch, written):
+  _, queries, known = batch
+  _, clamped, free = written
+  known = np.broadcast_to(np.asarray(known), clamped.shape)
+  np.testing.assert_array_equal(np.asarray(clamped)[known],
+                                np.broadcast_to(queries, clamped.shape)[known])
+  # Without the mask the same entries move.
+  assert not np.allclose(np.asarray(free)[known],
+                         np.broadcast_to(queries, free.shape)[known])
+
+
+def test_energy_uses_the_written_memory_or_theta_bar(exp, config, meta_params, batch,
+                                                     written):
+  patterns, _, _ = batch
+  mem, iterates, _ = written
+  energy = lambda memory, x: exp.energy.apply(
+      hk.data_structures.merge(meta_params.static, memory), x)
+  np.testing.assert_allclose(mem.energy(iterates[-1]),
+                             energy(mem.written, iterates[-1]), rtol=1e-5, atol=1e-6)
+  fresh = api.Memory.from_config(config, meta_params)
+  before = fresh.energy(patterns)
+  assert before.shape == (N,)
+  np.testing.assert_allclose(before, energy(meta_params.write.init_memory, patterns),
+                             rtol=1e-5, atol=1e-6)
+  assert not np.allclose(before, mem.energy(patterns))  # Writing changed the energy.
+
+
+def test_repeated_calls_and_a_second_memory_do_not_recompile(config, meta_params,
+                                                             written):
+  mem, _, _ = written
+
+  def batch(seed):  # numpy inputs, like a user's.
+    return [np.asarray(a) for a in binary_strings.sample_batch(
+        jax.random.PRNGKey(seed), N, D)]
+
+  def use(m, patterns, queries, known):
+    m.write(patterns)
+    m.read(queries, mask=known)
+    m.read(queries)
+    m.energy(patterns)
+
+  use(mem, *batch(2))  # JAX compiles its own numpy -> array conversions once.
+  compiles = []
+  listener = lambda event, duration, **kw: compiles.append(event) if (
+      event == BACKEND_COMPILE_EVENT) else None
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    use(mem, *batch(3))  # New values, same shapes.
+    use(api.Memory.from_config(config, meta_params), *batch(4))  # Same config.
+    assert compiles == []
+    mem.read(batch(5)[1][:1])  # A new shape compiles (so the listener listens).
+    assert compiles
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def test_from_workdir_loads_the_trained_meta_params(tmp_path):
+  config = helpers.tiny_config(**{"train.num_steps": 1, "train.log_every": 1})
+  state = training.train(config, str(tmp_path), parallel.make_mesh(jax.devices()[:1]))
+  mem = api.Memory.from_workdir(str(tmp_path))
+  chex.assert_trees_all_equal(mem.meta_params, jax.device_get(state.meta_params))
+  assert mem.config.data.num_patterns == N
+  assert mem.task.pattern_shape == (D,)
+  # Training moved the parameters away from the init from_config would pick.
+  fresh = api.Memory.from_config(config)
+  assert not np.allclose(mem.meta_params.read.step_sizes, fresh.meta_params.read.step_sizes)
+  with pytest.raises(FileNotFoundError, match="config.json"):
+    api.Memory.from_workdir(str(tmp_path / "missing"))
+
+
+def test_read_before_write_raises(config, meta_params, batch):
+  _, queries, _ = batch
+  with pytest.raises(api.NotWrittenError, match="write"):
+    api.Memory.from_config(config, meta_params).read(queries)
+
+
+def _bad_inputs():
+  ones = np.ones((N, D), np.float32)
+  nan = ones.copy()
+  nan[0, 0] = np.nan
+  return {
+      "one pattern, no batch axis": (ones[0], "batch"),
+      "empty batch": (ones[:0], "empty"),
+      "wrong pattern shape": (np.ones((N, D + 1), np.float32), r"\[M, 16\]"),
+      "integer dtype": (ones.astype(np.int32), "floating"),
+      "non-finite": (nan, "non-finite"),
+      "outside the box": (2 * ones, "box"),
+  }
+
+
+@pytest.mark.parametrize("method", ["write", "read", "energy"])
+@pytest.mark.parametrize("case", list(_bad_inputs()))
+def test_bad_batches_raise_a_named_error(written, method, case):
+  mem, _, _ = written
+  x, message = _bad_inputs()[case]
+  if method == "energy" and case == "outside the box":
+    mem.energy(x)  # Energies are defined outside the box too.
+    return
+  with pytest.raises(api.InvalidInputError, match=message):
+    getattr(mem, method)(x)
+
+
+def test_bad_masks_and_meta_params_raise_a_named_error(config, exp, batch, written):
+  mem, _, _ = written
+  _, queries, known = batch
+  with pytest.raises(api.InvalidInputError, match="shape"):
+    mem.read(queries, mask=known[:, :-1])
+  with pytest.raises(api.InvalidInputError, match="bool"):
+    mem.read(queries, mask=jnp.asarray(known, jnp.float32))
+  other = helpers.tiny_experiment(**{"energy.dynamic_size": 4})
+  with pytest.raises(api.InvalidInputError, match="another config"):
+    api.Memory.from_config(config, other.init_meta_params(jax.random.PRNGKey(0)))
