@@ -24,7 +24,8 @@ setuptools.setup(
         "Pillow>=10.0",
     ],
     extras_require={
-        "test": ["pytest>=8.0"],
+        # nbclient, nbformat and ipykernel execute notebooks/quickstart.ipynb.
+        "test": ["pytest>=8.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
         # Only for tfds datasets prepared as TFRecord, or downloads through tfds.
         "tensorflow": ["tensorflow>=2.15"],
     },
