@@ -15,6 +15,11 @@ Arguments after the colon select variants, comma-separated:
   runlocal  smoke run (widths 4-16, one hop, N = 4, 16x16 images with an 8x8
             block, 20 steps of about 0.1 s; about 2 min on a busy 2-core CPU,
             almost all of it compiling the meta-step).
+  cpu       a CPU-hours model (RESULTS.md, issue 3): half the widths (ResBlocks
+            16, 32; bottlenecks 64 via 32, so 578 d floats), recurrent state
+            64, tanh layer 256, 2 hops, AdamW 1e-3 and writing rates
+            initialised at 1e-2 (the paper's 5e-5 and 1e-4 need its 2e6
+            steps). Data, N = 64 and the 16x16 block are the paper's.
   mem=K     the dynamic_size whose memory is closest to K floats, e.g.
             `mem=4k` (d = 4, 4,616 floats) or `mem=8k` (d = 7, 8,078) for the
             distortion/rate sweep of Figure 3a.
@@ -51,4 +56,15 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.num_patterns = 64  # Figure 3: batches of 64.
   c.data.block_size = 16  # Section 4.1: 16x16 block.
   c.data.fill = "binary"  # Random {0, 1} pixels in the block.
-  return image_base.apply_variants(c, arg, "configs/omniglot_conv.py")
+
+  def cpu(c):
+    c.energy.channels = 16
+    c.energy.hidden_size = 64
+    c.energy.output_hidden_size = 256
+    c.energy.hops = 2
+    c.optim.learning_rate = 1e-3
+    c.memory.write_lr_init = 1e-2
+    c.train.log_every = 10
+    c.train.checkpoint_every_secs = 120.0
+  return image_base.apply_variants(c, arg, "configs/omniglot_conv.py",
+                                   extra={"cpu": cpu})

@@ -16,6 +16,10 @@ Arguments after the colon select variants, comma-separated:
   runlocal  smoke run (tiny widths, one hop, N = 4 of 2 classes, 16x16
             images, 20 steps).
   uniform   uniform batches, the uncorrelated row of Table 3.
+  cpu       a CPU-minutes model (RESULTS.md): half the widths (blocks 16,
+            32, 64 channels, so 434 d floats: `mem=4k` is d = 9, 3,906
+            floats; `mem=5k` d = 12, 5,208), recurrent state 128, tanh
+            layer 256, 2 hops, AdamW 1e-3, writing rates initialised at 1e-2.
   mem=K     the dynamic_size whose memory is closest to K floats.
 
 Test batches are drawn like training batches (2 classes each, from the test
@@ -49,6 +53,16 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     batch_classes = c.data.batch_classes
     image_base.runlocal(c)
     c.data.batch_classes = batch_classes
+  def cpu(c):
+    c.energy.channels = 16
+    c.energy.hidden_size = 128
+    c.energy.output_hidden_size = 256
+    c.energy.hops = 2
+    c.optim.learning_rate = 1e-3
+    c.memory.write_lr_init = 1e-2
+    c.train.log_every = 10
+    c.train.checkpoint_every_secs = 120.0
+
   return image_base.apply_variants(c, arg, "configs/omniglot_correlated.py",
-                                   extra={"uniform": uniform},
+                                   extra={"uniform": uniform, "cpu": cpu},
                                    runlocal_fn=runlocal)

@@ -113,3 +113,108 @@ def retrieval_figure(path: str, trace: Mapping[str, np.ndarray],
   legend = f"E: energy; after |: {score_name} to the original"
   return image_grid(path, rows, labels, captions,
                     title=f"{title}\n{legend}" if title else legend)
+
+
+# -----------------------------------------------------------------------------
+# Curves and histograms (Figures 3, 6 and 9).
+
+
+def _figure(width: float, height: float):
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+  fig = Figure(figsize=(width, height))
+  FigureCanvasAgg(fig)
+  return fig
+
+
+def _save(fig, path: str, dpi: int = 120) -> str:
+  fig.tight_layout()
+  folder = os.path.dirname(path)
+  if folder:
+    os.makedirs(folder, exist_ok=True)
+  fig.savefig(path, dpi=dpi, format="png")
+  return path
+
+
+def _error_bars(summaries: Sequence[Mapping[str, float]]) -> np.ndarray:
+  """[2, n] distances from the mean down to p5 and up to p95."""
+  mean = np.array([s["mean"] for s in summaries])
+  return np.stack([mean - np.array([s["p5"] for s in summaries]),
+                   np.array([s["p95"] for s in summaries]) - mean])
+
+
+def error_curves(path: str, curves: Mapping[str, Sequence[tuple]],
+                 xlabel: str, ylabel: str, title: str = "",
+                 reference: Optional[Mapping[str, float]] = None,
+                 log_x: bool = False) -> str:
+  """Error against a swept quantity, one line per model (Figures 3, 5a, 9).
+
+  Args:
+    path: output PNG.
+    curves: label -> [(x, summary)], summary with mean, p5 and p95 (drawn
+      as the point and its 5th-95th percentile bar, Appendix A).
+    xlabel, ylabel, title: axis labels and title.
+    reference: optional label -> y drawn as horizontal dashed lines (e.g. the
+      distorted query's own error, or the paper's numbers).
+    log_x: logarithmic x axis (memory sizes).
+  """
+  if not curves:
+    raise ValueError("error_curves needs at least one curve.")
+  fig = _figure(6.5, 4.2)
+  ax = fig.add_subplot(1, 1, 1)
+  for label, points in curves.items():
+    points = sorted(points, key=lambda p: p[0])
+    xs = [p[0] for p in points]
+    summaries = [p[1] for p in points]
+    ax.errorbar(xs, [s["mean"] for s in summaries], yerr=_error_bars(summaries),
+                marker="o", capsize=3, label=label)
+  for i, (label, y) in enumerate((reference or {}).items()):
+    ax.axhline(y, ls="--", lw=1, color=f"C{(len(curves) + i) % 10}", label=label)
+  if log_x:
+    ax.set_xscale("log")
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  if title:
+    ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  return _save(fig, path)
+
+
+POPULATION_LABELS = {
+    "stored": "memories (stored)",
+    "non_stored": "non-memories",
+    "distorted_stored": "distorted memories",
+    "out_of_distribution": "out of distribution",
+}
+
+
+def energy_histograms(path: str, populations: Mapping[str, np.ndarray],
+                      aucs: Optional[Mapping[str, Mapping[str, float]]] = None,
+                      title: str = "", bins: int = 60) -> str:
+  """Figure 6: histograms of the energies of each population.
+
+  Args:
+    populations: name -> energies (any shape), e.g. from
+      `analysis.energy_populations`.
+    aucs: optional name -> {"pooled": AUC, ...} of telling the stored patterns
+      from that population by energy, shown in the legend.
+  """
+  fig = _figure(6.5, 4.2)
+  ax = fig.add_subplot(1, 1, 1)
+  values = {k: np.asarray(v, np.float64).ravel() for k, v in populations.items()}
+  lo = min(np.percentile(v, 0.5) for v in values.values())
+  hi = max(np.percentile(v, 99.5) for v in values.values())
+  edges = np.linspace(lo, hi, bins + 1)
+  for name, v in values.items():
+    label = POPULATION_LABELS.get(name, name)
+    if aucs and name in aucs:
+      label += f" (AUC vs stored {aucs[name]['pooled']:.3f})"
+    ax.hist(np.clip(v, lo, hi), bins=edges, density=True, histtype="stepfilled",
+            alpha=0.45, label=label)
+  ax.set_xlabel("energy under the written memory")
+  ax.set_ylabel("density")
+  if title:
+    ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=8)
+  return _save(fig, path)

@@ -1,0 +1,197 @@
+"""The paper's analyses of a trained memory (Figures 3, 6 and 9; Table 3).
+
+Pure numerical pieces, shared by the analysis launchers in `experiments/`:
+
+- `roc_auc`: how well a threshold on the energy tells two populations apart
+  (Figure 6: stored vs non-stored patterns).
+- `energy_populations`: energies of stored, non-stored, distorted-stored and
+  out-of-distribution patterns under written memories (Figure 6).
+- `with_distortion`: a config evaluated at another noise level (Figure 9).
+- `write_csv`: the rows of a sweep as CSV (Figures 3a, 5a and 9).
+
+Plots of these results are in `ebmm_jax.plotting`.
+"""
+import csv
+import functools
+import os
+from typing import Dict, Mapping, Optional, Sequence
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import scipy.stats
+
+from ebmm_jax import experiment as experiment_lib
+from ebmm_jax import memory as memory_lib
+from ebmm_jax import meta
+
+# Figure 6's populations, in the order they are plotted.
+POPULATIONS = ("stored", "non_stored", "distorted_stored", "out_of_distribution")
+
+
+def roc_auc(lower: np.ndarray, higher: np.ndarray) -> float:
+  """ROC AUC of telling `lower` from `higher` by thresholding a score.
+
+  The probability that a random element of `lower` scores strictly below a
+  random element of `higher`, ties counting one half (the Mann-Whitney U
+  statistic over |lower| |higher|). For energies, `lower` is the population
+  that should have the lower energy (e.g. the stored patterns): 1 means the
+  energy separates the two perfectly, 0.5 that it cannot tell them apart.
+  """
+  lower = np.asarray(lower, np.float64).ravel()
+  higher = np.asarray(higher, np.float64).ravel()
+  if lower.size == 0 or higher.size == 0:
+    raise ValueError(f"roc_auc needs two non-empty populations, got sizes "
+                     f"{lower.size} and {higher.size}.")
+  if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(higher))):
+    raise ValueError("roc_auc got non-finite scores.")
+  # Ranks of the pooled scores, ties averaged; `higher` ranked high is good.
+  ranks = scipy.stats.rankdata(np.concatenate([lower, higher]))
+  u = np.sum(ranks[lower.size:]) - higher.size * (higher.size + 1) / 2.0
+  return float(u / (lower.size * higher.size))
+
+
+def _energies_of_batch(energy_apply, task, meta_params, stored, non_stored, ood,
+                       key):
+  """Energies [4, N] of one written memory's populations (Figure 6)."""
+  written, _ = memory_lib.write(energy_apply, meta_params.static,
+                                meta_params.write, stored)
+  params = hk.data_structures.merge(meta_params.static, written)
+  distorted, _ = task.distort(key, stored)
+  energy = functools.partial(energy_apply, params)
+  return jnp.stack([energy(stored), energy(non_stored), energy(distorted),
+                    energy(ood)])
+
+
+def energy_populations(exp: experiment_lib.Experiment,
+                       meta_params: meta.MetaParams, num_batches: int,
+                       sample_ood: Optional[experiment_lib.SampleFn] = None,
+                       num_patterns: Optional[int] = None,
+                       seed: int = 12345) -> Dict[str, np.ndarray]:
+  """Energies of Figure 6's populations over `num_batches` written memories.
+
+  For each batch, 2N distinct test patterns are drawn: the first N are written
+  into a fresh memory (*stored*), the other N are not (*non-stored*); the
+  stored ones distorted as at retrieval are *distorted stored*; N patterns
+  from `sample_ood` (e.g. binarized CIFAR-10 for an Omniglot model) are *out
+  of distribution*. All energies are under the memory the batch was written
+  into.
+
+  Returns:
+    dict population -> float64 [num_batches, N] (no `out_of_distribution`
+    without `sample_ood`).
+  """
+  if num_batches < 1:
+    raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
+  n = exp.config.data.num_patterns if num_patterns is None else num_patterns
+  fn = jax.jit(functools.partial(_energies_of_batch, exp.energy.apply, exp.task))
+  base = jax.random.PRNGKey(seed)
+  rows = []
+  for b in range(num_batches):
+    k_data, k_ood, k_distort = jax.random.split(jax.random.fold_in(base, b), 3)
+    both = exp.sample_test(k_data, 1, 2 * n)[0]
+    stored, non_stored = both[:n], both[n:]
+    ood = stored if sample_ood is None else sample_ood(k_ood, 1, n)[0]
+    if ood.shape != stored.shape:
+      raise ValueError(f"Out-of-distribution patterns have shape {ood.shape}, "
+                       f"the memory's {stored.shape}.")
+    rows.append(np.asarray(fn(meta_params, stored, non_stored, ood, k_distort)))
+  energies = np.stack(rows, axis=1).astype(np.float64)  # [4, B, N]
+  out = dict(zip(POPULATIONS, energies))
+  if sample_ood is None:
+    del out["out_of_distribution"]
+  return out
+
+
+def energy_aucs(populations: Mapping[str, np.ndarray]) -> Dict[str, Dict[str, float]]:
+  """ROC AUC of telling the stored patterns from each other population by
+  energy, pooled over all batches and as the mean of per-batch AUCs (a
+  memory's energy level can shift from batch to batch; the per-batch AUC
+  asks only whether the stored patterns are lower within their memory)."""
+  stored = populations["stored"]
+  out = {}
+  for name, values in populations.items():
+    if name == "stored":
+      continue
+    per_batch = [roc_auc(s, v) for s, v in zip(stored, values)]
+    out[name] = dict(pooled=roc_auc(stored, values),
+                     per_batch_mean=float(np.mean(per_batch)),
+                     per_batch_p5=float(np.percentile(per_batch, 5)),
+                     per_batch_p95=float(np.percentile(per_batch, 95)))
+  return out
+
+
+def with_distortion(config: ml_collections.ConfigDict, distortion: str,
+                    level: float) -> ml_collections.ConfigDict:
+  """`config` with its queries distorted at another level (Figure 9).
+
+  Args:
+    distortion: "block" (level = block side in pixels) or "salt_and_pepper"
+      (level = the rate p).
+  """
+  c = ml_collections.ConfigDict(config.to_dict())
+  c.data.distortion = distortion
+  if distortion == "block":
+    if level != int(level) or level < 1:
+      raise ValueError(f"A block side must be a positive integer, got {level}.")
+    c.data.block_size = int(level)
+  elif distortion == "salt_and_pepper":
+    if not 0.0 <= level <= 1.0:
+      raise ValueError(f"A salt-and-pepper rate must be in [0, 1], got {level}.")
+    c.data.noise_rate = float(level)
+  else:
+    raise ValueError(f"Unknown distortion {distortion!r}; known: 'block', "
+                     "'salt_and_pepper'.")
+  return c
+
+
+def write_csv(path: str, rows: Sequence[Mapping[str, object]]) -> str:
+  """Writes dict rows (all with the same keys) as CSV; returns `path`."""
+  if not rows:
+    raise ValueError("write_csv needs at least one row.")
+  fields = list(rows[0])
+  folder = os.path.dirname(path)
+  if folder:
+    os.makedirs(folder, exist_ok=True)
+  with open(path, "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=fields)
+    w.writeheader()
+    for r in rows:
+      w.writerow(r)
+  return path
+
+
+def out_of_distribution_sampler(images: np.ndarray, shape: Sequence[int],
+                                binarize: bool) -> experiment_lib.SampleFn:
+  """A `SampleFn` over another dataset's images, shaped like the memory's.
+
+  Figure 6: "CIFAR images were produced by binarizing the original RGB
+  images". For a binary memory (`binarize`), RGB images in [0, 1] are
+  averaged over channels, resized to the memory's side (area averaging down,
+  bilinear up) and thresholded at 0.5; otherwise they are only resized.
+  """
+  from ebmm_jax.data import images as images_lib  # pylint: disable=g-import-not-at-top
+  x = np.asarray(images, np.float32)
+  if binarize:
+    x = np.mean(x, axis=-1, keepdims=True)
+  side = shape[0]
+  if x.shape[1] != side:
+    x = np.clip(images_lib.resize(x, side, "area" if x.shape[1] > side else "bilinear"),
+                0.0, 1.0)
+  if binarize:
+    x = (x > 0.5).astype(np.float32)
+  if x.shape[1:] != tuple(shape):
+    raise ValueError(f"Out-of-distribution images have shape {x.shape[1:]} "
+                     f"after preprocessing, the memory's {tuple(shape)}.")
+  pool = jnp.asarray(x)
+
+  @functools.partial(jax.jit, static_argnums=(2, 3))
+  def take(key, pool, meta_batch_size, num_patterns):
+    idx = jax.random.randint(key, (meta_batch_size, num_patterns), 0,
+                             pool.shape[0])
+    return jnp.take(pool, idx, axis=0)
+
+  # The images are an argument of the jitted gather, not a baked constant.
+  return lambda key, m, n: take(key, pool, m, n)

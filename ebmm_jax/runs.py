@@ -1,0 +1,178 @@
+"""Families of runs for the analysis launchers: configs from files, train-or-load.
+
+A sweep (Figure 3's distortion-rate curve, Table 3's four models, Figure 9's
+noise levels) is a set of points, each a config and a workdir. `evaluate_points`
+trains each point for a wall-time budget (resuming whatever its workdir holds)
+or only loads it, then scores it on the same random test batches as every
+other point, so the rows can be compared and put next to the paper's.
+"""
+import dataclasses
+import importlib.util
+import os
+import time
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import jax
+import ml_collections
+from absl import logging
+
+from ebmm_jax import evaluation
+from ebmm_jax import experiment as experiment_lib
+from ebmm_jax import meta
+from ebmm_jax import params as params_lib
+from ebmm_jax import training
+
+
+def _parse_value(text: str, current):
+  """A command-line value, typed like the field it replaces."""
+  if isinstance(current, bool):
+    if text.lower() not in ("true", "false", "1", "0"):
+      raise ValueError(f"Expected a boolean, got {text!r}.")
+    return text.lower() in ("true", "1")
+  if isinstance(current, (int, float, str)):
+    return type(current)(text)
+  raise ValueError(f"Cannot set a field of type {type(current).__name__} from "
+                   f"the command line.")
+
+
+def config_from_spec(spec: str, overrides: Sequence[str] = (),
+                     extra_variants: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """Loads `path/to/config.py[:variants]` like the launchers' --config flag.
+
+  Args:
+    spec: a config file and its comma-separated variants, e.g.
+      "configs/omniglot_conv.py:cpu".
+    overrides: "section.field=value" strings applied after the variants
+      (e.g. "data.data_dir=../shared/data"); the field must exist.
+    extra_variants: variants appended to the spec's (e.g. "mem=4k").
+  """
+  path, _, arg = spec.partition(":")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"Config file {path!r} (from {spec!r}) not found.")
+  arg = ",".join(a for a in [arg, *extra_variants] if a)
+  module_spec = importlib.util.spec_from_file_location(
+      f"_ebmm_config_{abs(hash(os.path.abspath(path)))}", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return apply_overrides(module.get_config(arg), overrides)
+
+
+def apply_overrides(config: ml_collections.ConfigDict,
+                    overrides: Sequence[str]) -> ml_collections.ConfigDict:
+  """Sets "section.field=value" strings on `config` (in place; returned). The
+  field must exist; the value is parsed as the field's type."""
+  locked = config.is_locked
+  config.unlock()
+  for item in overrides:
+    name, sep, text = item.partition("=")
+    if not sep:
+      raise ValueError(f"Override {item!r} is not of the form section.field=value.")
+    section, _, field = name.partition(".")
+    if section not in config or field not in config[section]:
+      raise ValueError(f"Override {item!r}: the config has no field {name!r}.")
+    config[section][field] = _parse_value(text, config[section][field])
+  if locked:
+    config.lock()
+  return config
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+  """One run of a sweep."""
+  label: str  # e.g. "mem=4k" or "2 classes, 4K".
+  config: ml_collections.ConfigDict
+  workdir: str
+
+
+def train_or_load(config: ml_collections.ConfigDict, workdir: str,
+                  train_seconds: float = 0.0, train_steps: int = 0
+                  ) -> Tuple[meta.MetaParams, int]:
+  """Trains `workdir` (resuming it), or only loads it when both budgets are 0.
+
+  Args:
+    train_seconds: train at most this much longer (0: no time limit).
+    train_steps: train until the run has made this many meta-steps in all
+      (0: the config's `train.num_steps`). A step budget makes points
+      comparable when the machine's load varies; a time budget bounds cost.
+
+  Returns:
+    (meta-params, meta-steps done).
+  """
+  if train_seconds < 0 or train_steps < 0:
+    raise ValueError(f"Budgets must be >= 0, got train_seconds={train_seconds}, "
+                     f"train_steps={train_steps}.")
+  if train_seconds > 0 or train_steps > 0:
+    c = ml_collections.ConfigDict(config.to_dict())
+    c.train.max_seconds = float(train_seconds)
+    if train_steps:
+      c.train.num_steps = int(train_steps)
+    state = training.train(c, workdir)
+    return state.meta_params, int(jax.device_get(state.step))
+  if not os.path.exists(training.checkpoint_dir(workdir)):
+    raise FileNotFoundError(
+        f"{workdir} has no checkpoints and no training budget was given: "
+        "train it first or point at a trained workdir.")
+  exp = experiment_lib.build(config)
+  from ebmm_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  restored = checkpoint.restore_latest(training.checkpoint_dir(workdir),
+                                       training.initial_state(exp))
+  if restored is None:
+    raise FileNotFoundError(f"No readable checkpoint in {workdir}.")
+  return restored[1].meta_params, restored[0]
+
+
+def training_seconds(workdir: str) -> float:
+  """Seconds a workdir's logged meta-steps took, all resumptions together
+  (from each metric row's step count and rate: compilation and the gaps
+  between resumptions are excluded); 0 if nothing was logged."""
+  from ebmm_jax import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  rows = metrics_lib.read_metrics(workdir)
+  total, last_step = 0.0, 0
+  for row in rows:
+    # A resumed run may log a step at or below the last one logged before.
+    if row["step"] > last_step and row.get("steps_per_sec", 0) > 0:
+      total += (row["step"] - last_step) / row["steps_per_sec"]
+    last_step = row["step"]
+  return total
+
+
+def evaluate_points(points: Sequence[Point], train_seconds: float,
+                    num_batches: int, seed: int = 12345,
+                    num_patterns: Optional[int] = None,
+                    train_steps: int = 0) -> List[Dict[str, object]]:
+  """Trains or loads every point, then scores it on `num_batches` random test
+  batches (the same batches for every point with the same data config).
+
+  Returns:
+    one row per point: label, memory_floats, num_patterns, mean, p5, p95 of
+    the final iterate's error, query_mean (the distorted query's own error),
+    steps, train_seconds (logged wall time of the run), workdir, and
+    `summary`/`query` dicts for plotting.
+  """
+  rows = []
+  for p in points:
+    meta_params, step = train_or_load(p.config, p.workdir, train_seconds,
+                                      train_steps)
+    exp = experiment_lib.build(p.config)
+    n = num_patterns or p.config.data.num_patterns
+    start = time.time()
+    out = evaluation.evaluate(exp, meta_params, n, num_batches,
+                              p.config.eval.batches_per_call, seed)
+    floats = params_lib.count_floats(meta_params.write.init_memory)
+    logging.info("%s (%d floats, step %d): %s; query %s (%.0f s)", p.label, floats,
+                 step, out["summary"], out["query"], time.time() - start)
+    rows.append(dict(label=p.label, memory_floats=floats, num_patterns=n,
+                     mean=out["summary"]["mean"], p5=out["summary"]["p5"],
+                     p95=out["summary"]["p95"], query_mean=out["query"]["mean"],
+                     steps=step, train_seconds=round(training_seconds(p.workdir), 1),
+                     workdir=p.workdir, summary=out["summary"], query=out["query"],
+                     per_iterate=[float(v) for v in out["per_iterate"]]))
+  return rows
+
+
+CSV_FIELDS = ("label", "memory_floats", "num_patterns", "mean", "p5", "p95",
+              "query_mean", "steps", "train_seconds", "workdir")
+
+
+def csv_rows(rows: Sequence[Mapping[str, object]]) -> List[Dict[str, object]]:
+  return [{k: r[k] for k in CSV_FIELDS} for r in rows]

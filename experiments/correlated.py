@@ -1,0 +1,91 @@
+r"""Correlated batches (Appendix A.7, Table 3): uniform vs 2-class batches.
+
+Trains (or loads) the C.5 model (`configs/omniglot_correlated.py`) at each
+memory size with uniform batches and with batches of exactly 2 characters,
+evaluates each on test batches drawn like its training batches, and writes
+`table3.md` and `table3.csv` into --output_dir (default --root), next to the
+paper's Table 3.
+
+  python -m experiments.correlated --config=configs/omniglot_correlated.py:cpu \
+      --mems=4k,5k --set=data.data_dir=../shared/data \
+      --root=runs/table3 --train_seconds=600
+
+Workdirs: `<root>/uniform_mem_<K>` and `<root>/2class_mem_<K>`; with
+--train_seconds=0 they are only loaded.
+"""
+import os
+
+from absl import app
+from absl import flags
+
+from ebmm_jax import analysis
+from ebmm_jax import paper
+from ebmm_jax import runs
+
+_CONFIG = flags.DEFINE_string("config", "configs/omniglot_correlated.py",
+                              "The C.5 config and variants (2-class batches; "
+                              "the `uniform` variant is added for that row).")
+_MEMS = flags.DEFINE_list("mems", ["4k", "5k"], "Memory sizes (Table 3: 4K, 5K).")
+_SET = flags.DEFINE_multi_string("set", [], "Config overrides section.field=value.")
+_ROOT = flags.DEFINE_string("root", None, "Parent folder of the four workdirs.")
+_TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 0.0,
+                                    "Training time per model (0: no limit).")
+_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 0, "Train each model to this "
+                                    "many meta-steps (0: the config's). With "
+                                    "both budgets 0 the models are only loaded.")
+_NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000, "Random test batches per cell.")
+_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Default: --root.")
+flags.mark_flags_as_required(["root"])
+
+# Table 3's rows: (name, extra variant, workdir prefix).
+SAMPLINGS = (("uniform", "uniform", "uniform"), ("2 classes", "", "2class"))
+
+
+def points(spec, mems, overrides, root):
+  out = []
+  for name, variant, prefix in SAMPLINGS:
+    for m in mems:
+      config = runs.config_from_spec(spec, overrides,
+                                     [v for v in (variant, f"mem={m}") if v])
+      if (config.data.batch_classes == 2) != (name == "2 classes"):
+        raise app.UsageError(f"{spec} gives batch_classes="
+                             f"{config.data.batch_classes} for the {name} row.")
+      out.append(runs.Point(f"{name}, mem={m}", config,
+                            os.path.join(root, f"{prefix}_mem_{m}")))
+  return out
+
+
+def table(rows, mems) -> str:
+  header = "| batches | " + " | ".join(
+      f"ebmm-jax, mem={m}" for m in mems) + " | " + " | ".join(
+          f"paper, {m}" for m in paper.TABLE3_MEMORY) + " |"
+  lines = [header, "|" + "---|" * (1 + len(mems) + len(paper.TABLE3_MEMORY))]
+  for i, (name, _, _) in enumerate(SAMPLINGS):
+    mine = rows[i * len(mems):(i + 1) * len(mems)]
+    cells = [f"{r['mean']:.2f} [{r['p5']:.0f}, {r['p95']:.0f}] ({r['memory_floats']} "
+             f"floats, query {r['query_mean']:.1f})" for r in mine]
+    cells += [f"{v:g}" for v in paper.TABLE3[name]]
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  pts = points(_CONFIG.value, _MEMS.value, _SET.value, _ROOT.value)
+  rows = runs.evaluate_points(pts, _TRAIN_SECONDS.value, _NUM_BATCHES.value,
+                              _SEED.value, train_steps=_TRAIN_STEPS.value)
+  out = _OUTPUT_DIR.value or _ROOT.value
+  analysis.write_csv(os.path.join(out, "table3.csv"), runs.csv_rows(rows))
+  text = (table(rows, _MEMS.value) + f"\n\nHamming error per image, mean [5th, "
+          f"95th percentile] over every query of {_NUM_BATCHES.value} random test "
+          f"batches of N = {rows[0]['num_patterns']} (seed {_SEED.value}); meta-steps: "
+          + ", ".join(f"{r['label']} {r['steps']}" for r in rows) + ".")
+  with open(os.path.join(out, "table3.md"), "w") as f:
+    f.write(text + "\n")
+  print(text)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,93 @@
+r"""Energy analysis (Figure 6): which patterns does a written memory make likely?
+
+For --num_batches random test batches, writes N patterns into a fresh memory
+and records the energies of: the stored patterns, N other test patterns
+(non-stored), the stored patterns distorted as at retrieval, and N
+out-of-distribution images (--ood; for a binary memory such as Omniglot, RGB
+images binarized as in Figure 6). Writes into --output_dir (default the
+workdir): `energy_histograms.png` and `energy_analysis.json` (the ROC AUC of
+telling stored from each other population by energy, pooled and per batch,
+and the energies' percentiles).
+
+  python -m experiments.energy_analysis --workdir=runs/omniglot_conv_cpu_2k \
+      --ood=cifar10 --data_dir=../shared/data
+"""
+import json
+import os
+
+import jax
+import numpy as np
+from absl import app
+from absl import flags
+
+from ebmm_jax import analysis
+from ebmm_jax import experiment as experiment_lib
+from ebmm_jax import image_experiments
+from ebmm_jax import plotting
+from ebmm_jax import runs
+from ebmm_jax import training
+from ebmm_jax.data import images as images_lib
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of the model.")
+_NUM_BATCHES = flags.DEFINE_integer("num_batches", 100, "Written memories.")
+_OOD = flags.DEFINE_string("ood", "cifar10", "Dataset of the out-of-distribution "
+                           "images (its test split), or '' for none.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "", "Overrides data.data_dir (and is "
+                                "where --ood is read from).")
+_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Default: the workdir.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  workdir = _WORKDIR.value
+  config = training.load_config(workdir)
+  if _DATA_DIR.value:
+    config.data.data_dir = _DATA_DIR.value
+  exp = experiment_lib.build(config)
+  meta_params, step = runs.train_or_load(config, workdir)
+  sample_ood = None
+  if _OOD.value:
+    if config.data.name not in experiment_lib.IMAGE_DATASETS:
+      raise app.UsageError("--ood needs an image memory; pass --ood='' for "
+                           f"{config.data.name}.")
+    images, _ = images_lib.load_dataset(_OOD.value, "test", config.data.data_dir,
+                                        config.data.get("source", "auto"))
+    binary = config.data.name in image_experiments.BINARY_DATASETS
+    sample_ood = analysis.out_of_distribution_sampler(
+        images, exp.task.pattern_shape, binarize=binary)
+  populations = analysis.energy_populations(
+      exp, meta_params, _NUM_BATCHES.value, sample_ood, seed=_SEED.value)
+  aucs = analysis.energy_aucs(populations)
+  out = _OUTPUT_DIR.value or workdir
+  ood_label = ""
+  if _OOD.value:
+    ood_label = f"; out of distribution: {_OOD.value}" + (
+        " binarized" if config.data.name in image_experiments.BINARY_DATASETS else "")
+  plotting.energy_histograms(
+      os.path.join(out, "energy_histograms.png"), populations, aucs,
+      title=f"{config.data.name}, {config.energy.name}, step {step}, "
+            f"{_NUM_BATCHES.value} memories of N = {config.data.num_patterns}"
+            f"{ood_label}")
+  result = dict(
+      workdir=workdir, step=step, num_batches=_NUM_BATCHES.value,
+      num_patterns=config.data.num_patterns, seed=_SEED.value, ood=_OOD.value,
+      roc_auc_vs_stored=aucs,
+      energy_percentiles={k: dict(zip(("p5", "p50", "p95"),
+                                      np.percentile(v, [5, 50, 95]).tolist()))
+                          for k, v in populations.items()},
+      device=jax.devices()[0].platform)
+  with open(os.path.join(out, "energy_analysis.json"), "w") as f:
+    json.dump(result, f, indent=2)
+  print("ROC AUC of telling stored patterns from each population by energy "
+        "(lower energy = stored):")
+  for name, a in aucs.items():
+    print(f"  {name:22s} pooled {a['pooled']:.3f}  per batch {a['per_batch_mean']:.3f} "
+          f"[{a['per_batch_p5']:.3f}, {a['per_batch_p95']:.3f}]")
+  print(f"Wrote {out}/energy_histograms.png and energy_analysis.json")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,137 @@
+r"""Noise generalisation (Figure 9): models trained at one noise level, read
+at others.
+
+Each model (one per training level) is evaluated at every --levels value of
+--distortion on the same --num_batches random test batches. Writes into
+--output_dir: `noise_generalisation.csv` (one row per model and level),
+`noise_generalisation.md` (models x levels) and `noise_generalisation.png`
+(error against the level, one line per model, 5th-95th percentile bars).
+
+Train (or resume) one model per training level, then evaluate:
+
+  python -m experiments.noise_generalisation \
+      --config=configs/omniglot_conv.py:cpu,mem=2k \
+      --set=data.data_dir=../shared/data --distortion=block \
+      --train_levels=8,16 --levels=4,8,12,16,20 --root=runs/noise \
+      --train_seconds=1200
+
+or evaluate workdirs trained elsewhere (their configs say their level):
+
+  python -m experiments.noise_generalisation --workdir=runs/a --workdir=runs/b \
+      --distortion=salt_and_pepper --levels=0.05,0.1,0.15,0.2 --output_dir=runs
+"""
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from ebmm_jax import analysis
+from ebmm_jax import evaluation
+from ebmm_jax import experiment as experiment_lib
+from ebmm_jax import plotting
+from ebmm_jax import runs
+from ebmm_jax import training
+
+_CONFIG = flags.DEFINE_string("config", "", "Config file and variants to train "
+                              "one model per --train_levels value.")
+_TRAIN_LEVELS = flags.DEFINE_list("train_levels", [], "Training noise levels.")
+_SET = flags.DEFINE_multi_string("set", [], "Config overrides section.field=value.")
+_ROOT = flags.DEFINE_string("root", "", "Parent of the trained models' workdirs.")
+_TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 0.0,
+                                    "Training time per model (0: no limit).")
+_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 0, "Train each model to this "
+                                    "many meta-steps (0: the config's). With "
+                                    "both budgets 0 the models are only loaded.")
+_WORKDIRS = flags.DEFINE_multi_string("workdir", [], "Or: trained workdirs.")
+_DISTORTION = flags.DEFINE_enum("distortion", "block", ["block", "salt_and_pepper"],
+                                "Noise of the evaluation (and of training with --config).")
+_LEVELS = flags.DEFINE_list("levels", [], "Evaluation levels: block sides in "
+                            "pixels, or salt-and-pepper rates.")
+_NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000, "Random test batches per cell.")
+_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Default: --root, or the first workdir.")
+
+
+def training_level(config, distortion: str) -> float:
+  if config.data.distortion != distortion:
+    raise app.UsageError(f"A model trained with {config.data.distortion} noise "
+                         f"cannot be placed on a {distortion} axis.")
+  return (config.data.block_size if distortion == "block"
+          else config.data.noise_rate)
+
+
+def models():
+  """[(label, level, config, workdir)] to evaluate, training them if asked."""
+  d = _DISTORTION.value
+  if bool(_CONFIG.value) == bool(_WORKDIRS.value):
+    raise app.UsageError("Give either --config (with --train_levels and --root) "
+                         "or --workdir.")
+  out = []
+  if _CONFIG.value:
+    if not (_TRAIN_LEVELS.value and _ROOT.value):
+      raise app.UsageError("--config needs --train_levels and --root.")
+    for level in _TRAIN_LEVELS.value:
+      base = runs.config_from_spec(_CONFIG.value, _SET.value)
+      config = analysis.with_distortion(base, d, float(level))
+      workdir = os.path.join(_ROOT.value, f"{d}_{level}")
+      runs.train_or_load(config, workdir, _TRAIN_SECONDS.value, _TRAIN_STEPS.value)
+      out.append((f"trained at {level}", float(level), config, workdir))
+  for workdir in _WORKDIRS.value:
+    # --set, e.g. data.data_dir on another machine.
+    config = runs.apply_overrides(training.load_config(workdir), _SET.value)
+    level = training_level(config, d)
+    out.append((f"trained at {level:g}", level, config, workdir))
+  return out
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if not _LEVELS.value:
+    raise app.UsageError("Give the evaluation --levels.")
+  levels = [float(v) for v in _LEVELS.value]
+  rows, curves = [], {}
+  score_name = ""
+  for label, trained_level, config, workdir in models():
+    meta_params, step = runs.train_or_load(config, workdir)
+    for level in levels:
+      c = analysis.with_distortion(config, _DISTORTION.value, level)
+      exp = experiment_lib.build(c)
+      score_name = exp.task.score_name
+      out = evaluation.evaluate(exp, meta_params, c.data.num_patterns,
+                                _NUM_BATCHES.value, c.eval.batches_per_call,
+                                _SEED.value)
+      logging.info("%s, read at %g: %s (query %s)", label, level, out["summary"],
+                   out["query"])
+      rows.append(dict(model=label, trained_level=trained_level, level=level,
+                       mean=out["summary"]["mean"], p5=out["summary"]["p5"],
+                       p95=out["summary"]["p95"], query_mean=out["query"]["mean"],
+                       steps=step, workdir=workdir))
+      curves.setdefault(label, []).append((level, out["summary"]))
+  output = _OUTPUT_DIR.value or _ROOT.value or _WORKDIRS.value[0]
+  analysis.write_csv(os.path.join(output, "noise_generalisation.csv"), rows)
+  queries = {}
+  for r in rows:
+    queries.setdefault(r["level"], r["query_mean"])
+  axis = "block side (pixels)" if _DISTORTION.value == "block" else "salt-and-pepper rate"
+  plotting.error_curves(
+      os.path.join(output, "noise_generalisation.png"), curves, xlabel=axis,
+      ylabel=f"{score_name} per pattern",
+      title=f"Noise generalisation ({_DISTORTION.value}), {_NUM_BATCHES.value} "
+            "test batches per point")
+  header = "| model | " + " | ".join(f"{v:g}" for v in levels) + " |"
+  lines = [header, "|" + "---|" * (len(levels) + 1)]
+  for label in curves:
+    cells = [f"{s['mean']:.2f} [{s['p5']:.0f}, {s['p95']:.0f}]" for _, s in curves[label]]
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  lines.append("| distorted query | " + " | ".join(f"{queries[v]:.2f}" for v in levels) + " |")
+  table = "\n".join(lines)
+  with open(os.path.join(output, "noise_generalisation.md"), "w") as f:
+    f.write(f"{score_name}, read at each {axis}:\n\n{table}\n")
+  print(table)
+  print(f"Wrote {output}/noise_generalisation.{{csv,md,png}}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,97 @@
+r"""Distortion-rate sweep (Figures 3a, 5a): error against memory size.
+
+Trains (or loads) one model per memory size of a config, evaluates each on the
+same --num_batches random test batches, and writes into --output_dir (default
+--root): `distortion_rate.csv`, `distortion_rate.png` (error vs memory size in
+floats, 5th-95th percentile bars, the distorted query's own error dashed) and
+`distortion_rate.md`.
+
+  python -m experiments.sweep --config=configs/omniglot_conv.py:cpu \
+      --mems=2k,8k --set=data.data_dir=../shared/data \
+      --root=runs/omniglot_conv_cpu --train_seconds=0
+
+Each memory size K trains in `<root>/mem_<K>` (the config's `mem=K` variant;
+image configs). --dynamic_sizes=4,8 sweeps `energy.dynamic_size` directly
+instead, into `<root>/d_<size>` (any config, e.g. binary strings).
+--train_seconds > 0 trains every point that much longer (resuming its
+workdir); 0 only loads what the workdirs hold.
+"""
+import os
+
+from absl import app
+from absl import flags
+
+from ebmm_jax import analysis
+from ebmm_jax import plotting
+from ebmm_jax import runs
+
+_CONFIG = flags.DEFINE_string("config", None, "Config file and variants, "
+                              "e.g. configs/omniglot_conv.py:cpu.")
+_MEMS = flags.DEFINE_list("mems", [], "Memory sizes (the `mem=K` variant), e.g. 2k,8k.")
+_DYNAMIC_SIZES = flags.DEFINE_list("dynamic_sizes", [],
+                                   "Or: values of energy.dynamic_size.")
+_SET = flags.DEFINE_multi_string("set", [], "Config overrides section.field=value.")
+_ROOT = flags.DEFINE_string("root", None, "Parent folder of the points' workdirs.")
+_TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 0.0,
+                                    "Training time per point (0: no limit).")
+_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 0, "Train each point to this "
+                                    "many meta-steps (0: the config's). With "
+                                    "both budgets 0 the points are only loaded.")
+_NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000, "Random test batches per point.")
+_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Where results go (default --root).")
+flags.mark_flags_as_required(["config", "root"])
+
+
+def sweep_points(spec, mems, dynamic_sizes, overrides, root):
+  if bool(mems) == bool(dynamic_sizes):
+    raise app.UsageError("Give exactly one of --mems and --dynamic_sizes.")
+  points = []
+  for m in mems:
+    config = runs.config_from_spec(spec, overrides, [f"mem={m}"])
+    points.append(runs.Point(f"mem={m}", config, os.path.join(root, f"mem_{m}")))
+  for d in dynamic_sizes:
+    config = runs.config_from_spec(spec, [*overrides, f"energy.dynamic_size={d}"])
+    points.append(runs.Point(f"d={d}", config, os.path.join(root, f"d_{d}")))
+  return points
+
+
+def markdown(rows, score_name: str) -> str:
+  lines = [f"| point | memory (floats) | N | {score_name} x(K) [p5, p95] | query "
+           "| meta-steps | training (s) |", "|---|---|---|---|---|---|---|"]
+  for r in rows:
+    lines.append(f"| {r['label']} | {r['memory_floats']} | {r['num_patterns']} | "
+                 f"{r['mean']:.2f} [{r['p5']:.1f}, {r['p95']:.1f}] | "
+                 f"{r['query_mean']:.2f} | {r['steps']} | {r['train_seconds']:.0f} |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  points = sweep_points(_CONFIG.value, _MEMS.value, _DYNAMIC_SIZES.value,
+                        _SET.value, _ROOT.value)
+  rows = runs.evaluate_points(points, _TRAIN_SECONDS.value, _NUM_BATCHES.value,
+                              _SEED.value, train_steps=_TRAIN_STEPS.value)
+  out = _OUTPUT_DIR.value or _ROOT.value
+  config = points[0].config
+  from ebmm_jax import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
+  score_name = experiment_lib.build(config).task.score_name
+  analysis.write_csv(os.path.join(out, "distortion_rate.csv"), runs.csv_rows(rows))
+  query = sum(r["query_mean"] for r in rows) / len(rows)
+  plotting.error_curves(
+      os.path.join(out, "distortion_rate.png"),
+      {f"EBMM ({config.energy.name})": [(r["memory_floats"], r["summary"]) for r in rows]},
+      xlabel="memory size (floats)", ylabel=f"{score_name} per pattern",
+      title=f"{_CONFIG.value}: {config.data.name}, N = {rows[0]['num_patterns']}, "
+            f"{_NUM_BATCHES.value} test batches per point",
+      reference={"distorted query": query})
+  table = markdown(rows, score_name)
+  with open(os.path.join(out, "distortion_rate.md"), "w") as f:
+    f.write(table + "\n")
+  print(table)
+  print(f"Wrote {out}/distortion_rate.{{csv,png,md}}")
+
+
+if __name__ == "__main__":
+  app.run(main)

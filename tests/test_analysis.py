@@ -1,0 +1,181 @@
+"""The analyses of issue 7: ROC AUC, energy populations, the sweep launchers.
+
+Binary-strings pieces use the tiny config of `tests/helpers.py`; the image
+launchers run on a tiny Omniglot model (runlocal, one write and one read
+step) whose checkpoint is its initialisation, so only evaluation compiles.
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import haiku as hk
+import jax
+import numpy as np
+import pytest
+
+from ebmm_jax import analysis
+from ebmm_jax import checkpoint
+from ebmm_jax import experiment
+from ebmm_jax import memory as memory_lib
+from ebmm_jax import runs
+from ebmm_jax import training
+from tests import helpers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, timeout=300):
+  """Runs a launcher on one CPU device (meta-batches of 1 memory)."""
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = " ".join(
+      f for f in env.get("XLA_FLAGS", "").split()
+      if not f.startswith("--xla_force_host_platform_device_count"))
+  proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc.stdout
+
+
+def _brute_force_auc(lower, higher):
+  diff = np.asarray(higher)[None, :] - np.asarray(lower)[:, None]
+  return np.mean((diff > 0) + 0.5 * (diff == 0))
+
+
+def test_roc_auc_matches_pairwise_definition_with_ties():
+  rng = np.random.default_rng(0)
+  lower = rng.integers(0, 6, size=37).astype(float)  # Many ties.
+  higher = rng.integers(2, 9, size=23).astype(float)
+  assert analysis.roc_auc(lower, higher) == pytest.approx(
+      _brute_force_auc(lower, higher), abs=1e-12)
+  assert analysis.roc_auc([0.0, 1.0], [2.0, 3.0]) == 1.0
+  assert analysis.roc_auc([2.0, 3.0], [0.0, 1.0]) == 0.0
+  assert analysis.roc_auc([1.0, 1.0], [1.0]) == 0.5
+  with pytest.raises(ValueError, match="non-empty"):
+    analysis.roc_auc([], [1.0])
+  with pytest.raises(ValueError, match="non-finite"):
+    analysis.roc_auc([np.nan], [1.0])
+
+
+def test_energy_populations_are_the_written_memorys_energies():
+  exp = helpers.tiny_experiment()
+  meta_params = exp.init_meta_params(jax.random.PRNGKey(0))
+  pops = analysis.energy_populations(exp, meta_params, num_batches=3, seed=7)
+  assert set(pops) == {"stored", "non_stored", "distorted_stored"}
+  n = exp.config.data.num_patterns
+  assert all(v.shape == (3, n) for v in pops.values())
+  # Recompute batch 1 by hand: same keys, same write, same energies.
+  k_data, _, k_distort = jax.random.split(
+      jax.random.fold_in(jax.random.PRNGKey(7), 1), 3)
+  both = exp.sample_test(k_data, 1, 2 * n)[0]
+  written, _ = memory_lib.write(exp.energy.apply, meta_params.static,
+                                meta_params.write, both[:n])
+  params = hk.data_structures.merge(meta_params.static, written)
+  np.testing.assert_allclose(pops["stored"][1], exp.energy.apply(params, both[:n]),
+                             rtol=1e-5)
+  np.testing.assert_allclose(pops["non_stored"][1], exp.energy.apply(params, both[n:]),
+                             rtol=1e-5)
+  distorted, _ = exp.task.distort(k_distort, both[:n])
+  np.testing.assert_allclose(pops["distorted_stored"][1],
+                             exp.energy.apply(params, distorted), rtol=1e-5)
+  aucs = analysis.energy_aucs(pops)
+  assert set(aucs) == {"non_stored", "distorted_stored"}
+  assert 0.0 <= aucs["non_stored"]["pooled"] <= 1.0
+
+
+def test_out_of_distribution_images_are_binarized_and_resized():
+  rng = np.random.default_rng(0)
+  rgb = rng.uniform(size=(10, 32, 32, 3)).astype(np.float32)
+  rgb[0] = 1.0  # A white image stays all ones; a black one all zeros.
+  rgb[1] = 0.0
+  sample = analysis.out_of_distribution_sampler(rgb, (16, 16, 1), binarize=True)
+  x = np.asarray(sample(jax.random.PRNGKey(0), 2, 30))
+  assert x.shape == (2, 30, 16, 16, 1)
+  assert set(np.unique(x)) <= {0.0, 1.0}
+  pool = np.asarray(analysis.out_of_distribution_sampler(rgb[:2], (16, 16, 1), True)(
+      jax.random.PRNGKey(1), 1, 8))
+  assert {float(p.mean()) for p in pool[0]} <= {0.0, 1.0}
+  with pytest.raises(ValueError, match="memory's"):
+    analysis.out_of_distribution_sampler(rgb, (16, 16, 3), binarize=True)
+
+
+def test_config_from_spec_variants_and_overrides():
+  c = runs.config_from_spec("configs/omniglot_conv.py:cpu",
+                            ["data.data_dir=/x", "train.max_seconds=5"], ["mem=8k"])
+  assert (c.energy.channels, c.energy.dynamic_size) == (16, 14)
+  assert c.data.data_dir == "/x" and c.train.max_seconds == 5.0
+  with pytest.raises(ValueError, match="no field 'data.nope'"):
+    runs.config_from_spec("configs/binary.py", ["data.nope=1"])
+  with pytest.raises(ValueError, match="section.field=value"):
+    runs.config_from_spec("configs/binary.py", ["data.num_patterns"])
+  with pytest.raises(FileNotFoundError, match="missing.py"):
+    runs.config_from_spec("configs/missing.py")
+  with pytest.raises(ValueError, match="block side"):
+    analysis.with_distortion(c, "block", 2.5)
+  with pytest.raises(ValueError, match="Unknown distortion"):
+    analysis.with_distortion(c, "blur", 1)
+
+
+def test_train_or_load_refuses_an_empty_workdir(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no checkpoints"):
+    runs.train_or_load(helpers.tiny_config(), str(tmp_path))
+
+
+def test_sweep_launcher_trains_each_size_and_writes_csv_and_png(tmp_path):
+  sets = [f"--set={k}={v}" for k, v in helpers.TINY.items()
+          if k != "energy.dynamic_size"]
+  out = _run(["experiments.sweep", "--config=configs/binary.py:runlocal",
+              "--dynamic_sizes=2,5", "--train_steps=3", "--num_batches=4",
+              f"--root={tmp_path}", *sets])
+  with open(tmp_path / "distortion_rate.csv") as f:
+    rows = list(csv.DictReader(f))
+  # Linear(16 -> d) is the memory: (16 + 1) d floats.
+  assert [int(r["memory_floats"]) for r in rows] == [17 * 2, 17 * 5]
+  assert [int(r["steps"]) for r in rows] == [3, 3]
+  assert all(float(r["p5"]) <= float(r["mean"]) <= float(r["p95"]) for r in rows)
+  assert (tmp_path / "distortion_rate.png").stat().st_size > 1000
+  assert "| d=5 | 85 |" in out
+  # Loading only (no budget) gives the same numbers.
+  again = _run(["experiments.sweep", "--config=configs/binary.py:runlocal",
+                "--dynamic_sizes=2,5", "--num_batches=4", f"--root={tmp_path}",
+                f"--output_dir={tmp_path / 'again'}", *sets])
+  assert again.splitlines()[:4] == out.splitlines()[:4]
+
+
+@pytest.fixture(scope="module")
+def tiny_omniglot_workdir(tmp_path_factory, data_dir):
+  """A runlocal Omniglot workdir holding its initial state as a checkpoint."""
+  config = runs.config_from_spec(
+      "configs/omniglot_conv.py:runlocal",
+      [f"data.data_dir={data_dir}", "memory.write_steps=1", "memory.read_steps=1"])
+  workdir = tmp_path_factory.mktemp("omniglot")
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  state = training.initial_state(experiment.build(config))
+  checkpoint.save(training.checkpoint_dir(str(workdir)), 0, state)
+  return workdir
+
+
+def test_energy_analysis_launcher_with_binarized_cifar(tiny_omniglot_workdir, data_dir):
+  out = _run(["experiments.energy_analysis", f"--workdir={tiny_omniglot_workdir}",
+              "--num_batches=3", f"--data_dir={data_dir}"])
+  with open(tiny_omniglot_workdir / "energy_analysis.json") as f:
+    result = json.load(f)
+  assert set(result["roc_auc_vs_stored"]) == {
+      "non_stored", "distorted_stored", "out_of_distribution"}
+  assert (tiny_omniglot_workdir / "energy_histograms.png").stat().st_size > 1000
+  assert "out_of_distribution" in out
+
+
+def test_noise_generalisation_launcher_table(tiny_omniglot_workdir):
+  out = _run(["experiments.noise_generalisation", f"--workdir={tiny_omniglot_workdir}",
+              "--levels=4,8", "--num_batches=2"])
+  with open(tiny_omniglot_workdir / "noise_generalisation.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [float(r["level"]) for r in rows] == [4.0, 8.0]
+  assert all(float(r["trained_level"]) == 8.0 for r in rows)  # runlocal: 8x8.
+  # A bigger block leaves the query further from the original.
+  assert float(rows[0]["query_mean"]) < float(rows[1]["query_mean"])
+  assert "| trained at 8 |" in out
+  assert (tiny_omniglot_workdir / "noise_generalisation.png").stat().st_size > 1000
