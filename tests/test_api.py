@@ -31,8 +31,7 @@ def exp(config):
 
 @pytest.fixture(scope="module")
 def meta_params(exp):
-  # Not the init the Memory would pick (seed 0), and rates large enough that
-  # writing and reading move far from θ̄ and the queries.
+  # Not the init that Memory.from_config would pick (config.seed = 0).
   return exp.init_meta_params(jax.random.PRNGKey(7))
 
 
@@ -124,11 +123,14 @@ def test_repeated_calls_and_a_second_memory_do_not_recompile(config, meta_params
 
 
 def test_from_workdir_loads_the_trained_meta_params(tmp_path):
-  config = helpers.tiny_config(**{"train.num_steps": 1, "train.log_every": 1})
+  # One write and one read step, one hop: the cheapest meta-step to compile.
+  config = helpers.tiny_config(**{"train.num_steps": 1, "train.log_every": 1,
+                                  "memory.write_steps": 1, "memory.read_steps": 1,
+                                  "energy.hops": 1})
   state = training.train(config, str(tmp_path), parallel.make_mesh(jax.devices()[:1]))
   mem = api.Memory.from_workdir(str(tmp_path))
   chex.assert_trees_all_equal(mem.meta_params, jax.device_get(state.meta_params))
-  assert mem.config.data.num_patterns == N
+  assert mem.config.data.num_patterns == N and mem.read_steps == 1
   assert mem.task.pattern_shape == (D,)
   # Training moved the parameters away from the init from_config would pick.
   fresh = api.Memory.from_config(config)
