@@ -2,6 +2,19 @@
 instead of as a shape error deep inside a jitted step."""
 import ml_collections
 
+EBMM = "ebmm"
+# The Table 1 baselines a config's `model.name` may name (`ebmm_jax.baselines`).
+BASELINES = ("memory_networks", "mann", "lstm", "plasticity", "modern_hopfield")
+# Size fields of a baseline's `model` section; each must be >= 1 when present.
+_BASELINE_SIZES = ("slots", "embedding_size", "hops", "hidden_size", "word_size",
+                   "controller_size", "present_steps", "read_steps", "capacity")
+
+
+def model_name(c: ml_collections.ConfigDict) -> str:
+  """Which memory a config trains: "ebmm" (configs without a `model` section,
+  every config written before the baselines) or `model.name`."""
+  return c.model.name if "model" in c else EBMM
+
 
 def validate(c: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the field when a config is inconsistent."""
@@ -9,16 +22,15 @@ def validate(c: ml_collections.ConfigDict) -> None:
     if not cond:
       raise ValueError(f"Invalid config: {msg}")
 
+  name = model_name(c)
+  need(name in (EBMM,) + BASELINES,
+       f"model.name={name!r} is not a known memory; known: {list(BASELINES)} "
+       "(or no `model` section for EBMM).")
   need(c.data.num_patterns >= 1, f"data.num_patterns={c.data.num_patterns} must be >= 1.")
-  need(c.memory.write_steps >= 1, f"memory.write_steps={c.memory.write_steps} must be >= 1.")
-  need(c.memory.read_steps >= 1, f"memory.read_steps={c.memory.read_steps} must be >= 1.")
-  need(c.memory.meta_loss_iterates in ("all", "last"),
-       f"memory.meta_loss_iterates={c.memory.meta_loss_iterates!r} must be 'all' or 'last'.")
-  for field in ("write_lr_init", "grad_penalty_init", "prior_penalty_init",
-                "read_step_size_init"):
-    need(c.memory[field] > 0, f"memory.{field}={c.memory[field]} must be > 0 (softplus).")
-  for field in ("read_step_decay_init", "read_momentum_init", "read_momentum_decay_init"):
-    need(0 < c.memory[field] < 1, f"memory.{field}={c.memory[field]} must be in (0, 1).")
+  if name == EBMM:
+    _validate_ebmm_memory(c, need)
+  else:
+    _validate_baseline(c, need)
   need(c.optim.learning_rate > 0, "optim.learning_rate must be > 0.")
   need(c.optim.clip_global_norm > 0, "optim.clip_global_norm must be > 0.")
   need(c.train.num_steps >= 1, "train.num_steps must be >= 1.")
@@ -28,6 +40,23 @@ def validate(c: ml_collections.ConfigDict) -> None:
   need(c.train.max_nonfinite_steps >= 1, "train.max_nonfinite_steps must be >= 1.")
   need(c.eval.num_batches >= 1 and c.eval.batches_per_call >= 1,
        "eval.num_batches and eval.batches_per_call must be >= 1.")
+  if name == EBMM:
+    _validate_ebmm_energy(c, need)
+
+
+def _validate_ebmm_memory(c: ml_collections.ConfigDict, need) -> None:
+  need(c.memory.write_steps >= 1, f"memory.write_steps={c.memory.write_steps} must be >= 1.")
+  need(c.memory.read_steps >= 1, f"memory.read_steps={c.memory.read_steps} must be >= 1.")
+  need(c.memory.meta_loss_iterates in ("all", "last"),
+       f"memory.meta_loss_iterates={c.memory.meta_loss_iterates!r} must be 'all' or 'last'.")
+  for field in ("write_lr_init", "grad_penalty_init", "prior_penalty_init",
+                "read_step_size_init"):
+    need(c.memory[field] > 0, f"memory.{field}={c.memory[field]} must be > 0 (softplus).")
+  for field in ("read_step_decay_init", "read_momentum_init", "read_momentum_decay_init"):
+    need(0 < c.memory[field] < 1, f"memory.{field}={c.memory[field]} must be in (0, 1).")
+
+
+def _validate_ebmm_energy(c: ml_collections.ConfigDict, need) -> None:
   if c.energy.name == "gated_rnn":
     need(c.data.name == "binary_strings",
          f"energy.name='gated_rnn' is the binary-strings energy; data.name={c.data.name!r}.")
@@ -40,3 +69,17 @@ def validate(c: ml_collections.ConfigDict) -> None:
     need(c.energy.hops >= 1, f"energy.hops={c.energy.hops} must be >= 1.")
   need(c.energy.name != "", "energy.name is empty: an experiment config must set it.")
   need(c.data.name != "", "data.name is empty: an experiment config must set it.")
+
+
+def _validate_baseline(c: ml_collections.ConfigDict, need) -> None:
+  """The fields of a Table 1 baseline's config (`configs/memnet.py` etc.)."""
+  need(c.data.name == "binary_strings",
+       f"model.name={c.model.name!r} is a binary-strings baseline (Table 1); "
+       f"data.name={c.data.name!r}.")
+  need(c.data.pattern_dim >= 2, f"data.pattern_dim={c.data.pattern_dim} must be >= 2.")
+  loss = c.model.get("loss", "cross_entropy")
+  need(loss in ("cross_entropy", "squared"),
+       f"model.loss={loss!r} must be 'cross_entropy' or 'squared'.")
+  for field in _BASELINE_SIZES:
+    if field in c.model:
+      need(c.model[field] >= 1, f"model.{field}={c.model[field]} must be >= 1.")

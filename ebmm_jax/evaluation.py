@@ -17,14 +17,17 @@ from ebmm_jax import meta
 from ebmm_jax import metrics as metrics_lib
 
 
-def _evaluate_call(exp: experiment_lib.Experiment, meta_params: meta.MetaParams,
+def _evaluate_call(exp: experiment_lib.Experiment, meta_params,
                    patterns: jax.Array, k_distort: jax.Array):
   """Scores of every iterate [B, K, N] and of the queries [B, N]."""
 
   def one(p, k):
     queries, known = exp.task.distort(k, p)
-    xs, _, _ = meta.write_and_read(exp.energy.apply, meta_params, p, queries,
-                                   known, exp.task.box)
+    if exp.energy is not None:  # EBMM: write (Eq. 4), then read (Eq. 1).
+      xs, _, _ = meta.write_and_read(exp.energy.apply, meta_params, p, queries,
+                                     known, exp.task.box)
+    else:  # Any other memory of Table 1, through its MemoryModel.
+      xs = exp.model.retrieve(meta_params, p, queries, known)
     scores = jax.vmap(exp.task.score, in_axes=(0, None))(xs, p)  # [K, N]
     return scores, exp.task.score(queries, p)
 
@@ -32,10 +35,13 @@ def _evaluate_call(exp: experiment_lib.Experiment, meta_params: meta.MetaParams,
   return jax.vmap(one)(patterns, keys)
 
 
-def evaluate(exp: experiment_lib.Experiment, meta_params: meta.MetaParams,
+def evaluate(exp: experiment_lib.Experiment, meta_params,
              num_patterns: int, num_batches: int, batches_per_call: int = 50,
              seed: int = 12345) -> Dict[str, object]:
   """Scores `num_batches` random test memories of `num_patterns` patterns.
+
+  `meta_params` are EBMM's `meta.MetaParams` or a baseline's parameters
+  (`exp.model`).
 
   Returns:
     dict with `final` (score of x(K), per query, [num_batches * N]),

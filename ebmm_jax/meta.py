@@ -4,6 +4,9 @@ The inner problem (write the batch, then read every distorted query) lives in
 `ebmm_jax.memory`; this module owns what is learned across batches — θ̄, the
 static weights, the writing rates and penalties, the reading step sizes — and
 the optimiser step that learns them by differentiating through write and read.
+The step itself (`model_meta_step`) takes any per-memory loss, so the Table 1
+baselines (`ebmm_jax.baselines`, `ebmm_jax.models.MemoryModel`) are
+meta-trained by the same loop; `meta_step` is it with EBMM's meta-loss.
 """
 import functools
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
@@ -15,6 +18,7 @@ import numpy as np
 import optax
 
 from ebmm_jax import memory as memory_lib
+from ebmm_jax import models
 from ebmm_jax import params as params_lib
 from ebmm_jax.tasks import Task
 
@@ -30,7 +34,7 @@ class MetaParams(NamedTuple):
 
 class TrainState(NamedTuple):
   step: jax.Array  # int32 [], meta-steps applied or skipped so far.
-  meta_params: MetaParams
+  meta_params: Any  # MetaParams for EBMM; a baseline's parameters otherwise.
   opt_state: optax.OptState
   nonfinite_in_a_row: jax.Array  # int32 [], consecutive skipped meta-steps.
   nonfinite_total: jax.Array  # int32 [], all skipped meta-steps.
@@ -147,7 +151,7 @@ def make_optimizer(learning_rate: float, weight_decay: float,
                      optax.adamw(learning_rate, weight_decay=weight_decay))
 
 
-def init_train_state(meta: MetaParams, optimizer: optax.GradientTransformation) -> TrainState:
+def init_train_state(meta: Any, optimizer: optax.GradientTransformation) -> TrainState:
   # Separate buffers: the step donates its input state.
   zero = lambda: jnp.zeros((), jnp.int32)
   return TrainState(zero(), meta, optimizer.init(meta), zero(), zero())
@@ -158,34 +162,67 @@ def _all_finite(tree) -> jax.Array:
                             for x in jax.tree_util.tree_leaves(tree)]))
 
 
-def batched_meta_loss(energy_apply, task: Task, meta: MetaParams, patterns: jax.Array,
-                      key: jax.Array, index_offset=0, *, iterates: str = "all",
-                      loops: memory_lib.Loops = memory_lib.Loops()):
-  """Mean meta-loss over a meta-batch of memories, patterns [M, N, ...].
+def batched_loss(loss_fn: models.LossFn, params, patterns: jax.Array,
+                 key: jax.Array, index_offset=0):
+  """Mean of a per-memory loss over a meta-batch of memories, patterns [M, N, ...].
 
   Memories are processed one after another (`lax.map`), not with `vmap`: vmap
-  would give the written weights a batch axis and turn every matmul of the
+  would give EBMM's written weights a batch axis and turn every matmul of the
   energy into a batched matmul, about 40% slower on CPU (BENCHMARKS.md).
   Memory m is distorted with key `fold_in(key, index_offset + m)`, m counted
   across the whole meta-batch, so the queries do not depend on how the
   meta-batch is split across devices.
+
+  Args:
+    loss_fn: (params, patterns [N, ...], key) -> (loss, metrics), one memory's
+      meta-loss (`meta_loss` for EBMM, `MemoryModel.loss` for any model).
   """
   indices = index_offset + jnp.arange(patterns.shape[0])
 
   def one(args):
     p, i = args
-    return meta_loss(energy_apply, task, meta, p, jax.random.fold_in(key, i),
-                     iterates=iterates, loops=loops)
+    return loss_fn(params, p, jax.random.fold_in(key, i))
 
   losses, metrics = jax.lax.map(one, (patterns, indices))
   return jnp.mean(losses), jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)
+
+
+def batched_meta_loss(energy_apply, task: Task, meta: MetaParams, patterns: jax.Array,
+                      key: jax.Array, index_offset=0, *, iterates: str = "all",
+                      loops: memory_lib.Loops = memory_lib.Loops()):
+  """EBMM's mean meta-loss over a meta-batch of memories (`batched_loss`)."""
+  loss_fn = functools.partial(_ebmm_loss, energy_apply, task, iterates, loops)
+  return batched_loss(loss_fn, meta, patterns, key, index_offset)
+
+
+def _ebmm_loss(energy_apply, task, iterates, loops, meta, patterns, key):
+  return meta_loss(energy_apply, task, meta, patterns, key, iterates=iterates,
+                   loops=loops)
 
 
 def meta_step(energy_apply, task: Task, optimizer: optax.GradientTransformation,
               state: TrainState, patterns: jax.Array, key: jax.Array, *,
               iterates: str = "all", loops: memory_lib.Loops = memory_lib.Loops(),
               axis_name: Optional[str] = None):
-  """One meta-step (Eq. 5) on a meta-batch `patterns` [M, N, ...].
+  """One EBMM meta-step (Eq. 5) on a meta-batch `patterns` [M, N, ...].
+
+  `model_meta_step` with EBMM's meta-loss (`meta_loss`) and its learned rates
+  logged (`schedules`).
+  """
+  loss_fn = functools.partial(_ebmm_loss, energy_apply, task, iterates, loops)
+  return model_meta_step(loss_fn, optimizer, state, patterns, key,
+                         axis_name=axis_name, schedules_fn=schedules)
+
+
+def model_meta_step(loss_fn: models.LossFn, optimizer: optax.GradientTransformation,
+                    state: TrainState, patterns: jax.Array, key: jax.Array, *,
+                    axis_name: Optional[str] = None,
+                    schedules_fn: Optional[Callable[[Any], Dict[str, jax.Array]]] = None):
+  """One meta-step of any memory model on a meta-batch `patterns` [M, N, ...].
+
+  Eq. (5) for EBMM; for a baseline of Table 1 the same optimiser step on its
+  own per-memory loss (`MemoryModel.loss`), so every row is meta-trained by
+  one loop.
 
   With `axis_name` (inside `shard_map`), `patterns` is this device's share of
   the meta-batch; loss, metrics and meta-gradients are averaged over the axis
@@ -194,26 +231,29 @@ def meta_step(energy_apply, task: Task, optimizer: optax.GradientTransformation,
   A step whose loss, meta-gradients or updated parameters are not finite is
   not applied: the state keeps its parameters and optimiser state and counts
   the skip (the caller decides when to give up).
+
+  Args:
+    loss_fn: (params, patterns [N, ...], key) -> (loss, metrics).
+    schedules_fn: optional params -> learned scalars to log with the metrics.
   """
   offset = 0
   if axis_name is not None:
     offset = jax.lax.axis_index(axis_name) * patterns.shape[0]
 
-  def loss_fn(meta_params):
+  def total_loss(meta_params):
     if axis_name is not None:
       # Each device writes its own memories: its copy of the meta-parameters
       # must be device-varying, or the inner (writing) gradients w.r.t. the
       # replicated θ̄ would be summed over devices by shard_map's autodiff.
       meta_params = jax.lax.pcast(meta_params, axis_name, to="varying")
-    loss, metrics = batched_meta_loss(energy_apply, task, meta_params, patterns, key,
-                                      offset, iterates=iterates, loops=loops)
+    loss, metrics = batched_loss(loss_fn, meta_params, patterns, key, offset)
     if axis_name is not None:
       # The mean over all devices' memories; the transpose of the cast above
       # all-reduces the meta-gradient, so `grads` is the replicated mean.
       loss, metrics = jax.lax.pmean((loss, metrics), axis_name)
     return loss, metrics
 
-  (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.meta_params)
+  (loss, metrics), grads = jax.value_and_grad(total_loss, has_aux=True)(state.meta_params)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)
   new_params = optax.apply_updates(state.meta_params, updates)
   finite = jnp.logical_and(jnp.isfinite(loss), _all_finite((grads, new_params)))
@@ -226,6 +266,7 @@ def meta_step(energy_apply, task: Task, optimizer: optax.GradientTransformation,
       opt_state=keep(opt_state, state.opt_state),
       nonfinite_in_a_row=(state.nonfinite_in_a_row + 1) * skipped,
       nonfinite_total=state.nonfinite_total + skipped)
+  extra = schedules_fn(new_state.meta_params) if schedules_fn is not None else {}
   metrics = dict(metrics, meta_loss=loss, grad_norm=optax.tree.norm(grads),
-                 finite=finite, **schedules(new_state.meta_params))
+                 finite=finite, **extra)
   return new_state, metrics

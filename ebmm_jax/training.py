@@ -42,7 +42,8 @@ _STEP_CACHE = {}
 def make_train_step(exp: experiment_lib.Experiment, mesh):
   """The jitted meta-step: state replicated, meta-batch split over `mesh`."""
   c = exp.config  # Only these fields change the step's computation.
-  cache_key = (tuple(c[k].to_json() for k in ("energy", "data", "memory", "optim")),
+  cache_key = (tuple(c[k].to_json() for k in ("energy", "model", "data", "memory", "optim")
+                     if k in c),
                c.train.meta_batch_size, tuple(d.id for d in mesh.devices.flat))
   if cache_key not in _STEP_CACHE:
     _STEP_CACHE[cache_key] = _make_train_step(exp, mesh)
@@ -51,11 +52,16 @@ def make_train_step(exp: experiment_lib.Experiment, mesh):
 
 def _make_train_step(exp: experiment_lib.Experiment, mesh):
   c = exp.config
-  optimizer, loops = exp.optimizer(), memory_lib.Loops(remat=c.memory.remat)
+  optimizer = exp.optimizer()
 
   def step(state, patterns, key):
+    if exp.energy is None:  # A Table 1 baseline: the same step on its own loss.
+      return meta.model_meta_step(exp.model.loss, optimizer, state, patterns, key,
+                                  axis_name=parallel.DATA_AXIS,
+                                  schedules_fn=exp.model.schedules)
     return meta.meta_step(exp.energy.apply, exp.task, optimizer, state, patterns, key,
-                          iterates=c.memory.meta_loss_iterates, loops=loops,
+                          iterates=c.memory.meta_loss_iterates,
+                          loops=memory_lib.Loops(remat=c.memory.remat),
                           axis_name=parallel.DATA_AXIS)
 
   # Each device meta-learns on its share of the memories; the meta-gradient
@@ -125,9 +131,9 @@ def train(config: ml_collections.ConfigDict, workdir: str,
       f.write(config.to_json_best_effort(indent=2))
 
   state = initial_state(exp)
-  logging.info("Memory size: %d floats (writable); static: %d floats.",
-               params_lib.count_floats(state.meta_params.write.init_memory),
-               params_lib.count_floats(state.meta_params.static))
+  logging.info("%s: memory size %d floats (writable state); %d meta-parameters.",
+               exp.model.name, exp.model.memory_floats,
+               params_lib.count_floats(state.meta_params))
   restored = checkpoint.restore_latest(checkpoint_dir(workdir), state)
   if restored is not None:
     state = restored[1]
@@ -168,6 +174,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
         m["nonfinite_total"] = int(parallel.to_host(state.nonfinite_total))
         rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
         m["steps_per_sec"] = rate
+        m["session_seconds"] = now - start_time  # Wall time of this (resumed) run.
         writer.write(step, m)
         remaining = (t.num_steps - step) / max(rate, 1e-9)
         if t.max_seconds > 0:

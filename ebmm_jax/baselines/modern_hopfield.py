@@ -1,0 +1,139 @@
+"""A modern Hopfield network (Ramsauer et al., 2020) for Table 1, a row the
+paper did not have: one-step softmax retrieval from the stored patterns.
+
+The memory holds up to C patterns verbatim, X [C, D], with an occupancy flag
+per row; pattern i, in order, goes to row i mod C (a ring buffer), so with
+N > C only the last C written remain. Memory: C x (D + 1) floats; C = 64 for
+D = 128 is 8,256 floats, Appendix A.2's budget exactly (64 is also
+floor(8,256 / 128)).
+
+Retrieval is the update rule of Ramsauer et al. (their Eq. 3), one step:
+
+  ξ_new = X^T softmax(β X ξ)     over the occupied rows,
+
+from the query ξ with its replaced bits zeroed (the baselines' query,
+`common.masked_queries`), known bits then clamped. The one parameter, the
+inverse temperature β, is not trained: `tune_beta` picks it from a grid by
+the mean error on training batches (keys of the training stream, never the
+evaluation seed's).
+
+With N <= C every pattern is stored, and a query's 64 known bits overlap its
+own pattern by 64 and any other by a sum of 64 random ±1 (standard deviation
+8), so a large enough β retrieves it exactly. At N = 96 the 32 overwritten
+patterns cannot be retrieved: their queries get the nearest stored pattern,
+about 32 of the 64 replaced bits wrong, 32 x 32 / 96 = 10.7 bits on average.
+"""
+from typing import Dict, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from ebmm_jax import models
+from ebmm_jax import tasks
+from ebmm_jax.baselines import common
+
+NAME = "Modern Hopfield"
+# Inverse temperatures `tune_beta` tries by default: 2^-6 ... 2^4.
+DEFAULT_BETAS = tuple(float(2.0 ** k) for k in range(-6, 5))
+
+
+class StoredPatterns(NamedTuple):
+  rows: jax.Array  # X [C, D].
+  occupied: jax.Array  # [C], 1.0 where a pattern is stored, 0.0 where empty.
+
+
+def memory_floats(capacity: int, pattern_dim: int) -> int:
+  """C stored patterns and their occupancy flags."""
+  return capacity * (pattern_dim + 1)
+
+
+def write(capacity: int, patterns: jax.Array) -> StoredPatterns:
+  """patterns [N, D], written in order into a ring buffer of C rows."""
+  n, dim = patterns.shape
+  first = max(n - capacity, 0)
+  rows = (jnp.arange(first, n)) % capacity  # The ring's row of each kept pattern.
+  stored = jnp.zeros((capacity, dim), patterns.dtype).at[rows].set(patterns[first:])
+  occupied = jnp.zeros((capacity,), patterns.dtype).at[rows].set(1.0)
+  return StoredPatterns(stored, occupied)
+
+
+def read(beta: jax.Array, state: StoredPatterns, queries: jax.Array,
+         known: jax.Array) -> jax.Array:
+  """One update ξ_new = X^T softmax(β X ξ), known bits clamped: [1, N, D]."""
+  xi = common.masked_queries(queries, known)  # [N, D]
+  scores = beta * (xi @ state.rows.T)  # [N, C]
+  scores = jnp.where(state.occupied[None] > 0, scores, -jnp.inf)
+  retrieved = jax.nn.softmax(scores, axis=-1) @ state.rows  # [N, D]
+  return common.clamp(retrieved, queries, known)[None]
+
+
+def build(config: ml_collections.ConfigDict, task: tasks.Task) -> models.MemoryModel:
+  """The modern Hopfield network as a `models.MemoryModel`; params = {"log_beta"}."""
+  capacity, dim = config.model.capacity, config.data.pattern_dim
+
+  def init(key):
+    del key  # Nothing random: β starts at the config's.
+    return {"log_beta": jnp.log(jnp.asarray(config.model.beta, jnp.float32))}
+
+  def write_fn(params, patterns):
+    del params
+    return write(capacity, patterns)
+
+  def read_fn(params, state, queries, known):
+    return read(jnp.exp(params["log_beta"]), state, queries, known)
+
+  def loss(params, patterns, key):
+    # Eq. (2), should anyone train β by gradient instead of `tune_beta`.
+    queries, known = task.distort(key, patterns)
+    xs = read_fn(params, write_fn(params, patterns), queries, known)
+    per_iterate = jnp.mean(jnp.sum(jnp.square(xs - patterns), axis=-1), axis=-1)
+    metrics = dict(
+        reconstruction=per_iterate,
+        score=jnp.mean(jax.vmap(task.score, in_axes=(0, None))(xs, patterns), axis=1),
+        query_score=jnp.mean(task.score(queries, patterns)))
+    return jnp.sum(per_iterate), metrics
+
+  return models.MemoryModel(
+      name=NAME, init=init, write=write_fn, read=read_fn, loss=loss,
+      count_memory_floats=models.lazy_count(lambda: models.state_floats(
+          write_fn, init, (dim,), config.data.num_patterns)),
+      schedules=lambda params: dict(beta=jnp.exp(params["log_beta"])))
+
+
+def params_for(beta: float) -> Dict[str, jax.Array]:
+  return {"log_beta": jnp.log(jnp.asarray(beta, jnp.float32))}
+
+
+def tune_beta(exp, num_patterns: int, betas: Sequence[float] = DEFAULT_BETAS,
+              num_batches: int = 100, seed: int = 0) -> Dict[str, object]:
+  """Picks β from `betas` by the mean error on training batches.
+
+  Args:
+    exp: a modern Hopfield experiment (`experiment.build`).
+    num_patterns: N.
+    betas: the grid; ties go to the smallest β.
+    num_batches: training memories scored per β (the same ones for every β).
+    seed: seeds the training batches and queries (`exp.sample_train`).
+
+  Returns:
+    dict with `beta` (the pick) and `errors` (mean error bits per β).
+  """
+  if not betas:
+    raise ValueError("tune_beta needs at least one β.")
+  k_data, k_distort = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed),
+                                                          num_patterns))
+  patterns = exp.sample_train(k_data, num_batches, num_patterns)  # [B, N, D]
+  keys = jax.random.split(k_distort, num_batches)
+
+  @jax.jit
+  def mean_error(log_beta):
+    def one(p, k):
+      queries, known = exp.task.distort(k, p)
+      xs = exp.model.retrieve({"log_beta": log_beta}, p, queries, known)
+      return exp.task.score(xs[-1], p)
+    return jnp.mean(jax.vmap(one)(patterns, keys))
+
+  errors = {float(b): float(mean_error(jnp.log(jnp.float32(b)))) for b in betas}
+  best = min(errors.items(), key=lambda item: (item[1], item[0]))[0]
+  return dict(beta=best, errors=errors)

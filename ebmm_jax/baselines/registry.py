@@ -1,0 +1,26 @@
+"""The Table 1 baselines by `config.model.name` (`configuration.BASELINES`)."""
+import ml_collections
+
+from ebmm_jax import models
+from ebmm_jax import tasks
+from ebmm_jax.baselines import lstm
+from ebmm_jax.baselines import mann
+from ebmm_jax.baselines import memory_networks
+from ebmm_jax.baselines import modern_hopfield
+from ebmm_jax.baselines import plasticity
+
+BUILDERS = {
+    "memory_networks": memory_networks.build,
+    "mann": mann.build,
+    "lstm": lstm.build,
+    "plasticity": plasticity.build,
+    "modern_hopfield": modern_hopfield.build,
+}
+
+
+def build(config: ml_collections.ConfigDict, task: tasks.Task) -> models.MemoryModel:
+  """The `models.MemoryModel` a baseline config names."""
+  name = config.model.name
+  if name not in BUILDERS:
+    raise ValueError(f"Unknown model.name {name!r}; known: {sorted(BUILDERS)}.")
+  return BUILDERS[name](config, task)

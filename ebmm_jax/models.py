@@ -1,0 +1,85 @@
+"""The interface every memory of Table 1 implements, EBMM and baselines alike.
+
+A `MemoryModel` is what the meta-training loop (`meta.model_meta_step`), the
+evaluator (`evaluation.evaluate`) and the Table 1 launcher need from a memory:
+
+  params = model.init(key)                              # meta-parameters
+  state = model.write(params, patterns)                 # patterns [N, ...]
+  iterates = model.read(params, state, queries, known)  # [K, N, ...], K >= 1
+  loss, metrics = model.loss(params, patterns, key)     # one memory's meta-loss
+
+`state` is the memory: everything writing produces and reading uses. For EBMM
+it is the written weights θ (Eq. 4); for a baseline it is its recurrent or slot
+state. `memory_floats` counts its scalars, Section 4's *memory size* ("the
+number of float32 numbers used to represent a modifiable part of the model").
+
+Every model clamps the known entries of a query (`known`, True where the entry
+is the stored pattern's, Appendix A.2) to their true values in every iterate.
+`metrics` must hold `score` ([K], the task's score of each iterate, averaged
+over the memory's queries) and `query_score` (the distorted queries' own).
+"""
+import dataclasses
+import functools
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from ebmm_jax import params as params_lib
+
+Params = Any  # A pytree of arrays: the meta-parameters of a model.
+State = Any  # A pytree of arrays: the written memory.
+# (params, patterns [N, ...], key) -> (loss [], metrics).
+LossFn = Callable[[Params, jax.Array, jax.Array], Tuple[jax.Array, Dict[str, jax.Array]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryModel:
+  """A memory that the meta-training loop and the evaluator can drive.
+
+  Attributes:
+    name: the row's name, as in Table 1 (`paper.TABLE1` keys where it has one).
+    init: key -> meta-parameters.
+    write: (params, patterns [N, ...]) -> state.
+    read: (params, state, queries [N, ...], known [N, ...] bool or None) ->
+      iterates [K, N, ...], known entries clamped.
+    loss: (params, patterns [N, ...], key) -> (loss, metrics), the meta-loss of
+      one memory; the key draws the distortion.
+    count_memory_floats: () -> floats in the state written for
+      `num_patterns` patterns (lazy: counting may trace the model).
+    schedules: optional params -> dict of learned scalars to log.
+  """
+  name: str
+  init: Callable[[jax.Array], Params]
+  write: Callable[[Params, jax.Array], State]
+  read: Callable[[Params, State, jax.Array, Optional[jax.Array]], jax.Array]
+  loss: LossFn
+  count_memory_floats: Callable[[], int]
+  schedules: Optional[Callable[[Params], Dict[str, jax.Array]]] = None
+
+  def retrieve(self, params: Params, patterns: jax.Array, queries: jax.Array,
+               known: Optional[jax.Array]) -> jax.Array:
+    """Writes `patterns`, then reads every query: iterates [K, N, ...]."""
+    return self.read(params, self.write(params, patterns), queries, known)
+
+  @property
+  def memory_floats(self) -> int:
+    return self.count_memory_floats()
+
+
+def state_floats(write: Callable[[Params, jax.Array], State],
+                 init: Callable[[jax.Array], Params],
+                 pattern_shape: Tuple[int, ...], num_patterns: int) -> int:
+  """Floats of the state `write` returns for `num_patterns` patterns.
+
+  Measured on shapes only (`jax.eval_shape`): nothing is computed, so a model
+  with a large state is counted in milliseconds.
+  """
+  params = jax.eval_shape(init, jax.random.PRNGKey(0))
+  patterns = jax.ShapeDtypeStruct((num_patterns, *pattern_shape), jnp.float32)
+  return params_lib.count_floats(jax.eval_shape(write, params, patterns))
+
+
+def lazy_count(fn: Callable[[], int]) -> Callable[[], int]:
+  """Caches a memory count (computed at most once per model)."""
+  return functools.lru_cache(maxsize=None)(fn)
