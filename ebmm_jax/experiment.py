@@ -91,8 +91,10 @@ def ebmm_model(exp: Experiment) -> models.MemoryModel:
   return models.MemoryModel(
       name="EBMM", init=exp.init_meta_params, write=write, read=read, loss=loss,
       # The written weights have the shapes of θ̄: counted without writing.
+      # (An initialisation, not `jax.eval_shape`: image energies initialise
+      # through a jit with its own compiler options, which cannot be nested.)
       count_memory_floats=models.lazy_count(lambda: params_lib.count_floats(
-          jax.eval_shape(exp.init_meta_params, jax.random.PRNGKey(0)).write.init_memory)),
+          exp.init_meta_params(jax.random.PRNGKey(0)).write.init_memory)),
       schedules=meta.schedules)
 
 
