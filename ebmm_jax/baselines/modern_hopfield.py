@@ -14,8 +14,8 @@ Retrieval is the update rule of Ramsauer et al. (their Eq. 3), one step:
 from the query ξ with its replaced bits zeroed (the baselines' query,
 `common.masked_queries`), known bits then clamped. The one parameter, the
 inverse temperature β, is not trained: `tune_beta` picks it from a grid by
-the mean error on training batches (keys of the training stream, never the
-evaluation seed's).
+the mean error bits on training batches, ties broken by the squared error
+(keys of the training stream, never the evaluation seed's).
 
 With N <= C every pattern is stored, and a query's 64 known bits overlap its
 own pattern by 64 and any other by a sum of 64 random ±1 (standard deviation
@@ -112,12 +112,15 @@ def tune_beta(exp, num_patterns: int, betas: Sequence[float] = DEFAULT_BETAS,
   Args:
     exp: a modern Hopfield experiment (`experiment.build`).
     num_patterns: N.
-    betas: the grid; ties go to the smallest β.
+    betas: the grid. Ties in error bits (several β retrieve every training
+      query exactly) go to the β with the smallest squared error (Eq. 2) of
+      the retrieved values: the sharpest retrieval, the safest on new batches.
     num_batches: training memories scored per β (the same ones for every β).
     seed: seeds the training batches and queries (`exp.sample_train`).
 
   Returns:
-    dict with `beta` (the pick) and `errors` (mean error bits per β).
+    dict with `beta` (the pick), `errors` (mean error bits per β) and
+    `squared_errors` (mean Eq. (2) per β).
   """
   if not betas:
     raise ValueError("tune_beta needs at least one β.")
@@ -127,13 +130,16 @@ def tune_beta(exp, num_patterns: int, betas: Sequence[float] = DEFAULT_BETAS,
   keys = jax.random.split(k_distort, num_batches)
 
   @jax.jit
-  def mean_error(log_beta):
+  def mean_errors(log_beta):
     def one(p, k):
       queries, known = exp.task.distort(k, p)
-      xs = exp.model.retrieve({"log_beta": log_beta}, p, queries, known)
-      return exp.task.score(xs[-1], p)
-    return jnp.mean(jax.vmap(one)(patterns, keys))
+      x = exp.model.retrieve({"log_beta": log_beta}, p, queries, known)[-1]
+      return exp.task.score(x, p), jnp.sum(jnp.square(x - p), axis=-1)
+    bits, squared = jax.vmap(one)(patterns, keys)
+    return jnp.mean(bits), jnp.mean(squared)
 
-  errors = {float(b): float(mean_error(jnp.log(jnp.float32(b)))) for b in betas}
-  best = min(errors.items(), key=lambda item: (item[1], item[0]))[0]
-  return dict(beta=best, errors=errors)
+  scores = {float(b): tuple(float(v) for v in mean_errors(jnp.log(jnp.float32(b))))
+            for b in betas}
+  best = min(scores, key=lambda b: scores[b])
+  return dict(beta=best, errors={b: s[0] for b, s in scores.items()},
+              squared_errors={b: s[1] for b, s in scores.items()})
