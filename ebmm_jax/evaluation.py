@@ -6,11 +6,13 @@ distortion keys derived from the evaluation seed, so any two models are scored
 on exactly the same batches and queries.
 """
 import functools
+import time
 from typing import Dict
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from ebmm_jax import experiment as experiment_lib
 from ebmm_jax import meta
@@ -32,16 +34,20 @@ def _evaluate_call(exp: experiment_lib.Experiment, meta_params,
     return scores, exp.task.score(queries, p)
 
   keys = jax.random.split(k_distort, patterns.shape[0])
-  return jax.vmap(one)(patterns, keys)
+  # One memory after another, like the meta-step (`meta.batched_meta_loss`):
+  # a vmap would batch the written weights and every matmul with them.
+  return jax.lax.map(lambda args: one(*args), (patterns, keys))
 
 
 def evaluate(exp: experiment_lib.Experiment, meta_params,
              num_patterns: int, num_batches: int, batches_per_call: int = 50,
-             seed: int = 12345) -> Dict[str, object]:
+             seed: int = 12345, progress_secs: float = 60.0) -> Dict[str, object]:
   """Scores `num_batches` random test memories of `num_patterns` patterns.
 
   `meta_params` are EBMM's `meta.MetaParams` or a baseline's parameters
   (`exp.model`).
+
+  Progress (batches done, rate, ETA) is logged every `progress_secs`.
 
   Returns:
     dict with `final` (score of x(K), per query, [num_batches * N]),
@@ -54,7 +60,7 @@ def evaluate(exp: experiment_lib.Experiment, meta_params,
   fn = jax.jit(functools.partial(_evaluate_call, exp))
   base = jax.random.PRNGKey(seed)
   finals, iterates, queries = [], [], []
-  done = 0
+  done, start, last_log = 0, time.time(), time.time()
   while done < num_batches:
     # Fixed-size calls (one compilation); the last one's surplus is dropped.
     k_data, k_distort = jax.random.split(jax.random.fold_in(base, done))
@@ -65,6 +71,13 @@ def evaluate(exp: experiment_lib.Experiment, meta_params,
     iterates.append(scores[:take].mean(axis=(0, 2)) * take)
     queries.append(query[:take].ravel())
     done += take
+    now = time.time()
+    if now - last_log >= progress_secs or done == num_batches:
+      rate = done / max(now - start, 1e-9)
+      logging.info("evaluated %d/%d batches (N=%d)  %.2f batches/s  ETA %s",
+                   done, num_batches, num_patterns, rate,
+                   time.strftime("%H:%M:%S", time.gmtime((num_batches - done) / rate)))
+      last_log = now
   final = np.concatenate(finals)
   return dict(final=final,
               per_iterate=np.sum(iterates, axis=0) / num_batches,
