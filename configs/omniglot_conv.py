@@ -57,14 +57,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.block_size = 16  # Section 4.1: 16x16 block.
   c.data.fill = "binary"  # Random {0, 1} pixels in the block.
 
-  def cpu(c):
-    c.energy.channels = 16
-    c.energy.hidden_size = 64
-    c.energy.output_hidden_size = 256
-    c.energy.hops = 2
-    c.optim.learning_rate = 1e-3
-    c.memory.write_lr_init = 1e-2
-    c.train.log_every = 10
-    c.train.checkpoint_every_secs = 120.0
-  return image_base.apply_variants(c, arg, "configs/omniglot_conv.py",
-                                   extra={"cpu": cpu})
+  return image_base.apply_variants(
+      c, arg, "configs/omniglot_conv.py",
+      extra={"cpu": lambda c: image_base.cpu(c, hidden_size=64)})

@@ -53,16 +53,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     batch_classes = c.data.batch_classes
     image_base.runlocal(c)
     c.data.batch_classes = batch_classes
-  def cpu(c):
-    c.energy.channels = 16
-    c.energy.hidden_size = 128
-    c.energy.output_hidden_size = 256
-    c.energy.hops = 2
-    c.optim.learning_rate = 1e-3
-    c.memory.write_lr_init = 1e-2
-    c.train.log_every = 10
-    c.train.checkpoint_every_secs = 120.0
-
   return image_base.apply_variants(c, arg, "configs/omniglot_correlated.py",
-                                   extra={"uniform": uniform, "cpu": cpu},
+                                   extra={"uniform": uniform,
+                                          "cpu": lambda c: image_base.cpu(c, 128)},
                                    runlocal_fn=runlocal)

@@ -65,12 +65,7 @@ def image_grid(path: str, rows: Sequence[np.ndarray], row_labels: Sequence[str],
         ax.set_ylabel(label, fontsize=8)
   if title:
     fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
-  folder = os.path.dirname(path)
-  if folder:
-    os.makedirs(folder, exist_ok=True)
-  fig.savefig(path, dpi=dpi, format="png")
-  return path
+  return _save(fig, path, dpi)
 
 
 def retrieval_figure(path: str, trace: Mapping[str, np.ndarray],
