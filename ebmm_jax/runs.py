@@ -7,7 +7,9 @@ or only loads it, then scores it on the same random test batches as every
 other point, so the rows can be compared and put next to the paper's.
 """
 import dataclasses
+import hashlib
 import importlib.util
+import json
 import os
 import time
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -147,27 +149,59 @@ def evaluate_points(points: Sequence[Point], train_seconds: float,
     one row per point: label, memory_floats, num_patterns, mean, p5, p95 of
     the final iterate's error, query_mean (the distorted query's own error),
     steps, train_seconds (logged wall time of the run), workdir, and
-    `summary`/`query` dicts for plotting.
+    `summary`/`query` dicts for plotting. Evaluations are cached in each
+    workdir (`evaluate_cached`).
   """
   rows = []
   for p in points:
     meta_params, step = train_or_load(p.config, p.workdir, train_seconds,
                                       train_steps)
-    exp = experiment_lib.build(p.config)
     n = num_patterns or p.config.data.num_patterns
-    start = time.time()
-    out = evaluation.evaluate(exp, meta_params, n, num_batches,
-                              p.config.eval.batches_per_call, seed)
-    floats = params_lib.count_floats(meta_params.write.init_memory)
-    logging.info("%s (%d floats, step %d): %s; query %s (%.0f s)", p.label, floats,
-                 step, out["summary"], out["query"], time.time() - start)
-    rows.append(dict(label=p.label, memory_floats=floats, num_patterns=n,
-                     mean=out["summary"]["mean"], p5=out["summary"]["p5"],
-                     p95=out["summary"]["p95"], query_mean=out["query"]["mean"],
-                     steps=step, train_seconds=round(training_seconds(p.workdir), 1),
-                     workdir=p.workdir, summary=out["summary"], query=out["query"],
-                     per_iterate=[float(v) for v in out["per_iterate"]]))
+    row = evaluate_cached(p, meta_params, step, n, num_batches, seed)
+    rows.append(dict(row, label=p.label, workdir=p.workdir,
+                     train_seconds=round(training_seconds(p.workdir), 1)))
   return rows
+
+
+def _cache_path(workdir: str, config, step: int, n: int, num_batches: int,
+                seed: int) -> str:
+  """One file per (checkpoint step, data and distortion, N, batches, seed)."""
+  key = json.dumps([config.data.to_dict(), step, n, num_batches, seed],
+                   sort_keys=True)
+  digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+  return os.path.join(workdir, "evaluations", f"step{step}_n{n}_b{num_batches}_"
+                      f"s{seed}_{digest}.json")
+
+
+def evaluate_cached(point: Point, meta_params, step: int, n: int,
+                    num_batches: int, seed: int) -> Dict[str, object]:
+  """`evaluation.evaluate` of a point, kept in its workdir: a sweep run again
+  (a point added, a plot redrawn) re-scores only what changed. The cache is
+  keyed by the checkpoint's step, the data config, N, batches and seed."""
+  path = _cache_path(point.workdir, point.config, step, n, num_batches, seed)
+  if os.path.exists(path):
+    with open(path) as f:
+      logging.info("%s: evaluation of step %d read from %s", point.label, step, path)
+      return json.load(f)
+  exp = experiment_lib.build(point.config)
+  start = time.time()
+  out = evaluation.evaluate(exp, meta_params, n, num_batches,
+                            point.config.eval.batches_per_call, seed)
+  floats = params_lib.count_floats(meta_params.write.init_memory)
+  logging.info("%s (%d floats, step %d): %s; query %s (%.0f s)", point.label,
+               floats, step, out["summary"], out["query"], time.time() - start)
+  row = dict(memory_floats=floats, num_patterns=n, mean=out["summary"]["mean"],
+             p5=out["summary"]["p5"], p95=out["summary"]["p95"],
+             query_mean=out["query"]["mean"], steps=step, summary=out["summary"],
+             query=out["query"], per_iterate=[float(v) for v in out["per_iterate"]],
+             num_batches=num_batches, seed=seed,
+             evaluation_seconds=round(time.time() - start, 1))
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(row, f, indent=2)
+  os.replace(tmp, path)
+  return row
 
 
 CSV_FIELDS = ("label", "memory_floats", "num_patterns", "mean", "p5", "p95",

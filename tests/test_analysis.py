@@ -143,6 +143,12 @@ def test_sweep_launcher_trains_each_size_and_writes_csv_and_png(tmp_path):
   meta_params, step = runs.train_or_load(config, str(tmp_path / "d_2"))
   assert step == 3
   assert runs.training_seconds(str(tmp_path / "d_2")) > 0
+  # The sweep's evaluation was cached in the workdir, keyed by step.
+  cached = list((tmp_path / "d_2" / "evaluations").glob("step3_n4_b4_*.json"))
+  assert len(cached) == 1
+  point = runs.Point("d=2", config, str(tmp_path / "d_2"))
+  row = runs.evaluate_cached(point, meta_params, step, 4, 4, 12345)
+  assert row["mean"] == pytest.approx(float(rows[0]["mean"]))
   untrained = training.initial_state(experiment.build(config)).meta_params
   assert not np.allclose(meta_params.read.step_sizes, untrained.read.step_sizes)
 
