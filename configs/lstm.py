@@ -3,7 +3,8 @@ r"""LSTM (Hochreiter & Schmidhuber, 1997) on random binary strings (Table 1).
 The patterns are fed one after another; the state (h, c) is the memory
 (`ebmm_jax/baselines/lstm.py`). H = 4,128: 2 x 4,128 = 8,256 floats, Appendix
 A.2's budget; its gate matrix has 70.3 M weights (Appendix A.1: the paper's
-LSTM failed to train because of it). N = 64, AdamW 5e-5 (Appendix A).
+LSTM failed to train because of it): a meta-step takes 7-10 s on this
+project's 2-core CPU (RESULTS.md). N = 64, AdamW 5e-5 (Appendix A).
 
   python -m experiments.train --config=configs/lstm.py:cpu,n=64 --workdir=runs/lstm_n64
   python -m experiments.train --config=configs/lstm.py:small,cpu,n=64 --workdir=runs/lstm_small_n64
@@ -26,6 +27,6 @@ def _small(c: ml_collections.ConfigDict) -> None:
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = table1_baselines.baseline_config("lstm")
   c.model.hidden_size = 4128  # H: the memory is h and c, 2H floats.
-  c.eval.batches_per_call = 10  # 10 memories per evaluation call (the gates of 50 take 0.3 GB).
+  c.eval.batches_per_call = 10  # Memories per evaluation call (~5 s each on 2 CPU cores).
   return table1_baselines.apply_variants(
       c, arg, "configs/lstm.py", runlocal=dict(hidden_size=64), extra={"small": _small})

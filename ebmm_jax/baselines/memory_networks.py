@@ -11,8 +11,10 @@ overwritten and only the last S remain (a ring buffer). Memory: S x (E + 1)
 floats; the Table 1 config has S = 64 slots of E + 1 = 129 floats, 8,256 in
 all: Appendix A.2's budget exactly, and enough slots for every N up to 64.
 
-Read (one or more hops; the query embedding is tied to the memory embedding,
-B = A, as in Sukhbaatar et al.'s layer-wise tying):
+Read (one or more hops; the query embedding is the memory embedding, B = A,
+as in Sukhbaatar et al.'s adjacent weight tying, and a slot's embedding
+serves as both its key and its value, where their memory keeps two, which
+would halve the slots of the budget):
 
   u(0) = A q                                          # q: masked query
   p = softmax_i(β u(k) · m_i)   over occupied slots
