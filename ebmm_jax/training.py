@@ -174,7 +174,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
         m["nonfinite_total"] = int(parallel.to_host(state.nonfinite_total))
         rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
         m["steps_per_sec"] = rate
-        m["session_seconds"] = now - start_time  # Wall time of this (resumed) run.
+        # Wall time of this run (a resumed run is a new session), for tables.
+        m["session_started"], m["session_seconds"] = start_time, now - start_time
         writer.write(step, m)
         remaining = (t.num_steps - step) / max(rate, 1e-9)
         if t.max_seconds > 0:

@@ -14,6 +14,7 @@ from ebmm_jax import configuration
 from ebmm_jax import experiment
 from ebmm_jax import meta
 from ebmm_jax import parallel
+from ebmm_jax import table1
 from ebmm_jax import training
 from ebmm_jax.baselines import lstm
 from ebmm_jax.baselines import mann
@@ -229,10 +230,9 @@ def test_baseline_configs_are_validated():
   assert configuration.model_name(binary.get_config()) == "ebmm"
 
 
-def test_table1_launcher_evaluates_a_baseline_workdir(tmp_path, one_device_mesh):
+def test_table1_evaluates_a_baseline_workdir(tmp_path, one_device_mesh):
   """A baseline trained at N = 16 by `training.train` (2 steps) appears in
   Table 1 as its own row, next to the paper's, with its training."""
-  from experiments import evaluate
   workdir = str(tmp_path / "memnet")
   config = tiny_config("memory_networks", num_patterns=16, **{"slots": 16})
   config.unlock()
@@ -240,8 +240,8 @@ def test_table1_launcher_evaluates_a_baseline_workdir(tmp_path, one_device_mesh)
   config.lock()
   training.train(config, workdir, one_device_mesh)
   results = {}
-  text = evaluate.table1([16, 32], results, [workdir], rules=(), modern=False,
-                         num_batches=2, seed=0)
+  text = table1.table1([16, 32], results, [workdir], rules=(), modern_config=None,
+                       num_batches=2, seed=0)
   lines = text.splitlines()
   # 16 slots of 8 + 1 floats: a row labelled with its (small) memory.
   label = "Memory Networks (ebmm-jax), 144-float memory (below the budget)"
@@ -254,3 +254,11 @@ def test_table1_launcher_evaluates_a_baseline_workdir(tmp_path, one_device_mesh)
   assert "| 2 |" in training_row
   assert results[label][16]["count"] == 2 * 16
   assert results[label][16]["training"]["steps"] == 2
+  # A resumed run's time is the sum of its sessions'.
+  config.unlock()
+  config.train.num_steps = 3
+  config.lock()
+  training.train(config, workdir, one_device_mesh)
+  record = table1.training_record(workdir)
+  first = results[label][16]["training"]["seconds"]
+  assert record["steps"] == 3 and record["seconds"] > first
