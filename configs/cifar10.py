@@ -15,6 +15,10 @@ Arguments after the colon select variants, comma-separated:
   mem=K     the dynamic_size whose memory is closest to K floats (Figure 3b
             sweeps memory size; e.g. mem=10k: d = 9, 10,386 floats, as Figure 4).
   zeros     fill the block with zeros instead of uniform noise.
+  cpu       a CPU-hours model, as `omniglot_conv.py:cpu` (half widths:
+            578 d floats; recurrent state 64, tanh layer 256, 2 hops, AdamW
+            1e-3, writing rates from 1e-2). `cpu,mem=10k` is d = 18, 10,404
+            floats, the "10K memory" of Figure 4.
 
 Data: train = the data_batch_* files present (offline: data_batch_1, 10,000
 images), test = test_batch (10,000).
@@ -45,5 +49,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   def zeros(c):
     c.data.fill = "zeros"
-  return image_base.apply_variants(c, arg, "configs/cifar10.py",
-                                   extra={"zeros": zeros})
+  return image_base.apply_variants(
+      c, arg, "configs/cifar10.py",
+      extra={"zeros": zeros,
+             "cpu": lambda c: image_base.cpu(c, hidden_size=64)})

@@ -86,13 +86,14 @@ def runlocal(c: ml_collections.ConfigDict) -> None:
   c.eval.batches_per_call = 2
 
 
-def cpu(c: ml_collections.ConfigDict, hidden_size: int) -> None:
+def cpu(c: ml_collections.ConfigDict, hidden_size: int,
+        channels: int = 16) -> None:
   """The `cpu` variant's shrink, for models trained in CPU-hours (RESULTS.md):
-  half the paper's widths (ResBlocks from 16 channels), a `hidden_size`
+  half the paper's widths (ResBlocks from `channels`), a `hidden_size`
   recurrent state, a 256-unit tanh layer, 2 hops, AdamW 1e-3 and writing rates
   initialised at 1e-2 (the paper's 5e-5 and 1e-4 are tuned for 2e6 steps).
   Data, N and the distortion stay the paper's."""
-  c.energy.channels = 16
+  c.energy.channels = channels
   c.energy.hidden_size = hidden_size
   c.energy.output_hidden_size = 256
   c.energy.hops = 2

@@ -15,6 +15,10 @@ Arguments after the colon select variants, comma-separated:
   runlocal  smoke run (tiny widths, one hop, N = 4, images downscaled to
             16x16 with an 8x8 block, 20 steps).
   mem=K     the dynamic_size whose memory is closest to K floats (Figure 5a).
+  cpu       a CPU-hours model: the C.4 network at half width (ResBlocks 32,
+            64; bottlenecks 128 via 64, so 1,154 d floats), recurrent state
+            128, tanh layer 256, 2 hops, AdamW 1e-3, writing rates from 1e-2.
+            `cpu,mem=18k` is d = 16, 18,464 floats, Figure 5b's "about 18K".
 
 Data: offline, the 1,000 Tiny-ImageNet 64x64 images of
 ../shared/data/tinyimagenet64 (800 train / 200 test, see
@@ -42,4 +46,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.num_patterns = 32  # Section 4.3: batch size 32.
   c.data.block_size = 32  # Section 4.3: 32x32 masks, a quarter of the image.
   c.data.fill = "uniform"  # RGB: uniform [0, 1] noise (PROTOCOLS.md).
-  return image_base.apply_variants(c, arg, "configs/imagenet64.py")
+  return image_base.apply_variants(
+      c, arg, "configs/imagenet64.py",
+      extra={"cpu": lambda c: image_base.cpu(c, hidden_size=128, channels=32)})
