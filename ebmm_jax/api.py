@@ -81,6 +81,13 @@ def _experiment(config: ml_collections.ConfigDict
     own = copy.deepcopy(config)
     own.lock()
     exp = experiment_lib.build(own)
+    if exp.energy is None:
+      raise InvalidInputError(
+          f"The config's model is the Table 1 baseline {own.model.name!r}, which "
+          "has no energy: Memory serves EBMM configs only. Drive a baseline "
+          "through its MemoryModel: exp = ebmm_jax.experiment.build(config); "
+          "state = exp.model.write(params, patterns); "
+          "exp.model.read(params, state, queries, known).")
     _COMPILED[key] = (exp, _compile(exp))
   return _COMPILED[key]
 

@@ -94,10 +94,7 @@ def write_and_read(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
   return iterates, written, write_losses
 
 
-def reconstruction_losses(iterates: jax.Array, patterns: jax.Array) -> jax.Array:
-  """Eq. (2) at each iterate: mean_i ||x_i - x_i(k)||², [K]."""
-  axes = tuple(range(2, iterates.ndim))
-  return jnp.mean(jnp.sum(jnp.square(iterates - patterns[None]), axis=axes), axis=1)
+reconstruction_losses = models.reconstruction_losses  # Eq. (2) per iterate.
 
 
 def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams,
@@ -119,12 +116,10 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
   queries, known = task.distort(key, patterns)
   xs, _, write_losses = write_and_read(energy_apply, meta, patterns, queries,
                                        known, task.box, loops)
-  per_iterate = reconstruction_losses(xs, patterns)  # [K]
+  metrics = models.iterate_metrics(task.score, xs, patterns, queries)
+  per_iterate = metrics["reconstruction"]  # [K]
   loss = jnp.sum(per_iterate) if iterates == "all" else per_iterate[-1]
-  metrics = dict(
-      reconstruction=per_iterate,
-      score=jnp.mean(jax.vmap(task.score, in_axes=(0, None))(xs, patterns), axis=1),
-      query_score=jnp.mean(task.score(queries, patterns)),
+  metrics.update(
       writing_energy=write_losses.energy,
       writing_grad_penalty=write_losses.grad_penalty,
       writing_prior_penalty=write_losses.prior_penalty)

@@ -67,6 +67,32 @@ class MemoryModel:
     return self.count_memory_floats()
 
 
+def reconstruction_losses(iterates: jax.Array, patterns: jax.Array) -> jax.Array:
+  """Eq. (2) at each iterate: mean_i ||x_i - x_i(k)||², [K]."""
+  axes = tuple(range(2, iterates.ndim))
+  return jnp.mean(jnp.sum(jnp.square(iterates - patterns[None]), axis=axes), axis=1)
+
+
+def iterate_metrics(score: Callable[[jax.Array, jax.Array], jax.Array],
+                    iterates: jax.Array, patterns: jax.Array,
+                    queries: jax.Array) -> Dict[str, jax.Array]:
+  """The metrics every `loss` reports, so training logs read the same for
+  every model: `reconstruction` (Eq. (2) per iterate, [K]), `score` (the
+  task's score per iterate, mean over queries, [K]) and `query_score` (the
+  distorted queries' own score, []).
+
+  Args:
+    score: the task's per-query score, (x [N, ...], patterns) -> [N].
+    iterates: [K, N, ...] read iterates.
+    patterns: [N, ...] the stored patterns.
+    queries: [N, ...] the distorted queries.
+  """
+  return dict(
+      reconstruction=reconstruction_losses(iterates, patterns),
+      score=jnp.mean(jax.vmap(score, in_axes=(0, None))(iterates, patterns), axis=1),
+      query_score=jnp.mean(score(queries, patterns)))
+
+
 def state_floats(write: Callable[[Params, jax.Array], State],
                  init: Callable[[jax.Array], Params],
                  pattern_shape: Tuple[int, ...], num_patterns: int) -> int:

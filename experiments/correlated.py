@@ -21,20 +21,13 @@ from absl import flags
 from ebmm_jax import analysis
 from ebmm_jax import paper
 from ebmm_jax import runs
+from experiments import run_flags
 
 _CONFIG = flags.DEFINE_string("config", "configs/omniglot_correlated.py",
                               "The C.5 config and variants (2-class batches; "
                               "the `uniform` variant is added for that row).")
 _MEMS = flags.DEFINE_list("mems", ["4k", "5k"], "Memory sizes (Table 3: 4K, 5K).")
-_SET = flags.DEFINE_multi_string("set", [], "Config overrides section.field=value.")
 _ROOT = flags.DEFINE_string("root", None, "Parent folder of the four workdirs.")
-_TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 0.0,
-                                    "Training time per model (0: no limit).")
-_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 0, "Train each model to this "
-                                    "many meta-steps (0: the config's). With "
-                                    "both budgets 0 the models are only loaded.")
-_NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000, "Random test batches per cell.")
-_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Default: --root.")
 flags.mark_flags_as_required(["root"])
 
@@ -73,14 +66,16 @@ def table(rows, mems) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  pts = points(_CONFIG.value, _MEMS.value, _SET.value, _ROOT.value)
-  rows = runs.evaluate_points(pts, _TRAIN_SECONDS.value, _NUM_BATCHES.value,
-                              _SEED.value, train_steps=_TRAIN_STEPS.value)
+  pts = points(_CONFIG.value, _MEMS.value, run_flags.SET.value, _ROOT.value)
+  rows = runs.evaluate_points(
+      pts, run_flags.TRAIN_SECONDS.value, run_flags.NUM_BATCHES.value,
+      run_flags.SEED.value, train_steps=run_flags.TRAIN_STEPS.value)
   out = _OUTPUT_DIR.value or _ROOT.value
   analysis.write_csv(os.path.join(out, "table3.csv"), runs.csv_rows(rows))
   text = (table(rows, _MEMS.value) + f"\n\nHamming error per image, mean [5th, "
-          f"95th percentile] over every query of {_NUM_BATCHES.value} random test "
-          f"batches of N = {rows[0]['num_patterns']} (seed {_SEED.value}); meta-steps: "
+          f"95th percentile] over every query of {run_flags.NUM_BATCHES.value} "
+          f"random test batches of N = {rows[0]['num_patterns']} (seed "
+          f"{run_flags.SEED.value}); meta-steps: "
           + ", ".join(f"{r['label']} {r['steps']}" for r in rows) + ".")
   with open(os.path.join(out, "table3.md"), "w") as f:
     f.write(text + "\n")

@@ -24,32 +24,23 @@ import os
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from ebmm_jax import analysis
-from ebmm_jax import evaluation
 from ebmm_jax import experiment as experiment_lib
 from ebmm_jax import plotting
 from ebmm_jax import runs
 from ebmm_jax import training
+from experiments import run_flags
 
 _CONFIG = flags.DEFINE_string("config", "", "Config file and variants to train "
                               "one model per --train_levels value.")
 _TRAIN_LEVELS = flags.DEFINE_list("train_levels", [], "Training noise levels.")
-_SET = flags.DEFINE_multi_string("set", [], "Config overrides section.field=value.")
 _ROOT = flags.DEFINE_string("root", "", "Parent of the trained models' workdirs.")
-_TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 0.0,
-                                    "Training time per model (0: no limit).")
-_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 0, "Train each model to this "
-                                    "many meta-steps (0: the config's). With "
-                                    "both budgets 0 the models are only loaded.")
 _WORKDIRS = flags.DEFINE_multi_string("workdir", [], "Or: trained workdirs.")
 _DISTORTION = flags.DEFINE_enum("distortion", "block", ["block", "salt_and_pepper"],
                                 "Noise of the evaluation (and of training with --config).")
 _LEVELS = flags.DEFINE_list("levels", [], "Evaluation levels: block sides in "
                             "pixels, or salt-and-pepper rates.")
-_NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000, "Random test batches per cell.")
-_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Default: --root, or the first workdir.")
 
 
@@ -72,14 +63,15 @@ def models():
     if not (_TRAIN_LEVELS.value and _ROOT.value):
       raise app.UsageError("--config needs --train_levels and --root.")
     for level in _TRAIN_LEVELS.value:
-      base = runs.config_from_spec(_CONFIG.value, _SET.value)
+      base = runs.config_from_spec(_CONFIG.value, run_flags.SET.value)
       config = analysis.with_distortion(base, d, float(level))
       workdir = os.path.join(_ROOT.value, f"{d}_{level}")
-      runs.train_or_load(config, workdir, _TRAIN_SECONDS.value, _TRAIN_STEPS.value)
+      runs.train_or_load(config, workdir, run_flags.TRAIN_SECONDS.value,
+                         run_flags.TRAIN_STEPS.value)
       out.append((f"trained at {level}", float(level), config, workdir))
   for workdir in _WORKDIRS.value:
     # --set, e.g. data.data_dir on another machine.
-    config = runs.apply_overrides(training.load_config(workdir), _SET.value)
+    config = runs.apply_overrides(training.load_config(workdir), run_flags.SET.value)
     level = training_level(config, d)
     out.append((f"trained at {level:g}", level, config, workdir))
   return out
@@ -97,17 +89,16 @@ def main(argv):
     meta_params, step = runs.train_or_load(config, workdir)
     for level in levels:
       c = analysis.with_distortion(config, _DISTORTION.value, level)
-      exp = experiment_lib.build(c)
-      score_name = exp.task.score_name
-      out = evaluation.evaluate(exp, meta_params, c.data.num_patterns,
-                                _NUM_BATCHES.value, c.eval.batches_per_call,
-                                _SEED.value)
-      logging.info("%s, read at %g: %s (query %s)", label, level, out["summary"],
-                   out["query"])
+      score_name = experiment_lib.build(c).task.score_name
+      # Cached in the workdir per (step, distortion, level, batches, seed):
+      # adding a model or a level re-scores only the new cells.
+      out = runs.evaluate_cached(
+          runs.Point(f"{label}, read at {level:g}", c, workdir), meta_params,
+          step, c.data.num_patterns, run_flags.NUM_BATCHES.value,
+          run_flags.SEED.value)
       rows.append(dict(model=label, trained_level=trained_level, level=level,
-                       mean=out["summary"]["mean"], p5=out["summary"]["p5"],
-                       p95=out["summary"]["p95"], query_mean=out["query"]["mean"],
-                       steps=step, workdir=workdir))
+                       mean=out["mean"], p5=out["p5"], p95=out["p95"],
+                       query_mean=out["query_mean"], steps=step, workdir=workdir))
       curves.setdefault(label, []).append((level, out["summary"]))
   output = _OUTPUT_DIR.value or _ROOT.value or _WORKDIRS.value[0]
   analysis.write_csv(os.path.join(output, "noise_generalisation.csv"), rows)
@@ -118,8 +109,8 @@ def main(argv):
   plotting.error_curves(
       os.path.join(output, "noise_generalisation.png"), curves, xlabel=axis,
       ylabel=f"{score_name} per pattern",
-      title=f"Noise generalisation ({_DISTORTION.value}), {_NUM_BATCHES.value} "
-            "test batches per point")
+      title=f"Noise generalisation ({_DISTORTION.value}), "
+            f"{run_flags.NUM_BATCHES.value} test batches per point")
   header = "| model | " + " | ".join(f"{v:g}" for v in levels) + " |"
   lines = [header, "|" + "---|" * (len(levels) + 1)]
   for label in curves:

@@ -24,21 +24,14 @@ from absl import flags
 from ebmm_jax import analysis
 from ebmm_jax import plotting
 from ebmm_jax import runs
+from experiments import run_flags
 
 _CONFIG = flags.DEFINE_string("config", None, "Config file and variants, "
                               "e.g. configs/omniglot_conv.py:cpu.")
 _MEMS = flags.DEFINE_list("mems", [], "Memory sizes (the `mem=K` variant), e.g. 2k,8k.")
 _DYNAMIC_SIZES = flags.DEFINE_list("dynamic_sizes", [],
                                    "Or: values of energy.dynamic_size.")
-_SET = flags.DEFINE_multi_string("set", [], "Config overrides section.field=value.")
 _ROOT = flags.DEFINE_string("root", None, "Parent folder of the points' workdirs.")
-_TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 0.0,
-                                    "Training time per point (0: no limit).")
-_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 0, "Train each point to this "
-                                    "many meta-steps (0: the config's). With "
-                                    "both budgets 0 the points are only loaded.")
-_NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000, "Random test batches per point.")
-_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Where results go (default --root).")
 flags.mark_flags_as_required(["config", "root"])
 
@@ -70,9 +63,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   points = sweep_points(_CONFIG.value, _MEMS.value, _DYNAMIC_SIZES.value,
-                        _SET.value, _ROOT.value)
-  rows = runs.evaluate_points(points, _TRAIN_SECONDS.value, _NUM_BATCHES.value,
-                              _SEED.value, train_steps=_TRAIN_STEPS.value)
+                        run_flags.SET.value, _ROOT.value)
+  rows = runs.evaluate_points(
+      points, run_flags.TRAIN_SECONDS.value, run_flags.NUM_BATCHES.value,
+      run_flags.SEED.value, train_steps=run_flags.TRAIN_STEPS.value)
   out = _OUTPUT_DIR.value or _ROOT.value
   config = points[0].config
   from ebmm_jax import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
@@ -84,7 +78,7 @@ def main(argv):
       {f"EBMM ({config.energy.name})": [(r["memory_floats"], r["summary"]) for r in rows]},
       xlabel="memory size (floats)", ylabel=f"{score_name} per pattern",
       title=f"{_CONFIG.value}: {config.data.name}, N = {rows[0]['num_patterns']}, "
-            f"{_NUM_BATCHES.value} test batches per point",
+            f"{run_flags.NUM_BATCHES.value} test batches per point",
       reference={"distorted query": query})
   table = markdown(rows, score_name)
   with open(os.path.join(out, "distortion_rate.md"), "w") as f:

@@ -189,3 +189,9 @@ def test_noise_generalisation_launcher_table(tiny_omniglot_workdir):
   assert float(rows[0]["query_mean"]) < float(rows[1]["query_mean"])
   assert "| trained at 8 |" in out
   assert (tiny_omniglot_workdir / "noise_generalisation.png").stat().st_size > 1000
+  # One cached evaluation per level, keyed by the distortion: a rerun reads them.
+  cached = list((tiny_omniglot_workdir / "evaluations").glob("step*_b2_*.json"))
+  assert len(cached) == 2
+  again = _run(["experiments.noise_generalisation", f"--workdir={tiny_omniglot_workdir}",
+                "--levels=4,8", "--num_batches=2"])
+  assert again == out

@@ -181,3 +181,9 @@ def test_bad_masks_and_meta_params_raise_a_named_error(config, exp, batch, writt
   other = helpers.tiny_experiment(**{"energy.dynamic_size": 4})
   with pytest.raises(api.InvalidInputError, match="another config"):
     api.Memory.from_config(config, other.init_meta_params(jax.random.PRNGKey(0)))
+
+
+def test_a_baseline_config_is_refused_with_a_named_error():
+  from configs import memnet  # pylint: disable=g-import-not-at-top
+  with pytest.raises(api.InvalidInputError, match="baseline 'memory_networks'.*MemoryModel"):
+    api.Memory.from_config(memnet.get_config("runlocal"))

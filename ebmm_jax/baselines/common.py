@@ -123,11 +123,8 @@ def haiku_model(name: str, make_module: Callable[[], hk.Module], task: tasks.Tas
     logits = read_logits(params, write_apply(params, patterns), queries, known)
     per_iterate = bit_losses(logits, patterns, queries, known, loss_kind)  # [K]
     retrieved = clamp(jnp.tanh(logits / 2.0), queries, known)
-    metrics = dict(
-        bit_loss=per_iterate,
-        reconstruction=jnp.mean(jnp.sum(jnp.square(retrieved - patterns), axis=-1), axis=-1),
-        score=jnp.mean(jax.vmap(task.score, in_axes=(0, None))(retrieved, patterns), axis=1),
-        query_score=jnp.mean(task.score(queries, patterns)))
+    metrics = models.iterate_metrics(task.score, retrieved, patterns, queries)
+    metrics["bit_loss"] = per_iterate
     return jnp.sum(per_iterate), metrics
 
   return models.MemoryModel(

@@ -87,12 +87,8 @@ def build(config: ml_collections.ConfigDict, task: tasks.Task) -> models.MemoryM
     # Eq. (2), should anyone train β by gradient instead of `tune_beta`.
     queries, known = task.distort(key, patterns)
     xs = read_fn(params, write_fn(params, patterns), queries, known)
-    per_iterate = jnp.mean(jnp.sum(jnp.square(xs - patterns), axis=-1), axis=-1)
-    metrics = dict(
-        reconstruction=per_iterate,
-        score=jnp.mean(jax.vmap(task.score, in_axes=(0, None))(xs, patterns), axis=1),
-        query_score=jnp.mean(task.score(queries, patterns)))
-    return jnp.sum(per_iterate), metrics
+    metrics = models.iterate_metrics(task.score, xs, patterns, queries)
+    return jnp.sum(metrics["reconstruction"]), metrics
 
   return models.MemoryModel(
       name=NAME, init=init, write=write_fn, read=read_fn, loss=loss,
