@@ -141,7 +141,7 @@ def _error_bars(summaries: Sequence[Mapping[str, float]]) -> np.ndarray:
 def error_curves(path: str, curves: Mapping[str, Sequence[tuple]],
                  xlabel: str, ylabel: str, title: str = "",
                  reference: Optional[Mapping[str, float]] = None,
-                 log_x: bool = False) -> str:
+                 log_x: bool = False, dashed: Sequence[str] = ()) -> str:
   """Error against a swept quantity, one line per model (Figures 3, 5a, 9).
 
   Args:
@@ -152,6 +152,8 @@ def error_curves(path: str, curves: Mapping[str, Sequence[tuple]],
     reference: optional label -> y drawn as horizontal dashed lines (e.g. the
       distorted query's own error, or the paper's numbers).
     log_x: logarithmic x axis (memory sizes).
+    dashed: labels of `curves` drawn dashed in grey: references that vary
+      along x (e.g. the distorted query's error at each noise level).
   """
   if not curves:
     raise ValueError("error_curves needs at least one curve.")
@@ -161,8 +163,9 @@ def error_curves(path: str, curves: Mapping[str, Sequence[tuple]],
     points = sorted(points, key=lambda p: p[0])
     xs = [p[0] for p in points]
     summaries = [p[1] for p in points]
+    style = dict(ls="--", color="grey", marker="x") if label in dashed else dict(marker="o")
     ax.errorbar(xs, [s["mean"] for s in summaries], yerr=_error_bars(summaries),
-                marker="o", capsize=3, label=label)
+                capsize=3, label=label, **style)
   for i, (label, y) in enumerate((reference or {}).items()):
     ax.axhline(y, ls="--", lw=1, color=f"C{(len(curves) + i) % 10}", label=label)
   if log_x:

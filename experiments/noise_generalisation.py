@@ -83,7 +83,7 @@ def main(argv):
   if not _LEVELS.value:
     raise app.UsageError("Give the evaluation --levels.")
   levels = [float(v) for v in _LEVELS.value]
-  rows, curves = [], {}
+  rows, curves, query_curve = [], {}, {}
   score_name = ""
   for label, trained_level, config, workdir in models():
     meta_params, step = runs.train_or_load(config, workdir)
@@ -100,14 +100,14 @@ def main(argv):
                        mean=out["mean"], p5=out["p5"], p95=out["p95"],
                        query_mean=out["query_mean"], steps=step, workdir=workdir))
       curves.setdefault(label, []).append((level, out["summary"]))
+      query_curve[level] = out["query"]  # The same queries for every model.
   output = _OUTPUT_DIR.value or _ROOT.value or _WORKDIRS.value[0]
   analysis.write_csv(os.path.join(output, "noise_generalisation.csv"), rows)
-  queries = {}
-  for r in rows:
-    queries.setdefault(r["level"], r["query_mean"])
   axis = "block side (pixels)" if _DISTORTION.value == "block" else "salt-and-pepper rate"
   plotting.error_curves(
-      os.path.join(output, "noise_generalisation.png"), curves, xlabel=axis,
+      os.path.join(output, "noise_generalisation.png"),
+      {**curves, "distorted query": sorted(query_curve.items())},
+      dashed=["distorted query"], xlabel=axis,
       ylabel=f"{score_name} per pattern",
       title=f"Noise generalisation ({_DISTORTION.value}), "
             f"{run_flags.NUM_BATCHES.value} test batches per point")
@@ -116,7 +116,8 @@ def main(argv):
   for label in curves:
     cells = [f"{s['mean']:.2f} [{s['p5']:.0f}, {s['p95']:.0f}]" for _, s in curves[label]]
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
-  lines.append("| distorted query | " + " | ".join(f"{queries[v]:.2f}" for v in levels) + " |")
+  lines.append("| distorted query | " + " | ".join(
+      f"{query_curve[v]['mean']:.2f}" for v in levels) + " |")
   table = "\n".join(lines)
   with open(os.path.join(output, "noise_generalisation.md"), "w") as f:
     f.write(f"{score_name}, read at each {axis}:\n\n{table}\n")
