@@ -168,6 +168,12 @@ def test_memory_budget_variant_picks_the_closest_size():
   assert c.energy.dynamic_size == 4  # 4,616 floats is nearer 4,096 than 3,462.
   c = importlib.import_module("configs.omniglot_correlated").get_config("mem=5k")
   assert image_experiments.memory_floats(c) == 5196  # d = 6.
+  # The cpu variants' sizes of the figures they stand in for (their docstrings).
+  c = importlib.import_module("configs.cifar10").get_config("cpu,mem=10k")
+  assert image_experiments.memory_floats(c) == 10404  # Figure 4: 10K; d = 18.
+  c = importlib.import_module("configs.imagenet64").get_config("cpu,mem=18k")
+  assert image_experiments.memory_floats(c) == 18464  # Figure 5b: ~18K; d = 16.
+  assert c.energy.channels == 32  # Half the C.4 width.
   with pytest.raises(ValueError, match="mem="):
     image_base.parse_memory_budget("lots")
   with pytest.raises(ValueError, match="Unknown variant"):
