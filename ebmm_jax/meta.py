@@ -94,9 +94,6 @@ def write_and_read(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
   return iterates, written, write_losses
 
 
-reconstruction_losses = models.reconstruction_losses  # Eq. (2) per iterate.
-
-
 def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams,
               patterns: jax.Array, key: jax.Array, *, iterates: str = "all",
               loops: memory_lib.Loops = memory_lib.Loops()

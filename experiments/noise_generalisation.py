@@ -84,12 +84,10 @@ def main(argv):
     raise app.UsageError("Give the evaluation --levels.")
   levels = [float(v) for v in _LEVELS.value]
   rows, curves, query_curve = [], {}, {}
-  score_name = ""
   for label, trained_level, config, workdir in models():
     meta_params, step = runs.train_or_load(config, workdir)
     for level in levels:
       c = analysis.with_distortion(config, _DISTORTION.value, level)
-      score_name = experiment_lib.build(c).task.score_name
       # Cached in the workdir per (step, distortion, level, batches, seed):
       # adding a model or a level re-scores only the new cells.
       out = runs.evaluate_cached(
@@ -101,6 +99,8 @@ def main(argv):
                        query_mean=out["query_mean"], steps=step, workdir=workdir))
       curves.setdefault(label, []).append((level, out["summary"]))
       query_curve[level] = out["query"]  # The same queries for every model.
+  # The score's name is the same at every level; one build, not one per cell.
+  score_name = experiment_lib.build(config).task.score_name
   output = _OUTPUT_DIR.value or _ROOT.value or _WORKDIRS.value[0]
   analysis.write_csv(os.path.join(output, "noise_generalisation.csv"), rows)
   axis = "block side (pixels)" if _DISTORTION.value == "block" else "salt-and-pepper rate"
