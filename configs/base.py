@@ -17,24 +17,36 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.name = ""  # "binary_strings", "omniglot", "cifar10", "imagenet64", "mnist".
   c.data.num_patterns = 64  # N: patterns written into one memory.
   c.data.data_dir = ""  # Where the data's files live (images only).
+  c.data.curriculum = ""  # Training N over meta-steps, "N@STEP,...", e.g. "16@0,64@2000".
+  c.data.train_num_patterns = ""  # Train on several N, e.g. "16,32,64" (one per step).
 
   c.memory = ml_collections.ConfigDict()
   c.memory.write_steps = 5  # T of Eq. (4) (Section 4: T = 5).
   c.memory.read_steps = 5  # K of Eq. (1) (Section 4: K = 5).
-  c.memory.write_lr_init = 1e-4  # Initial writing rate, each step/layer/term (softplus).
-  c.memory.grad_penalty_init = 1.0  # alpha of Eq. (3) at init (softplus).
-  c.memory.prior_penalty_init = 1.0  # beta of Eq. (3) at init (softplus).
+  c.memory.write_lr_init = 1e-4  # Initial writing rate, each step/layer/term (Appendix D).
+  c.memory.grad_penalty_init = 1.0  # alpha of Eq. (3) at init.
+  c.memory.prior_penalty_init = 1.0  # beta of Eq. (3) at init.
+  c.memory.rates = "softplus"  # Rates, alpha, beta, γ(1) from raw: "softplus" (D) or "log".
+  c.memory.write_rate_sharing = "per_step_tensor"  # Or "per_step", "per_tensor", "shared".
   c.memory.read_step_size_init = 1.0  # γ(1), Appendix B.3.
   c.memory.read_step_decay_init = 0.9  # σ(η(k)): γ(k) = γ(k-1) σ(η(k)) at init.
   c.memory.read_momentum_init = 0.5  # ψ(1), Nesterov momentum (B.2).
   c.memory.read_momentum_decay_init = 0.9  # ψ(k) = ψ(k-1) σ(.) at init.
+  c.memory.read_start = "query"  # x(0): "query", or "center" (unknown entries at 0).
+  c.memory.projection_gradient = "clip"  # Or "straight_through" (identity derivative).
   c.memory.meta_loss_iterates = "all"  # "all": step-wise loss (B.4); "last": x(K) only.
+  c.memory.first_order_steps = 0  # First meta-steps with first-order meta-gradients.
   c.memory.remat = False  # Recompute write/read steps in the backward pass.
 
   c.optim = ml_collections.ConfigDict()
   c.optim.learning_rate = 5e-5  # AdamW (Appendix A).
   c.optim.weight_decay = 1e-6  # AdamW (Appendix A).
   c.optim.clip_global_norm = 0.05  # Meta-gradient clipping (Appendix A).
+  c.optim.rate_learning_rate = 0.0  # Own lr for rates and step sizes (0: learning_rate).
+  c.optim.warmup_steps = 0  # Linear learning-rate warm-up.
+  c.optim.schedule = "constant"  # Or "cosine": decays over decay_steps.
+  c.optim.decay_steps = 0  # Cosine length in meta-steps (warm-up included).
+  c.optim.final_fraction = 0.0  # Cosine's final learning rate / peak.
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 2_000_000  # Meta-steps (Appendix A: 2e6 or a week).

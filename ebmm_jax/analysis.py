@@ -53,11 +53,11 @@ def roc_auc(lower: np.ndarray, higher: np.ndarray) -> float:
   return float(u / (lower.size * higher.size))
 
 
-def _energies_of_batch(energy_apply, task, meta_params, stored, non_stored, ood,
+def _energies_of_batch(energy_apply, task, rule, meta_params, stored, non_stored, ood,
                        key):
   """Energies [4, N] of one written memory's populations (Figure 6)."""
   written, _ = memory_lib.write(energy_apply, meta_params.static,
-                                meta_params.write, stored)
+                                meta_params.write, stored, rule=rule)
   params = hk.data_structures.merge(meta_params.static, written)
   distorted, _ = task.distort(key, stored)
   energy = functools.partial(energy_apply, params)
@@ -86,7 +86,7 @@ def energy_populations(exp: experiment_lib.Experiment,
   if num_batches < 1:
     raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
   n = exp.config.data.num_patterns if num_patterns is None else num_patterns
-  fn = jax.jit(functools.partial(_energies_of_batch, exp.energy.apply, exp.task))
+  fn = jax.jit(functools.partial(_energies_of_batch, exp.energy.apply, exp.task, exp.rule))
   base = jax.random.PRNGKey(seed)
   rows = []
   for b in range(num_batches):

@@ -58,14 +58,16 @@ _COMPILED: Dict[str, Tuple[experiment_lib.Experiment, _Compiled]] = {}
 
 
 def _compile(exp: experiment_lib.Experiment) -> _Compiled:
-  energy_apply, box = exp.energy.apply, exp.task.box
+  energy_apply, box, rule = exp.energy.apply, exp.task.box, exp.rule
 
   def write(meta_params, patterns):
-    return memory_lib.write(energy_apply, meta_params.static, meta_params.write, patterns)
+    return memory_lib.write(energy_apply, meta_params.static, meta_params.write, patterns,
+                            rule=rule)
 
   def read(meta_params, written, queries, known):
     params = hk.data_structures.merge(meta_params.static, written)
-    return memory_lib.read(energy_apply, params, meta_params.read, queries, known, box)
+    return memory_lib.read(energy_apply, params, meta_params.read, queries, known, box,
+                           rule=rule)
 
   def energy(static, memory, x):
     return energy_apply(hk.data_structures.merge(static, memory), x)

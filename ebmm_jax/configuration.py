@@ -2,6 +2,10 @@
 instead of as a shape error deep inside a jitted step."""
 import ml_collections
 
+from ebmm_jax import memory as memory_lib
+from ebmm_jax import meta
+from ebmm_jax import curriculum as curriculum_lib
+
 EBMM = "ebmm"
 # The Table 1 baselines a config's `model.name` may name (`ebmm_jax.baselines`).
 BASELINES = ("memory_networks", "mann", "lstm", "plasticity", "modern_hopfield")
@@ -33,6 +37,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _validate_baseline(c, need)
   need(c.optim.learning_rate > 0, "optim.learning_rate must be > 0.")
   need(c.optim.clip_global_norm > 0, "optim.clip_global_norm must be > 0.")
+  _validate_schedule(c, need)
   need(c.train.num_steps >= 1, "train.num_steps must be >= 1.")
   need(c.train.meta_batch_size >= 1, "train.meta_batch_size must be >= 1.")
   need(c.train.log_every >= 1, "train.log_every must be >= 1.")
@@ -51,9 +56,42 @@ def _validate_ebmm_memory(c: ml_collections.ConfigDict, need) -> None:
        f"memory.meta_loss_iterates={c.memory.meta_loss_iterates!r} must be 'all' or 'last'.")
   for field in ("write_lr_init", "grad_penalty_init", "prior_penalty_init",
                 "read_step_size_init"):
-    need(c.memory[field] > 0, f"memory.{field}={c.memory[field]} must be > 0 (softplus).")
+    need(c.memory[field] > 0, f"memory.{field}={c.memory[field]} must be > 0.")
+  m = c.memory
+  for field, known in (("rates", memory_lib.RATE_PARAMETRISATIONS),
+                       ("write_rate_sharing", meta.WRITE_RATE_SHARING),
+                       ("read_start", memory_lib.READ_STARTS),
+                       ("projection_gradient", memory_lib.PROJECTION_GRADIENTS)):
+    if field in m:
+      need(m[field] in known, f"memory.{field}={m[field]!r} must be one of {list(known)}.")
+  need(m.get("first_order_steps", 0) >= 0,
+       f"memory.first_order_steps={m.get('first_order_steps')} must be >= 0.")
   for field in ("read_step_decay_init", "read_momentum_init", "read_momentum_decay_init"):
     need(0 < c.memory[field] < 1, f"memory.{field}={c.memory[field]} must be in (0, 1).")
+
+
+def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
+  o, d = c.optim, c.data
+  need(o.get("rate_learning_rate", 0.0) >= 0,
+       f"optim.rate_learning_rate={o.get('rate_learning_rate')} must be >= 0 "
+       "(0: optim.learning_rate).")
+  need(o.get("warmup_steps", 0) >= 0, f"optim.warmup_steps={o.get('warmup_steps')} must be >= 0.")
+  schedule = o.get("schedule", "constant")
+  need(schedule in meta.LR_SCHEDULES,
+       f"optim.schedule={schedule!r} must be one of {list(meta.LR_SCHEDULES)}.")
+  if schedule == "cosine":
+    need(o.decay_steps > o.warmup_steps,
+         f"optim.schedule='cosine' needs optim.decay_steps={o.decay_steps} > "
+         f"optim.warmup_steps={o.warmup_steps}.")
+  need(0 <= o.get("final_fraction", 0.0) <= 1,
+       f"optim.final_fraction={o.get('final_fraction')} must be in [0, 1].")
+  try:
+    curriculum = curriculum_lib.parse_curriculum(d.get("curriculum", ""))
+    mix = curriculum_lib.parse_num_patterns(d.get("train_num_patterns", ""))
+  except ValueError as e:
+    need(False, str(e))
+  need(not (curriculum and mix),
+       "data.curriculum and data.train_num_patterns cannot both be set.")
 
 
 def _validate_ebmm_energy(c: ml_collections.ConfigDict, need) -> None:

@@ -15,7 +15,6 @@ import numpy as np
 from absl import logging
 
 from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import meta
 from ebmm_jax import metrics as metrics_lib
 
 
@@ -25,11 +24,8 @@ def _evaluate_call(exp: experiment_lib.Experiment, meta_params,
 
   def one(p, k):
     queries, known = exp.task.distort(k, p)
-    if exp.energy is not None:  # EBMM: write (Eq. 4), then read (Eq. 1).
-      xs, _, _ = meta.write_and_read(exp.energy.apply, meta_params, p, queries,
-                                     known, exp.task.box)
-    else:  # Any other memory of Table 1, through its MemoryModel.
-      xs = exp.model.retrieve(meta_params, p, queries, known)
+    # EBMM (write, Eq. 4, then read, Eq. 1) or any memory of Table 1.
+    xs = exp.model.retrieve(meta_params, p, queries, known)
     scores = jax.vmap(exp.task.score, in_axes=(0, None))(xs, p)  # [K, N]
     return scores, exp.task.score(queries, p)
 

@@ -49,44 +49,60 @@ class Experiment:
         raise ValueError("An Experiment needs an energy (EBMM) or a model.")
       object.__setattr__(self, "model", ebmm_model(self))
 
+  @property
+  def rule(self) -> memory_lib.Rule:
+    """EBMM's write/read rule choices (config `memory`; the paper's by default)."""
+    return rule_of(self.config)
+
   def init_meta_params(self, key: jax.Array):
     """MetaParams for EBMM; a baseline's parameters otherwise."""
     if self.energy is None:
       return self.model.init(key)
-    m = self.config.memory
-    return meta.init_meta_params(
-        key, self.energy, self.task.pattern_shape,
-        write_steps=m.write_steps, read_steps=m.read_steps,
-        write_lr_init=m.write_lr_init, grad_penalty_init=m.grad_penalty_init,
-        prior_penalty_init=m.prior_penalty_init,
-        read_step_size_init=m.read_step_size_init,
-        read_step_decay_init=m.read_step_decay_init,
-        read_momentum_init=m.read_momentum_init,
-        read_momentum_decay_init=m.read_momentum_decay_init)
+    return meta.init_meta_params(key, self.energy, self.task.pattern_shape,
+                                 _section(self.config, "memory", meta.Init))
 
   def optimizer(self):
-    o = self.config.optim
-    return meta.make_optimizer(o.learning_rate, o.weight_decay, o.clip_global_norm)
+    return meta.make_optimizer(_section(self.config, "optim", meta.OptimizerConfig),
+                               multi=self.energy is not None)
 
 
-def ebmm_model(exp: Experiment) -> models.MemoryModel:
+def _section(config: ml_collections.ConfigDict, name: str, cls):
+  """`cls` (a NamedTuple) filled from config section `name`; fields the
+  section lacks (a workdir written before they existed) keep their defaults."""
+  section = config[name]
+  return cls(**{f: section[f] for f in cls._fields if f in section})
+
+
+def rule_of(config: ml_collections.ConfigDict) -> memory_lib.Rule:
+  m = config.memory
+  shared_steps = m.get("write_rate_sharing", "per_step_tensor") in ("per_tensor", "shared")
+  return memory_lib.Rule(
+      rates=m.get("rates", "softplus"), read_start=m.get("read_start", "query"),
+      projection_gradient=m.get("projection_gradient", "clip"),
+      write_steps=m.write_steps if shared_steps else 0)
+
+
+def ebmm_model(exp: Experiment, first_order: bool = False) -> models.MemoryModel:
   """EBMM as a `models.MemoryModel`: write is Eq. (4), read is Eq. (1), the
   loss is the meta-loss of Eq. (5) (`meta.meta_loss`); the state is the
-  written weights θ."""
+  written weights θ. `first_order` holds the writing gradients constant in
+  the loss's meta-gradient (`memory_lib.Rule.first_order`); write and read
+  compute the same values either way."""
   c, energy, task = exp.config, exp.energy, exp.task
   loops = memory_lib.Loops(remat=c.memory.remat)
+  rule = exp.rule._replace(first_order=first_order)
 
   def write(mp, patterns):
-    return memory_lib.write(energy.apply, mp.static, mp.write, patterns, loops)[0]
+    return memory_lib.write(energy.apply, mp.static, mp.write, patterns, loops, rule)[0]
 
   def read(mp, written, queries, known):
     params = hk.data_structures.merge(mp.static, written)
     return memory_lib.read(energy.apply, params, mp.read, queries, known,
-                           box=task.box, loops=loops)
+                           box=task.box, loops=loops, rule=rule)
 
   def loss(mp, patterns, key):
     return meta.meta_loss(energy.apply, task, mp, patterns, key,
-                          iterates=c.memory.meta_loss_iterates, loops=loops)
+                          iterates=c.memory.meta_loss_iterates, loops=loops, rule=rule)
 
   return models.MemoryModel(
       name="EBMM", init=exp.init_meta_params, write=write, read=read, loss=loss,
@@ -95,7 +111,7 @@ def ebmm_model(exp: Experiment) -> models.MemoryModel:
       # through a jit with its own compiler options, which cannot be nested.)
       count_memory_floats=models.lazy_count(lambda: params_lib.count_floats(
           exp.init_meta_params(jax.random.PRNGKey(0)).write.init_memory)),
-      schedules=meta.schedules)
+      schedules=functools.partial(meta.schedules, rule=rule))
 
 
 def _build_energy(config) -> hk.Transformed:

@@ -318,15 +318,15 @@ def retrieval_trace(exp: experiment.Experiment, meta_params: meta.MetaParams,
   n = exp.config.data.num_patterns if num_patterns is None else num_patterns
   k_data, k_distort = jax.random.split(key)
   patterns = exp.sample_test(k_data, 1, n)[0]
-  return jax.device_get(_trace(exp.energy.apply, exp.task, meta_params,
+  return jax.device_get(_trace(exp.energy.apply, exp.task, exp.rule, meta_params,
                                patterns, k_distort))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _trace(energy_apply: Callable, task: tasks.Task, meta_params, patterns, key):
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _trace(energy_apply: Callable, task: tasks.Task, rule, meta_params, patterns, key):
   queries, known = task.distort(key, patterns)
   iterates, written, _ = meta.write_and_read(energy_apply, meta_params, patterns,
-                                             queries, known, task.box)
+                                             queries, known, task.box, rule=rule)
   params = hk.data_structures.merge(meta_params.static, written)
   energy = functools.partial(energy_apply, params)
   return dict(

@@ -9,7 +9,7 @@ from the meta-learned θ̄; reading (Eq. 1, Appendix B) runs K projected Nestero
 steps on the energy from the query. Both are `lax.scan`s, so meta-gradients
 (Eq. 5) flow through them with `jax.grad`.
 """
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import haiku as hk
 import jax
@@ -25,6 +25,63 @@ Box = Tuple[float, float]
 WRITING_TERMS = ("energy", "grad_penalty", "prior_penalty")
 
 
+# How raw meta-parameters become positive rates (writing rates, alpha, beta,
+# the first read step size): the paper's softplus (Appendix D), or exp of a
+# log-rate, which Adam moves multiplicatively (a 10x change in ~ln(10)/lr steps).
+RATE_PARAMETRISATIONS = ("softplus", "log")
+# Where reading starts for the unknown entries: the distorted query (the
+# paper), or the box's centre (0 for ±1 strings), off the box's edge.
+READ_STARTS = ("query", "center")
+# The derivative of the read's box projection (Appendix B.1): the clip's own
+# (zero outside the box), or the identity (straight-through estimator).
+PROJECTION_GRADIENTS = ("clip", "straight_through")
+
+
+class Rule(NamedTuple):
+  """Choices of the write and read rules that change their result.
+
+  The defaults are the paper's. `first_order` treats the writing gradients
+  ∇_θ W(X, θ(t)) as constants in the meta-gradient (first-order MAML,
+  Finn et al. 2017; annealed by MAML++): no second-order term flows through
+  the write, which makes a meta-step cheaper.
+  """
+  rates: str = "softplus"
+  read_start: str = "query"
+  projection_gradient: str = "clip"
+  first_order: bool = False
+  write_steps: int = 0  # T when the writing rates are shared over steps; 0: their shape's.
+
+  def check(self) -> "Rule":
+    for name, value, known in (("rates", self.rates, RATE_PARAMETRISATIONS),
+                               ("read_start", self.read_start, READ_STARTS),
+                               ("projection_gradient", self.projection_gradient,
+                                PROJECTION_GRADIENTS)):
+      if value not in known:
+        raise ValueError(f"Rule.{name}={value!r} is not one of {known}.")
+    return self
+
+
+def positive(raw: jax.Array, rates: str = "softplus") -> jax.Array:
+  """A positive rate from its raw parameter (`Rule.rates`)."""
+  if rates == "softplus":
+    return jax.nn.softplus(raw)
+  if rates == "log":
+    return jnp.exp(raw)
+  raise ValueError(f"rates={rates!r} is not one of {RATE_PARAMETRISATIONS}.")
+
+
+def inverse_positive(y, rates: str = "softplus") -> np.ndarray:
+  """The raw parameter whose `positive(raw, rates)` is y (> 0)."""
+  if rates == "softplus":
+    return inverse_softplus(y)
+  y = np.asarray(y, np.float64)
+  if np.any(y <= 0):
+    raise ValueError(f"a rate must be positive, got {y}.")
+  if rates == "log":
+    return np.log(y)
+  raise ValueError(f"rates={rates!r} is not one of {RATE_PARAMETRISATIONS}.")
+
+
 class Loops(NamedTuple):
   """How the write and read scans are compiled; never changes their result."""
   remat: bool = False  # Recompute each step in the backward pass: memory for time.
@@ -34,8 +91,11 @@ class Loops(NamedTuple):
 class WriteParams(NamedTuple):
   """Meta-learned parameters of the writing rule, Eq. (4)."""
   init_memory: hk.Params  # θ̄: the writable weights before writing.
-  learning_rates: hk.Params  # raw η: like init_memory, each leaf [T, 3]; softplus.
-  penalties: jax.Array  # raw [2]: softplus -> (alpha=grad_penalty, beta=prior_penalty).
+  # raw η (`Rule.rates` maps them to rates): like init_memory with leaves
+  # [T, 3] (per step, tensor and term: the paper) or [1, 3] (shared over
+  # steps); or one array [T, 3] / [1, 3] shared by every tensor.
+  learning_rates: Any
+  penalties: jax.Array  # raw [2] -> (alpha=grad_penalty, beta=prior_penalty).
 
 
 class ReadParams(NamedTuple):
@@ -64,9 +124,9 @@ def _non_increasing(first: jax.Array, decay_logits: jax.Array) -> jax.Array:
       [jnp.ones((1,), first.dtype), jnp.cumprod(jax.nn.sigmoid(decay_logits))])
 
 
-def step_size_schedule(raw: jax.Array) -> jax.Array:
+def step_size_schedule(raw: jax.Array, rates: str = "softplus") -> jax.Array:
   """Non-increasing read step sizes γ(1..K) from their raw parameters [K]."""
-  return _non_increasing(jax.nn.softplus(raw[0]), raw[1:])
+  return _non_increasing(positive(raw[0], rates), raw[1:])
 
 
 def momentum_schedule(raw: jax.Array) -> jax.Array:
@@ -75,10 +135,21 @@ def momentum_schedule(raw: jax.Array) -> jax.Array:
   return _non_increasing(jax.nn.sigmoid(raw[0]), raw[1:])
 
 
-def penalty_weights(raw: jax.Array) -> Tuple[jax.Array, jax.Array]:
+def penalty_weights(raw: jax.Array, rates: str = "softplus"
+                    ) -> Tuple[jax.Array, jax.Array]:
   """(alpha, beta) of Eq. (3), both positive."""
-  alpha, beta = jax.nn.softplus(raw[0]), jax.nn.softplus(raw[1])
-  return alpha, beta
+  return positive(raw[0], rates), positive(raw[1], rates)
+
+
+def writing_rates(write_params: WriteParams, write_steps: int,
+                  rates: str = "softplus") -> hk.Params:
+  """The writing rates η, a tree like θ̄ with leaves [T, 3] (Appendix D),
+  from the raw parameters, shared ones broadcast over steps or tensors."""
+  raw = write_params.learning_rates
+  if hasattr(raw, "shape"):  # One array shared by every tensor.
+    raw = jax.tree_util.tree_map(lambda _: raw, write_params.init_memory)
+  return jax.tree_util.tree_map(
+      lambda r: jnp.broadcast_to(positive(r, rates), (write_steps, r.shape[-1])), raw)
 
 
 def _is_concrete(x) -> bool:
@@ -181,26 +252,37 @@ def writing_gradients(energy_apply: EnergyApply, static: hk.Params,
 
 
 def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParams,
-          patterns: jax.Array, loops: Loops = Loops()) -> Tuple[hk.Params, WritingLoss]:
+          patterns: jax.Array, loops: Loops = Loops(),
+          rule: Rule = Rule()) -> Tuple[hk.Params, WritingLoss]:
   """Stores `patterns` [N, ...] in the writable weights: Eq. (4).
 
     θ(0) = θ̄,  θ(t+1) = θ(t) - Σ_j η_j(t) ∇_θ W_j(X, θ(t))
 
   with one learned rate per step t, per writable parameter tensor and per term j
   of Eq. (3) (Appendix D), the penalty terms weighted by alpha and beta.
+  T is the rates' first axis, or `rule.write_steps` when they are shared over
+  steps (first axis 1).
 
   Returns:
     The written memory θ(T) (like `write_params.init_memory`) and the writing
     loss's terms at θ(0), ..., θ(T-1), each [T].
   """
   check_patterns("patterns", patterns)
-  alpha, beta = penalty_weights(write_params.penalties)
+  rule.check()
+  alpha, beta = penalty_weights(write_params.penalties, rule.rates)
   init_memory = write_params.init_memory
-  rates = jax.tree_util.tree_map(jax.nn.softplus, write_params.learning_rates)
+  steps = jax.tree_util.tree_leaves(write_params.learning_rates)[0].shape[0]
+  write_steps = rule.write_steps or steps
+  if steps not in (1, write_steps):
+    raise ValueError(f"The writing rates have {steps} steps; Rule.write_steps="
+                     f"{write_steps} needs {write_steps} or 1 (shared over steps).")
+  rates = writing_rates(write_params, write_steps, rule.rates)
 
   def step(memory, rates_t):  # rates_t: leaves [3], this step's rates.
-    (g_energy, g_penalty, g_prior), loss = writing_gradients(
-        energy_apply, static, memory, init_memory, patterns)
+    grads, loss = writing_gradients(energy_apply, static, memory, init_memory, patterns)
+    if rule.first_order:  # First-order meta-gradient: ∇_θ W held constant.
+      grads = jax.lax.stop_gradient(grads)
+    g_energy, g_penalty, g_prior = grads
     memory = jax.tree_util.tree_map(
         lambda m, r, ge, gp, gq: m - r[0] * ge - r[1] * alpha * gp - r[2] * beta * gq,
         memory, rates_t, g_energy, g_penalty, g_prior)
@@ -212,14 +294,29 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
   return memory, losses
 
 
-def project(x: jax.Array, box: Box) -> jax.Array:
-  """Appendix B.1: clip to the data's box."""
-  return jnp.clip(x, box[0], box[1])
+def project(x: jax.Array, box: Box, gradient: str = "clip") -> jax.Array:
+  """Appendix B.1: clip to the data's box. With gradient="straight_through"
+  the forward value is the same and the derivative is the identity."""
+  clipped = jnp.clip(x, box[0], box[1])
+  if gradient == "straight_through":
+    return x + jax.lax.stop_gradient(clipped - x)
+  return clipped
+
+
+def read_start(queries: jax.Array, known: Optional[jax.Array], box: Box,
+               start: str = "query") -> jax.Array:
+  """x(0): the query, or (start="center") the query with its unknown entries
+  at the box's centre. Without a mask (the reader is not told which entries
+  are distorted) the query is kept."""
+  if start == "query" or known is None:
+    return queries
+  return jnp.where(known, queries, jnp.asarray(0.5 * (box[0] + box[1]), queries.dtype))
 
 
 def read(energy_apply: EnergyApply, params: hk.Params, read_params: ReadParams,
          queries: jax.Array, known: Optional[jax.Array] = None,
-         box: Box = (0.0, 1.0), loops: Loops = Loops()) -> jax.Array:
+         box: Box = (0.0, 1.0), loops: Loops = Loops(),
+         rule: Rule = Rule()) -> jax.Array:
   """Retrieves patterns from `queries` [N, ...]: K projected Nesterov steps.
 
   Appendix B.2, with v(0) = 0 and x(0) the query:
@@ -238,6 +335,8 @@ def read(energy_apply: EnergyApply, params: hk.Params, read_params: ReadParams,
     known: optional bool [N, ...], True for entries to clamp.
     box: the data's range, (low, high).
     loops: remat / unroll options of the scan.
+    rule: the step sizes' parametrisation, where reading starts
+      (`read_start`) and the projection's derivative (`project`).
 
   Returns:
     Iterates x(1), ..., x(K): [K, N, ...].
@@ -249,9 +348,11 @@ def read(energy_apply: EnergyApply, params: hk.Params, read_params: ReadParams,
                        f"shape {np.shape(queries)}.")
     if jnp.result_type(known) != jnp.bool_:
       raise ValueError(f"known must be a bool mask, got dtype {jnp.result_type(known)}.")
-  gammas = step_size_schedule(read_params.step_sizes)
+  rule.check()
+  gammas = step_size_schedule(read_params.step_sizes, rule.rates)
   psis = momentum_schedule(read_params.momentum)
   free = None if known is None else jnp.logical_not(known).astype(queries.dtype)
+  proj = lambda x: project(x, box, rule.projection_gradient)
 
   def clamp(x):
     return x if known is None else jnp.where(known, queries, x)
@@ -259,16 +360,17 @@ def read(energy_apply: EnergyApply, params: hk.Params, read_params: ReadParams,
   def step(carry, rates):
     x, v = carry
     gamma, psi = rates
-    lookahead = clamp(project(x + psi * v, box))
+    lookahead = clamp(proj(x + psi * v))
     _, grad_x = input_gradients(energy_apply, params, lookahead)
     if free is not None:
       grad_x = grad_x * free
     v = psi * v - gamma * grad_x
-    x = clamp(project(x + v, box))
+    x = clamp(proj(x + v))
     return (x, v), x
 
   if loops.remat:
     step = jax.checkpoint(step)
-  _, iterates = jax.lax.scan(step, (queries, jnp.zeros_like(queries)), (gammas, psis),
+  x0 = read_start(queries, known, box, rule.read_start)
+  _, iterates = jax.lax.scan(step, (x0, jnp.zeros_like(queries)), (gammas, psis),
                              unroll=loops.unroll)
   return iterates

@@ -40,63 +40,84 @@ class TrainState(NamedTuple):
   nonfinite_total: jax.Array  # int32 [], all skipped meta-steps.
 
 
+# How the writing rates are shared (Appendix D: per step, tensor and term).
+WRITE_RATE_SHARING = ("per_step_tensor", "per_step", "per_tensor", "shared")
+
+
+class Init(NamedTuple):
+  """Initial values of the learned rates (config section `memory`)."""
+  write_steps: int = 5  # T.
+  read_steps: int = 5  # K.
+  write_lr_init: float = 1e-4  # every writing rate η (Appendix D).
+  grad_penalty_init: float = 1.0  # alpha.
+  prior_penalty_init: float = 1.0  # beta.
+  read_step_size_init: float = 1.0  # γ(1).
+  read_step_decay_init: float = 0.9  # σ(η(k)) of B.3.
+  read_momentum_init: float = 0.5  # ψ(1).
+  read_momentum_decay_init: float = 0.9
+  write_rate_sharing: str = "per_step_tensor"  # WRITE_RATE_SHARING.
+  rates: str = "softplus"  # memory_lib.RATE_PARAMETRISATIONS.
+
+
 def init_meta_params(key: jax.Array, energy: hk.Transformed,
-                     pattern_shape: Tuple[int, ...], *, write_steps: int,
-                     read_steps: int, write_lr_init: float,
-                     grad_penalty_init: float, prior_penalty_init: float,
-                     read_step_size_init: float, read_step_decay_init: float,
-                     read_momentum_init: float,
-                     read_momentum_decay_init: float) -> MetaParams:
+                     pattern_shape: Tuple[int, ...], init: Init = Init()) -> MetaParams:
   """He-initialised energy weights (Appendix A) and the learned rates' inits."""
-  if write_steps < 1 or read_steps < 1:
+  if init.write_steps < 1 or init.read_steps < 1:
     raise ValueError(f"write_steps and read_steps must be >= 1, got "
-                     f"{write_steps} and {read_steps}.")
+                     f"{init.write_steps} and {init.read_steps}.")
+  if init.write_rate_sharing not in WRITE_RATE_SHARING:
+    raise ValueError(f"write_rate_sharing={init.write_rate_sharing!r} is not one of "
+                     f"{WRITE_RATE_SHARING}.")
   example = jnp.zeros((1, *pattern_shape), jnp.float32)
   params = energy.init(key, example)
   init_memory, static = params_lib.split_memory(params)
   params_lib.memory_size(params)  # Raises if nothing is writable.
   f32 = lambda v: jnp.asarray(v, jnp.float32)
-  raw_lr = float(memory_lib.inverse_softplus(write_lr_init))
-  learning_rates = jax.tree_util.tree_map(
-      lambda _: jnp.full((write_steps, len(memory_lib.WRITING_TERMS)), raw_lr,
-                         jnp.float32), init_memory)
-  penalties = f32(memory_lib.inverse_softplus([grad_penalty_init, prior_penalty_init]))
+  positive_inv = lambda y: memory_lib.inverse_positive(y, init.rates)
+  steps = init.write_steps if init.write_rate_sharing in ("per_step_tensor",
+                                                           "per_step") else 1
+  # One buffer per leaf: the meta-step donates its input state.
+  raw_lr = lambda: jnp.full((steps, len(memory_lib.WRITING_TERMS)),
+                            float(positive_inv(init.write_lr_init)), jnp.float32)
+  if init.write_rate_sharing in ("per_step_tensor", "per_tensor"):
+    learning_rates = jax.tree_util.tree_map(lambda _: raw_lr(), init_memory)
+  else:
+    learning_rates = raw_lr()
+  penalties = f32(positive_inv([init.grad_penalty_init, init.prior_penalty_init]))
   step_sizes = f32(np.concatenate([
-      memory_lib.inverse_softplus([read_step_size_init]),
-      np.full(read_steps - 1, memory_lib.logit(read_step_decay_init))]))
+      positive_inv([init.read_step_size_init]),
+      np.full(init.read_steps - 1, memory_lib.logit(init.read_step_decay_init))]))
   momentum = f32(np.concatenate([
-      memory_lib.logit([read_momentum_init]),
-      np.full(read_steps - 1, memory_lib.logit(read_momentum_decay_init))]))
+      memory_lib.logit([init.read_momentum_init]),
+      np.full(init.read_steps - 1, memory_lib.logit(init.read_momentum_decay_init))]))
   return MetaParams(
       static=static,
       write=memory_lib.WriteParams(init_memory, learning_rates, penalties),
       read=memory_lib.ReadParams(step_sizes, momentum))
 
 
-def write_steps_of(meta: MetaParams) -> int:
-  return jax.tree_util.tree_leaves(meta.write.learning_rates)[0].shape[0]
-
-
 def write_and_read(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
                    patterns: jax.Array, queries: jax.Array,
                    known: Optional[jax.Array], box,
-                   loops: memory_lib.Loops = memory_lib.Loops()):
+                   loops: memory_lib.Loops = memory_lib.Loops(),
+                   rule: memory_lib.Rule = memory_lib.Rule()):
   """Writes `patterns` [N, ...], then reads every query [N, ...].
 
   Returns:
     iterates [K, N, ...], the written memory, the writing-loss terms [T].
   """
   written, write_losses = memory_lib.write(
-      energy_apply, meta.static, meta.write, patterns, loops)
+      energy_apply, meta.static, meta.write, patterns, loops, rule)
   params = hk.data_structures.merge(meta.static, written)
   iterates = memory_lib.read(energy_apply, params, meta.read, queries, known,
-                             box=box, loops=loops)
+                             box=box, loops=loops, rule=rule)
   return iterates, written, write_losses
 
 
 def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams,
               patterns: jax.Array, key: jax.Array, *, iterates: str = "all",
-              loops: memory_lib.Loops = memory_lib.Loops()
+              loops: memory_lib.Loops = memory_lib.Loops(),
+              rule: memory_lib.Rule = memory_lib.Rule()
               ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
   """The meta-loss of one memory batch `patterns` [N, ...].
 
@@ -112,7 +133,7 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
     raise ValueError(f"iterates must be one of {META_LOSS_ITERATES}, got {iterates!r}.")
   queries, known = task.distort(key, patterns)
   xs, _, write_losses = write_and_read(energy_apply, meta, patterns, queries,
-                                       known, task.box, loops)
+                                       known, task.box, loops, rule)
   metrics = models.iterate_metrics(task.score, xs, patterns, queries)
   per_iterate = metrics["reconstruction"]  # [K]
   loss = jnp.sum(per_iterate) if iterates == "all" else per_iterate[-1]
@@ -123,30 +144,93 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
   return loss, metrics
 
 
-def schedules(meta: MetaParams) -> Dict[str, jax.Array]:
+def schedules(meta: MetaParams, rule: memory_lib.Rule = memory_lib.Rule()
+              ) -> Dict[str, jax.Array]:
   """The learned rates, in their constrained form, for logging."""
-  alpha, beta = memory_lib.penalty_weights(meta.write.penalties)
-  rates = jnp.stack([jax.nn.softplus(r) for r in
+  alpha, beta = memory_lib.penalty_weights(meta.write.penalties, rule.rates)
+  rates = jnp.stack([memory_lib.positive(r, rule.rates) for r in
                      jax.tree_util.tree_leaves(meta.write.learning_rates)])
   return dict(
-      read_step_sizes=memory_lib.step_size_schedule(meta.read.step_sizes),
+      read_step_sizes=memory_lib.step_size_schedule(meta.read.step_sizes, rule.rates),
       read_momentum=memory_lib.momentum_schedule(meta.read.momentum),
       grad_penalty=alpha, prior_penalty=beta,
       write_lr_mean=jnp.mean(rates, axis=(0, 1)),  # [3]: per writing term.
   )
 
 
-def make_optimizer(learning_rate: float, weight_decay: float,
-                   clip_global_norm: float) -> optax.GradientTransformation:
-  """Appendix A: AdamW (lr 5e-5, wd 1e-6) after global-norm clipping at 0.05."""
-  return optax.chain(optax.clip_by_global_norm(clip_global_norm),
-                     optax.adamw(learning_rate, weight_decay=weight_decay))
+# Optimiser labels: the learned rates and step sizes vs. the network's weights.
+RATE_LABEL, WEIGHT_LABEL = "rates", "weights"
+LR_SCHEDULES = ("constant", "cosine")
+
+
+class OptimizerConfig(NamedTuple):
+  """The outer optimiser (config section `optim`); defaults are Appendix A's."""
+  learning_rate: float = 5e-5
+  weight_decay: float = 1e-6
+  clip_global_norm: float = 0.05
+  # Learning rate of the rates, penalties and read step sizes; 0: learning_rate.
+  rate_learning_rate: float = 0.0
+  warmup_steps: int = 0  # Linear warm-up from 0.
+  schedule: str = "constant"  # LR_SCHEDULES; "cosine" decays to final_fraction.
+  decay_steps: int = 0  # Length of the cosine, warm-up included.
+  final_fraction: float = 0.0  # Learning rate at the cosine's end / the peak.
+
+
+def meta_param_labels(meta: MetaParams) -> MetaParams:
+  """RATE_LABEL for the writing rates, penalties and read step sizes (a few
+  scalars that set the scale of every update), WEIGHT_LABEL for θ̄ and the
+  static weights."""
+  label = lambda tree, name: jax.tree_util.tree_map(lambda _: name, tree)
+  return MetaParams(
+      static=label(meta.static, WEIGHT_LABEL),
+      write=memory_lib.WriteParams(label(meta.write.init_memory, WEIGHT_LABEL),
+                                   label(meta.write.learning_rates, RATE_LABEL),
+                                   label(meta.write.penalties, RATE_LABEL)),
+      read=label(meta.read, RATE_LABEL))
+
+
+def learning_rate_schedule(peak: float, o: OptimizerConfig) -> optax.ScalarOrSchedule:
+  if o.schedule not in LR_SCHEDULES:
+    raise ValueError(f"schedule={o.schedule!r} is not one of {LR_SCHEDULES}.")
+  if o.schedule == "cosine":
+    if o.decay_steps <= o.warmup_steps:
+      raise ValueError(f"decay_steps={o.decay_steps} must exceed warmup_steps="
+                       f"{o.warmup_steps} for a cosine schedule.")
+    return optax.warmup_cosine_decay_schedule(
+        0.0, peak, max(o.warmup_steps, 1), o.decay_steps, peak * o.final_fraction)
+  if o.warmup_steps > 0:
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, peak, o.warmup_steps), optax.constant_schedule(peak)],
+        [o.warmup_steps])
+  return peak  # Constant: a float (no schedule state).
+
+
+def make_optimizer(o: OptimizerConfig = OptimizerConfig(), *,
+                   multi: bool = True) -> optax.GradientTransformation:
+  """Appendix A: AdamW (lr 5e-5, wd 1e-6) after global-norm clipping at 0.05.
+
+  With `o.rate_learning_rate` set (and `multi`, for MetaParams), the rates and
+  step sizes get their own AdamW learning rate (`optax.multi_transform`);
+  both follow the same warm-up / cosine shape.
+  """
+  adamw = lambda peak: optax.adamw(learning_rate_schedule(peak, o),
+                                   weight_decay=o.weight_decay)
+  if not multi or o.rate_learning_rate <= 0:
+    inner = adamw(o.learning_rate)
+  else:
+    inner = optax.multi_transform(
+        {WEIGHT_LABEL: adamw(o.learning_rate), RATE_LABEL: adamw(o.rate_learning_rate)},
+        meta_param_labels)
+  return optax.chain(optax.clip_by_global_norm(o.clip_global_norm), inner)
 
 
 def init_train_state(meta: Any, optimizer: optax.GradientTransformation) -> TrainState:
-  # Separate buffers: the step donates its input state.
+  # Separate buffers: the step donates its input state (optimisers may share
+  # one constant between their step counts).
   zero = lambda: jnp.zeros((), jnp.int32)
-  return TrainState(zero(), meta, optimizer.init(meta), zero(), zero())
+  opt_state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True),
+                                     optimizer.init(meta))
+  return TrainState(zero(), meta, opt_state, zero(), zero())
 
 
 def _all_finite(tree) -> jax.Array:
@@ -181,29 +265,31 @@ def batched_loss(loss_fn: models.LossFn, params, patterns: jax.Array,
 
 def batched_meta_loss(energy_apply, task: Task, meta: MetaParams, patterns: jax.Array,
                       key: jax.Array, index_offset=0, *, iterates: str = "all",
-                      loops: memory_lib.Loops = memory_lib.Loops()):
+                      loops: memory_lib.Loops = memory_lib.Loops(),
+                      rule: memory_lib.Rule = memory_lib.Rule()):
   """EBMM's mean meta-loss over a meta-batch of memories (`batched_loss`)."""
-  loss_fn = functools.partial(_ebmm_loss, energy_apply, task, iterates, loops)
+  loss_fn = functools.partial(_ebmm_loss, energy_apply, task, iterates, loops, rule)
   return batched_loss(loss_fn, meta, patterns, key, index_offset)
 
 
-def _ebmm_loss(energy_apply, task, iterates, loops, meta, patterns, key):
+def _ebmm_loss(energy_apply, task, iterates, loops, rule, meta, patterns, key):
   return meta_loss(energy_apply, task, meta, patterns, key, iterates=iterates,
-                   loops=loops)
+                   loops=loops, rule=rule)
 
 
 def meta_step(energy_apply, task: Task, optimizer: optax.GradientTransformation,
               state: TrainState, patterns: jax.Array, key: jax.Array, *,
               iterates: str = "all", loops: memory_lib.Loops = memory_lib.Loops(),
+              rule: memory_lib.Rule = memory_lib.Rule(),
               axis_name: Optional[str] = None):
   """One EBMM meta-step (Eq. 5) on a meta-batch `patterns` [M, N, ...].
 
   `model_meta_step` with EBMM's meta-loss (`meta_loss`) and its learned rates
   logged (`schedules`).
   """
-  loss_fn = functools.partial(_ebmm_loss, energy_apply, task, iterates, loops)
-  return model_meta_step(loss_fn, optimizer, state, patterns, key,
-                         axis_name=axis_name, schedules_fn=schedules)
+  loss_fn = functools.partial(_ebmm_loss, energy_apply, task, iterates, loops, rule)
+  return model_meta_step(loss_fn, optimizer, state, patterns, key, axis_name=axis_name,
+                         schedules_fn=functools.partial(schedules, rule=rule))
 
 
 def model_meta_step(loss_fn: models.LossFn, optimizer: optax.GradientTransformation,

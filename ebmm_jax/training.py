@@ -18,8 +18,8 @@ from absl import logging
 from jax.sharding import PartitionSpec
 
 from ebmm_jax import checkpoint
+from ebmm_jax import curriculum
 from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import memory as memory_lib
 from ebmm_jax import meta
 from ebmm_jax import metrics as metrics_lib
 from ebmm_jax import parallel
@@ -39,30 +39,37 @@ def checkpoint_dir(workdir: str) -> str:
 _STEP_CACHE = {}
 
 
-def make_train_step(exp: experiment_lib.Experiment, mesh):
-  """The jitted meta-step: state replicated, meta-batch split over `mesh`."""
+def make_train_step(exp: experiment_lib.Experiment, mesh, first_order: bool = False):
+  """The jitted meta-step: state replicated, meta-batch split over `mesh`.
+
+  `first_order` (EBMM only): the meta-gradient holds the writing gradients
+  constant (`memory.Rule.first_order`), for the first
+  `memory.first_order_steps` meta-steps of a run (MAML++'s derivative-order
+  annealing).
+  """
   c = exp.config  # Only these fields change the step's computation.
   cache_key = (tuple(c[k].to_json() for k in ("energy", "model", "data", "memory", "optim")
                      if k in c),
-               c.train.meta_batch_size, tuple(d.id for d in mesh.devices.flat))
+               c.train.meta_batch_size, tuple(d.id for d in mesh.devices.flat),
+               first_order)
   if cache_key not in _STEP_CACHE:
-    _STEP_CACHE[cache_key] = _make_train_step(exp, mesh)
+    _STEP_CACHE[cache_key] = _make_train_step(exp, mesh, first_order)
   return _STEP_CACHE[cache_key]
 
 
-def _make_train_step(exp: experiment_lib.Experiment, mesh):
-  c = exp.config
+def _make_train_step(exp: experiment_lib.Experiment, mesh, first_order: bool):
   optimizer = exp.optimizer()
+  model = exp.model
+  if first_order:
+    if exp.energy is None:
+      raise ValueError("first-order meta-gradients apply to EBMM only.")
+    model = experiment_lib.ebmm_model(exp, first_order=True)
 
   def step(state, patterns, key):
-    if exp.energy is None:  # A Table 1 baseline: the same step on its own loss.
-      return meta.model_meta_step(exp.model.loss, optimizer, state, patterns, key,
-                                  axis_name=parallel.DATA_AXIS,
-                                  schedules_fn=exp.model.schedules)
-    return meta.meta_step(exp.energy.apply, exp.task, optimizer, state, patterns, key,
-                          iterates=c.memory.meta_loss_iterates,
-                          loops=memory_lib.Loops(remat=c.memory.remat),
-                          axis_name=parallel.DATA_AXIS)
+    # EBMM and every baseline: the same step on the model's own loss.
+    return meta.model_meta_step(model.loss, optimizer, state, patterns, key,
+                                axis_name=parallel.DATA_AXIS,
+                                schedules_fn=model.schedules)
 
   # Each device meta-learns on its share of the memories; the meta-gradient
   # is averaged over the `data` axis inside the step (pmean), so the update
@@ -77,7 +84,8 @@ def _make_train_step(exp: experiment_lib.Experiment, mesh):
 
 
 def make_sampler(exp: experiment_lib.Experiment, mesh):
-  """key -> a meta-batch of training patterns [M, N, ...], split over `mesh`.
+  """(key, N=data.num_patterns) -> a meta-batch of training patterns [M, N, ...],
+  split over `mesh`.
 
   Memory m of the meta-batch is sampled with key `fold_in(key, m)`, m counted
   over the whole meta-batch: each process samples only its own memories (its
@@ -89,8 +97,9 @@ def make_sampler(exp: experiment_lib.Experiment, mesh):
   per_process = c.train.meta_batch_size // jax.process_count()
   first = jax.process_index() * per_process
 
-  def sample(key):
-    local = [exp.sample_train(jax.random.fold_in(key, first + i), 1, c.data.num_patterns)
+  def sample(key, num_patterns=None):
+    num_patterns = c.data.num_patterns if num_patterns is None else num_patterns
+    local = [exp.sample_train(jax.random.fold_in(key, first + i), 1, num_patterns)
              for i in range(per_process)]
     if jax.process_count() == 1:  # No trip through the host.
       return jax.device_put(jnp.concatenate(local), sharding)
@@ -140,7 +149,9 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     logging.info("Resumed from checkpoint at step %d.", restored[0])
   state = jax.device_put(state, parallel.replicated(mesh))
 
-  step_fn = make_train_step(exp, mesh)
+  first_order_steps = config.memory.get("first_order_steps", 0) if exp.energy else 0
+  step_fns = {fo: make_train_step(exp, mesh, fo)
+              for fo in ({False, True} if first_order_steps else {False})}
   sample = make_sampler(exp, mesh)
   _, k_data, k_distort = run_keys(config.seed)
   writer = metrics_lib.MetricWriter(workdir, enabled=is_writer)
@@ -151,7 +162,9 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   last_ckpt, last_log_time, last_log_step = start_time, start_time, step
   try:
     while step < t.num_steps:
-      patterns = sample(jax.random.fold_in(k_data, step))
+      num_patterns = curriculum.num_patterns_at(config, step)
+      patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
+      step_fn = step_fns[step < first_order_steps]
       state, metrics = step_fn(state, patterns, jax.random.fold_in(k_distort, step))
       step += 1
       if step == start_step + 1:  # Rates and ETA exclude the compilation.
@@ -172,6 +185,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
       if step % t.log_every == 0 or done:
         m = metrics_lib.to_python(parallel.to_host(metrics))
         m["nonfinite_total"] = int(parallel.to_host(state.nonfinite_total))
+        m["num_patterns"] = num_patterns
         rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
         m["steps_per_sec"] = rate
         # Wall time of this run (a resumed run is a new session), for tables.

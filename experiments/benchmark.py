@@ -120,7 +120,7 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   out["step_in_matmuls"] = out["step_s_median"] / peak_matmul
 
   unrolled = functools.partial(meta.meta_step, exp.energy.apply, exp.task, opt,
-                               loops=memory_lib.Loops(unroll=True))
+                               loops=memory_lib.Loops(unroll=True), rule=exp.rule)
   out["flops_xla_unrolled"] = _xla_flops(unrolled, spare, patterns, key)
   # The cross-check: XLA's count of one energy evaluation against the formula.
   params = hk.data_structures.merge(spare.meta_params.static,
@@ -137,9 +137,10 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   mp = spare.meta_params
   one = patterns[0]
   queries, known = exp.task.distort(key, one)
-  write = jax.jit(lambda mp, x: memory_lib.write(exp.energy.apply, mp.static, mp.write, x)[0])
+  write = jax.jit(lambda mp, x: memory_lib.write(exp.energy.apply, mp.static, mp.write, x,
+                                                 rule=exp.rule)[0])
   read = jax.jit(lambda p, q, k: memory_lib.read(exp.energy.apply, p, mp.read, q, k,
-                                                 box=exp.task.box))
+                                                 box=exp.task.box, rule=exp.rule))
   out["write_s_median"] = _median_time(write, mp, one, repeats=_STEPS.value)
   out["read_s_median"] = _median_time(read, params, queries, known, repeats=_STEPS.value)
 
@@ -182,7 +183,7 @@ def bench_remat(exp, name, patterns, key) -> dict:
     e = experiment_lib.build(config)
     state = training.initial_state(e)
     fn = jax.jit(functools.partial(meta.meta_step, e.energy.apply, e.task, e.optimizer(),
-                                   loops=memory_lib.Loops(remat=remat)))
+                                   loops=memory_lib.Loops(remat=remat), rule=e.rule))
     compiled = fn.lower(state, patterns, key).compile()
     mem = compiled.memory_analysis()
     peak = int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)

@@ -91,11 +91,11 @@ def test_the_training_step_is_traced_once(monkeypatch):
   """The training loop's jitted step, guarded by chex: new data and keys at
   every step must reuse the one compilation."""
   chex.clear_trace_counter()
-  monkeypatch.setattr(training.meta, "meta_step",
-                      chex.assert_max_traces(meta.meta_step, n=1))
+  monkeypatch.setattr(training.meta, "model_meta_step",
+                      chex.assert_max_traces(meta.model_meta_step, n=1))
   exp = helpers.tiny_experiment(**{"data.num_patterns": 3})
   mesh = parallel.make_mesh(jax.devices()[:1])
-  step = training._make_train_step(exp, mesh)  # Uncached: traced here first.
+  step = training._make_train_step(exp, mesh, False)  # Uncached: traced here first.
   sample = training.make_sampler(exp, mesh)
   state = jax.device_put(training.initial_state(exp), parallel.replicated(mesh))
   for i in range(3):

@@ -1,0 +1,232 @@
+"""The meta-training recipe's choices: rate parametrisation and sharing, where
+reading starts, the projection's derivative, first-order meta-gradients, the
+optimiser's groups and schedules, and N per meta-step."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from ebmm_jax import configuration
+from ebmm_jax import curriculum
+from ebmm_jax import memory
+from ebmm_jax import meta
+from ebmm_jax.data import binary_strings
+from tests import helpers
+
+
+def _flat(tree):
+  return jnp.concatenate([jnp.ravel(x) for x in jax.tree_util.tree_leaves(tree)])
+
+
+def _loss_fn(exp, patterns, key, rule=None):
+  rule = exp.rule if rule is None else rule
+  return lambda mp: meta.meta_loss(exp.energy.apply, exp.task, mp, patterns, key,
+                                   rule=rule)[0]
+
+
+def _x64_setup(exp):
+  mp = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64),
+                              exp.init_meta_params(jax.random.PRNGKey(0)))
+  patterns = binary_strings.sample_patterns(jax.random.PRNGKey(3), 4, 16).astype(jnp.float64)
+  return mp, patterns, jax.random.PRNGKey(4)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"memory.rates": "log", "memory.write_rate_sharing": "shared",
+     "memory.read_start": "center"},
+    {"memory.rates": "log", "memory.write_rate_sharing": "per_step"},
+    {"memory.write_rate_sharing": "per_tensor"},
+])
+def test_meta_gradient_of_the_recipe_matches_finite_differences(overrides):
+  exp = helpers.tiny_experiment(**overrides)
+  with jax.enable_x64(True):
+    mp, patterns, key = _x64_setup(exp)
+    loss = jax.jit(_loss_fn(exp, patterns, key))
+    grads = jax.jit(jax.grad(loss))(mp)
+    for part in (grads.write.learning_rates, grads.write.penalties, grads.read.step_sizes):
+      assert float(jnp.linalg.norm(_flat(part))) > 0
+    rng = np.random.default_rng(0)
+    eps = 1e-5
+    for _ in range(3):
+      d = jax.tree_util.tree_map(lambda x: jnp.asarray(rng.standard_normal(x.shape)), mp)
+      plus = jax.tree_util.tree_map(lambda p, v: p + eps * v, mp, d)
+      minus = jax.tree_util.tree_map(lambda p, v: p - eps * v, mp, d)
+      numeric = (float(loss(plus)) - float(loss(minus))) / (2 * eps)
+      analytic = float(jnp.vdot(_flat(grads), _flat(d)))
+      np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-6)
+
+
+def test_log_rates_give_the_same_memory_as_softplus_rates_of_equal_value():
+  soft = helpers.tiny_experiment()
+  log = helpers.tiny_experiment(**{"memory.rates": "log"})
+  mp_soft = soft.init_meta_params(jax.random.PRNGKey(0))
+  mp_log = log.init_meta_params(jax.random.PRNGKey(0))
+  # Different raw values, the same rates.
+  assert not np.allclose(_flat(mp_soft.write.learning_rates), _flat(mp_log.write.learning_rates))
+  patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16)
+  queries, known = binary_strings.corrupt_half(jax.random.PRNGKey(2), patterns)
+  xs_soft = soft.model.retrieve(mp_soft, patterns, queries, known)
+  xs_log = log.model.retrieve(mp_log, patterns, queries, known)
+  np.testing.assert_allclose(np.asarray(xs_soft), np.asarray(xs_log), rtol=1e-5, atol=1e-5)
+
+
+def test_shared_rates_are_one_array_broadcast_over_steps_and_tensors():
+  exp = helpers.tiny_experiment(**{"memory.write_rate_sharing": "shared"})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  assert mp.write.learning_rates.shape == (1, 3)
+  rates = memory.writing_rates(mp.write, 2, "softplus")
+  assert set(rates) == set(mp.write.init_memory)
+  for leaf in jax.tree_util.tree_leaves(rates):
+    assert leaf.shape == (2, 3)
+    np.testing.assert_allclose(np.asarray(leaf), 0.05, rtol=1e-5)  # TINY's write_lr_init.
+  # A memory written with rates shared over steps is the one written with
+  # the same rate repeated at every step and for every tensor.
+  full = mp.write._replace(learning_rates=jax.tree_util.tree_map(
+      lambda _: jnp.broadcast_to(mp.write.learning_rates, (2, 3)), mp.write.init_memory))
+  patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16)
+  shared, _ = memory.write(exp.energy.apply, mp.static, mp.write, patterns, rule=exp.rule)
+  per_step, _ = memory.write(exp.energy.apply, mp.static, full, patterns)
+  for a, b in zip(jax.tree_util.tree_leaves(shared), jax.tree_util.tree_leaves(per_step)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+
+
+def test_shared_over_steps_without_the_step_count_is_refused():
+  exp = helpers.tiny_experiment(**{"memory.write_rate_sharing": "shared"})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  bad = mp.write._replace(learning_rates=jnp.zeros((3, 3)))
+  patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16)
+  with pytest.raises(ValueError, match="writing rates have 3 steps"):
+    memory.write(exp.energy.apply, mp.static, bad, patterns, rule=exp.rule)
+
+
+def test_center_start_moves_only_unknown_entries_to_the_box_centre():
+  q = jnp.asarray([[1.0, -1.0, 1.0, -1.0]])
+  known = jnp.asarray([[True, False, True, False]])
+  x0 = memory.read_start(q, known, (-1.0, 1.0), "center")
+  np.testing.assert_array_equal(np.asarray(x0), [[1.0, 0.0, 1.0, 0.0]])
+  np.testing.assert_array_equal(np.asarray(memory.read_start(q, None, (0.0, 1.0), "center")),
+                                np.asarray(q))
+  np.testing.assert_array_equal(np.asarray(memory.read_start(q, known, (-1.0, 1.0), "query")),
+                                np.asarray(q))
+
+
+def test_straight_through_projection_has_the_clip_value_and_the_identity_derivative():
+  x = jnp.asarray([-2.0, -0.5, 0.3, 1.7])
+  st = lambda v: memory.project(v, (-1.0, 1.0), "straight_through")
+  clip = lambda v: memory.project(v, (-1.0, 1.0), "clip")
+  np.testing.assert_array_equal(np.asarray(st(x)), np.asarray(clip(x)))
+  np.testing.assert_array_equal(np.asarray(jax.grad(lambda v: jnp.sum(st(v) * 3.0))(x)),
+                                [3.0, 3.0, 3.0, 3.0])
+  np.testing.assert_array_equal(np.asarray(jax.grad(lambda v: jnp.sum(clip(v) * 3.0))(x)),
+                                [0.0, 3.0, 3.0, 0.0])
+
+
+def test_straight_through_reads_the_same_iterates_with_another_meta_gradient():
+  exp = helpers.tiny_experiment()
+  st = exp.rule._replace(projection_gradient="straight_through")
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  # Large steps: the projection is active.
+  mp = mp._replace(read=mp.read._replace(
+      step_sizes=mp.read.step_sizes.at[0].set(float(memory.inverse_softplus(50.0)))))
+  patterns = binary_strings.sample_patterns(jax.random.PRNGKey(3), 4, 16)
+  key = jax.random.PRNGKey(4)
+  np.testing.assert_allclose(float(_loss_fn(exp, patterns, key)(mp)),
+                             float(_loss_fn(exp, patterns, key, st)(mp)), rtol=1e-6)
+  g_clip = jax.grad(_loss_fn(exp, patterns, key))(mp)
+  g_st = jax.grad(_loss_fn(exp, patterns, key, st))(mp)
+  assert not np.allclose(_flat(g_clip), _flat(g_st))
+
+
+def test_first_order_drops_exactly_the_second_order_part_of_the_meta_gradient():
+  exp = helpers.tiny_experiment()
+  fo = exp.rule._replace(first_order=True)
+  with jax.enable_x64(True):
+    mp, patterns, key = _x64_setup(exp)
+    full = jax.grad(_loss_fn(exp, patterns, key))(mp)
+    first = jax.grad(_loss_fn(exp, patterns, key, fo))(mp)
+    # The same loss value.
+    np.testing.assert_allclose(float(_loss_fn(exp, patterns, key, fo)(mp)),
+                               float(_loss_fn(exp, patterns, key)(mp)))
+    # Read step sizes see the written memory only through its value: equal.
+    np.testing.assert_allclose(np.asarray(first.read.step_sizes),
+                               np.asarray(full.read.step_sizes), rtol=1e-10)
+    # Through the write, first order differs (θ̄'s gradient is the read's
+    # gradient at θ(T), as if dθ(T)/dθ̄ = I).
+    assert not np.allclose(_flat(first.write.init_memory), _flat(full.write.init_memory))
+
+    # Closed form: with ∇_θ W held constant, θ(T) = θ̄ - Σ_t η(t) g(t), so
+    # d loss / d θ̄ equals d loss / d θ(T).
+    def loss_of_written(written):
+      params = {**mp.static, **written}
+      queries, known = exp.task.distort(key, patterns)
+      xs = memory.read(exp.energy.apply, params, mp.read, queries, known, exp.task.box)
+      return jnp.sum(jnp.mean(jnp.sum((xs - patterns[None]) ** 2, -1), -1))
+
+    written, _ = memory.write(exp.energy.apply, mp.static, mp.write, patterns)
+    g_written = jax.grad(loss_of_written)(written)
+    for a, b in zip(jax.tree_util.tree_leaves(first.write.init_memory),
+                    jax.tree_util.tree_leaves(g_written)):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-8, atol=1e-12)
+
+
+def test_rates_get_their_own_learning_rate():
+  exp = helpers.tiny_experiment(**{"optim.rate_learning_rate": 0.1,
+                                   "optim.learning_rate": 1e-3,
+                                   "optim.clip_global_norm": 1e9,
+                                   "optim.weight_decay": 0.0})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  labels = meta.meta_param_labels(mp)
+  assert set(jax.tree_util.tree_leaves(labels.static)) == {meta.WEIGHT_LABEL}
+  assert set(jax.tree_util.tree_leaves(labels.write.init_memory)) == {meta.WEIGHT_LABEL}
+  assert set(jax.tree_util.tree_leaves((labels.write.learning_rates, labels.write.penalties,
+                                        labels.read))) == {meta.RATE_LABEL}
+  opt = exp.optimizer()
+  grads = jax.tree_util.tree_map(jnp.ones_like, mp)
+  updates, _ = opt.update(grads, opt.init(mp), mp)
+  # Adam's first step moves every parameter by its learning rate.
+  np.testing.assert_allclose(np.asarray(_flat(updates.read)), -0.1, rtol=1e-4)
+  np.testing.assert_allclose(np.asarray(_flat(updates.static)), -1e-3, rtol=1e-4)
+
+
+def test_warmup_and_cosine_schedule_follow_their_closed_form():
+  o = meta.OptimizerConfig(learning_rate=1.0, warmup_steps=10, schedule="cosine",
+                           decay_steps=110, final_fraction=0.1)
+  f = meta.learning_rate_schedule(1.0, o)
+  np.testing.assert_allclose(float(f(5)), 0.5, rtol=1e-6)
+  np.testing.assert_allclose(float(f(10)), 1.0, rtol=1e-6)
+  t = 60  # Half-way through the cosine: (1 + cos(pi/2)) / 2 = 0.5 of the span.
+  np.testing.assert_allclose(float(f(t)), 0.1 + 0.9 * 0.5, rtol=1e-5)
+  np.testing.assert_allclose(float(f(110)), 0.1, rtol=1e-5)
+  warm = meta.learning_rate_schedule(2.0, meta.OptimizerConfig(warmup_steps=4))
+  np.testing.assert_allclose([float(warm(s)) for s in (0, 2, 4, 100)], [0, 1, 2, 2])
+
+
+def test_number_of_patterns_per_step():
+  c = helpers.tiny_config(**{"data.curriculum": "4@0,6@10,8@20"})
+  assert [curriculum.num_patterns_at(c, s) for s in (0, 9, 10, 19, 20, 1000)] == [
+      4, 4, 6, 6, 8, 8]
+  c = helpers.tiny_config(**{"data.train_num_patterns": "3,5"})
+  ns = [curriculum.num_patterns_at(c, s) for s in range(200)]
+  assert set(ns) == {3, 5} and 60 < ns.count(3) < 140
+  assert ns == [curriculum.num_patterns_at(c, s) for s in range(200)]  # Deterministic.
+  assert curriculum.num_patterns_at(helpers.tiny_config(), 7) == 4
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"memory.rates": "exp"}, "memory.rates='exp' must be one of"),
+    ({"memory.write_rate_sharing": "per_layer"}, "memory.write_rate_sharing"),
+    ({"memory.read_start": "zero"}, "memory.read_start"),
+    ({"memory.projection_gradient": "identity"}, "memory.projection_gradient"),
+    ({"memory.first_order_steps": -1}, "memory.first_order_steps"),
+    ({"optim.rate_learning_rate": -1.0}, "optim.rate_learning_rate"),
+    ({"optim.schedule": "linear"}, "optim.schedule"),
+    ({"optim.schedule": "cosine", "optim.decay_steps": 0}, "decay_steps"),
+    ({"data.curriculum": "16@5"}, "steps must start at 0"),
+    ({"data.curriculum": "16-0"}, "each item must be N@STEP"),
+    ({"data.train_num_patterns": "16,x"}, "comma-separated integers"),
+    ({"data.curriculum": "4@0", "data.train_num_patterns": "4,6"}, "cannot both be set"),
+])
+def test_invalid_recipe_fields_are_named(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    configuration.validate(helpers.tiny_config(**overrides))
