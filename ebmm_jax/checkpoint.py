@@ -35,7 +35,9 @@ def list_checkpoints(directory: str) -> List[Tuple[int, str]]:
 
 
 def save(directory: str, step: int, tree: Any, keep: int = 3) -> str:
-  """Writes `tree` as checkpoint `step` atomically; keeps the newest `keep`."""
+  """Writes `tree` as checkpoint `step` atomically; keeps it and the newest
+  `keep - 1` others (never deleting the one just written, even if older,
+  higher-step files are there)."""
   os.makedirs(directory, exist_ok=True)
   leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(tree))[0]
   arrays = {_path_key(p): np.asarray(v) for p, v in leaves}
@@ -51,7 +53,8 @@ def save(directory: str, step: int, tree: Any, keep: int = 3) -> str:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
-  for _, old in list_checkpoints(directory)[:-keep]:
+  others = [p for _, p in list_checkpoints(directory) if p != final]
+  for old in others[:max(len(others) - (keep - 1), 0)]:
     os.remove(old)
   return final
 

@@ -57,3 +57,11 @@ def parse_curriculum(spec: str):
     raise ValueError(f"data.curriculum={spec!r}: steps must start at 0 and "
                      "increase, and every N must be >= 1.")
   return out
+
+
+def trained_ns(config: ml_collections.ConfigDict) -> list:
+  """Every N a config trains at, increasing (the last is where it ends)."""
+  d = config.data
+  ns = ([n for n, _ in parse_curriculum(d.get("curriculum", ""))][-1:] or
+        parse_num_patterns(d.get("train_num_patterns", "")) or [d.num_patterns])
+  return sorted(set(ns))

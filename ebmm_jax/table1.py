@@ -15,6 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import ml_collections
 from absl import logging
 
+from ebmm_jax import curriculum
 from ebmm_jax import evaluation
 from ebmm_jax import experiment as experiment_lib
 from ebmm_jax import metrics as metrics_lib
@@ -74,7 +75,7 @@ def _load(workdirs: Sequence[str]):
     params = training.load_meta_params(config, workdir)
     floats = exp.model.memory_floats
     groups.setdefault((exp.model.name, floats), []).append(
-        (config.data.num_patterns, workdir, exp, params))
+        (curriculum.trained_ns(config), workdir, exp, params))
   # Paper order, then the budget-size model before smaller ones of its kind.
   order = lambda key: (_ORDER.index(key[0]) if key[0] in _ORDER else len(_ORDER),
                        key[0], -key[1])
@@ -91,8 +92,9 @@ def learned_rows(ns: Sequence[int], results: dict, workdirs: Sequence[str],
       label += f", {floats:,}-float memory (below the budget)"
     cells = []
     for n in ns:
-      match = [m for m in models if m[0] == n]
-      trained_n, workdir, exp, params = (match or models)[0]
+      match = [m for m in models if n in m[0]]
+      trained_ns, workdir, exp, params = (match or models)[0]
+      trained_n = n if n in trained_ns else trained_ns[-1]
       start = time.time()
       out = evaluation.evaluate(exp, params, n, num_batches,
                                 exp.config.eval.batches_per_call, seed)
@@ -107,10 +109,11 @@ def learned_rows(ns: Sequence[int], results: dict, workdirs: Sequence[str],
     if name in paper.TABLE1 and name not in printed:
       rows.append(_paper_row(name, ns))
       printed.add(name)
-    for trained_n, workdir, _, _ in sorted(models, key=lambda m: m[0]):
+    for trained_ns, workdir, _, _ in sorted(models, key=lambda m: m[0]):
       record = training_record(workdir)
       seconds = "n/a" if record["seconds"] is None else f"{record['seconds']:.0f}"
-      training_rows.append((label, str(trained_n), [f"{record['steps']:,}", seconds, workdir]))
+      training_rows.append((label, "/".join(str(n) for n in trained_ns),
+                            [f"{record['steps']:,}", seconds, workdir]))
   return rows, training_rows
 
 

@@ -5,6 +5,7 @@ checkpoint in `workdir/checkpoints`. Data and distortion keys are derived from
 (seed, step), so a resumed run sees exactly the batches an uninterrupted run
 would have seen.
 """
+import contextlib
 import json
 import os
 import time
@@ -24,6 +25,7 @@ from ebmm_jax import meta
 from ebmm_jax import metrics as metrics_lib
 from ebmm_jax import parallel
 from ebmm_jax import params as params_lib
+from ebmm_jax import workdir as workdir_lib
 
 
 class NonFiniteError(FloatingPointError):
@@ -127,23 +129,56 @@ def _format_eta(seconds: float) -> str:
   return f"{h:d}:{m:02d}:{s:02d}"
 
 
-def train(config: ml_collections.ConfigDict, workdir: str,
-          mesh=None) -> meta.TrainState:
-  """Meta-trains `config` in `workdir`; returns the final TrainState."""
+class CheckpointError(RuntimeError):
+  """A workdir holds checkpoints, none of which can be read."""
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, mesh=None,
+          restart: bool = False) -> meta.TrainState:
+  """Meta-trains `config` in `workdir`; returns the final TrainState.
+
+  A workdir with checkpoints is resumed, and only with the config it was
+  trained with (budget fields may change: `workdir.RESUMABLE_FIELDS`);
+  otherwise `workdir.ConfigMismatchError` names the differing fields. With
+  `restart`, the old run's files are first moved into
+  `WORKDIR/previous_<time>/` and a new run starts. One trainer at a time:
+  a second one on a live workdir raises `workdir.WorkdirBusyError`.
+  """
   exp = experiment_lib.build(config)
   mesh = parallel.make_mesh() if mesh is None else mesh
   parallel.check_meta_batch(config.train.meta_batch_size, mesh)
   is_writer = jax.process_index() == 0
   if is_writer:
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+  guard = workdir_lib.lock(workdir) if is_writer else contextlib.nullcontext()
+  with guard:
+    return _train(exp, workdir, mesh, is_writer, restart)
+
+
+def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
+  config = exp.config
+  saved = checkpoint.list_checkpoints(checkpoint_dir(workdir))
+  has_run = bool(saved) or os.path.exists(os.path.join(workdir, workdir_lib.CONFIG_FILE))
+  if restart and has_run:
+    if is_writer:
+      logging.warning("Restarting: the previous run was moved to %s.",
+                      workdir_lib.move_aside(workdir))
+    saved = []
+  elif saved:
+    workdir_lib.check_config(workdir, config)
+  if is_writer:
+    workdir_lib.write_config(workdir, config)
 
   state = initial_state(exp)
   logging.info("%s: memory size %d floats (writable state); %d meta-parameters.",
                exp.model.name, exp.model.memory_floats,
                params_lib.count_floats(state.meta_params))
-  restored = checkpoint.restore_latest(checkpoint_dir(workdir), state)
+  restored = checkpoint.restore_latest(checkpoint_dir(workdir), state) if saved else None
+  if saved and restored is None:
+    raise CheckpointError(
+        f"None of the checkpoints in {checkpoint_dir(workdir)} can be read "
+        f"({', '.join(os.path.basename(p) for _, p in saved)}); refusing to start "
+        "over and lose the run. Move them away to start a new run, or pass --restart.")
   if restored is not None:
     state = restored[1]
     logging.info("Resumed from checkpoint at step %d.", restored[0])

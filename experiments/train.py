@@ -4,13 +4,17 @@ r"""Meta-trains an EBMM experiment.
 
 Writes `config.json`, `metrics.jsonl`, TensorBoard summaries (`tb/`) and
 checkpoints (`checkpoints/`) under --workdir, and resumes from the newest
-checkpoint there. Override any config field with --config.FIELD=VALUE.
+checkpoint there, only with the config it was trained with (budget fields
+such as --config.train.max_seconds may change; --restart moves the old run
+aside and starts anew). Override any config field with --config.FIELD=VALUE.
 
 Multi-host (the same command on every host): --distributed. On TPU pods and
 SLURM clusters the processes find each other; elsewhere also pass
 --coordinator_address=HOST:PORT --num_processes=P --process_id=I.
 Only process 0 writes files.
 """
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -18,6 +22,7 @@ from ml_collections import config_flags
 
 from ebmm_jax import parallel
 from ebmm_jax import training
+from ebmm_jax import workdir
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -28,6 +33,9 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", "",
                                    "HOST:PORT of process 0 (empty: auto-detect).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "Processes in the job.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index.")
+_RESTART = flags.DEFINE_bool(
+    "restart", False, "Start a new run in a workdir that holds one: the old run's "
+    "files are moved into WORKDIR/previous_<time>/ first (nothing is deleted).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -38,7 +46,11 @@ def main(argv):
     parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
                                     _PROCESS_ID.value)
   logging.info("Config:\n%s", _CONFIG.value)
-  training.train(_CONFIG.value, _WORKDIR.value)
+  try:
+    training.train(_CONFIG.value, _WORKDIR.value, restart=_RESTART.value)
+  except (workdir.ConfigMismatchError, workdir.WorkdirBusyError,
+          training.CheckpointError) as e:
+    sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

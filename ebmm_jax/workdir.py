@@ -1,0 +1,167 @@
+"""A training workdir's guards: one trainer at a time, and no silent change of
+the run it holds.
+
+- `lock(workdir)`: an exclusive `fcntl` lock on `WORKDIR/.lock`, held while a
+  trainer runs. The operating system releases it when the process ends, even
+  when it is killed, so a crashed run never leaves the workdir stuck.
+- `check_config(workdir, config)`: a workdir that holds checkpoints may be
+  resumed only with the config it was trained with; budget and reporting
+  fields (`RESUMABLE_FIELDS`) may change. Anything else raises
+  `ConfigMismatchError` listing the differing fields.
+- `move_aside(workdir)`: moves a run's files into `WORKDIR/previous_<time>/`,
+  so that a new run can start there without deleting the old one.
+"""
+import fcntl
+import json
+import os
+import time
+from typing import Dict, List, Tuple
+
+import ml_collections
+
+from ebmm_jax import meta
+
+CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"
+# Fields that change how long a run trains or how it reports, not what it
+# learns: a resumed run may change them.
+RESUMABLE_FIELDS = ("train.num_steps", "train.max_seconds", "train.log_every",
+                    "train.checkpoint_every_secs", "train.keep_checkpoints",
+                    "train.max_nonfinite_steps", "data.data_dir")
+RESUMABLE_SECTIONS = ("eval",)
+
+
+class WorkdirBusyError(RuntimeError):
+  """Another trainer holds the workdir."""
+
+
+class ConfigMismatchError(ValueError):
+  """The requested config differs from the one the workdir was trained with."""
+
+
+def _flatten(d, prefix="") -> Dict[str, object]:
+  out = {}
+  for k, v in d.items():
+    name = f"{prefix}{k}"
+    if isinstance(v, dict):
+      out.update(_flatten(v, name + "."))
+    else:
+      out[name] = list(v) if isinstance(v, tuple) else v
+  return out
+
+
+_MISSING = "<absent>"
+
+
+def _implied_defaults() -> Dict[str, object]:
+  """What a field means when a config lacks it (one written before the field
+  existed): the defaults the experiment builder fills in."""
+  out = {f"memory.{k}": v for k, v in meta.Init()._asdict().items()}
+  out.update({f"optim.{k}": v for k, v in meta.OptimizerConfig()._asdict().items()})
+  out.update({"memory.read_start": "query", "memory.projection_gradient": "clip",
+              "memory.first_order_steps": 0, "data.curriculum": "",
+              "data.train_num_patterns": ""})
+  return out
+
+
+def config_differences(saved: dict, requested: dict) -> List[Tuple[str, object, object]]:
+  """(field, saved value, requested value) for every field that differs and
+  is not resumable. A field that only one side has counts as its implied
+  default on the other (`_implied_defaults`), or as absent."""
+  a, b = _flatten(saved), _flatten(requested)
+  implied = _implied_defaults()
+  diffs = []
+  for field in sorted(set(a) | set(b)):
+    if field in RESUMABLE_FIELDS or field.split(".")[0] in RESUMABLE_SECTIONS:
+      continue
+    old = a.get(field, implied.get(field, _MISSING))
+    new = b.get(field, implied.get(field, _MISSING))
+    if old != new:
+      diffs.append((field, old, new))
+  return diffs
+
+
+def _as_dict(config: ml_collections.ConfigDict) -> dict:
+  return json.loads(config.to_json_best_effort())
+
+
+def check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigMismatchError if `workdir`'s saved config differs from
+  `config` in a field that is not resumable."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise ConfigMismatchError(
+        f"{path} is unreadable ({type(e).__name__}: {e}); the run there cannot be "
+        "checked against this config. Restore the file, or start a new run with "
+        "--restart (the old files are moved aside, not deleted).") from None
+  diffs = config_differences(saved, _as_dict(config))
+  if diffs:
+    listed = "; ".join(f"{f}: {old!r} -> {new!r}" for f, old, new in diffs[:8])
+    more = f" (and {len(diffs) - 8} more)" if len(diffs) > 8 else ""
+    raise ConfigMismatchError(
+        f"{workdir} holds a run trained with another config ({listed}{more}). "
+        "Resume it with its own config, train elsewhere, or pass --restart to "
+        "move the old run aside and start a new one here.")
+
+
+def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  path = os.path.join(workdir, CONFIG_FILE)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  os.replace(tmp, path)
+
+
+def move_aside(workdir: str) -> str:
+  """Moves everything in `workdir` (but earlier `previous_*` folders and the
+  lock) into a new `previous_<UTC time>` folder; returns its path."""
+  stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+  dest = os.path.join(workdir, f"previous_{stamp}")
+  suffix = 0
+  while os.path.exists(dest):
+    suffix += 1
+    dest = os.path.join(workdir, f"previous_{stamp}_{suffix}")
+  os.makedirs(dest)
+  for name in os.listdir(workdir):
+    if name.startswith("previous_") or name == LOCK_FILE:
+      continue
+    os.replace(os.path.join(workdir, name), os.path.join(dest, name))
+  return dest
+
+
+class lock:  # pylint: disable=invalid-name
+  """Context manager: holds `WORKDIR/.lock` exclusively, or raises
+  WorkdirBusyError naming the process that holds it."""
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, LOCK_FILE)
+    self._file = None
+
+  def __enter__(self):
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    self._file = open(self.path, "a+")
+    try:
+      fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      self._file.seek(0)
+      holder = self._file.read().strip() or "another process"
+      self._file.close()
+      raise WorkdirBusyError(
+          f"{os.path.dirname(self.path)} is being trained by {holder}; two "
+          "trainers on one workdir would overwrite each other's checkpoints. "
+          "Wait for it to finish or stop it.") from None
+    self._file.seek(0)
+    self._file.truncate()
+    self._file.write(f"process {os.getpid()} on {os.uname().nodename}")
+    self._file.flush()
+    return self
+
+  def __exit__(self, *exc):
+    fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+    self._file.close()
+    return False

@@ -1,0 +1,124 @@
+"""A run never loses work: config changes on resume, unreadable checkpoints,
+retention, and two trainers on one workdir."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from ebmm_jax import checkpoint
+from ebmm_jax import parallel
+from ebmm_jax import training
+from ebmm_jax import workdir as workdir_lib
+from tests import helpers
+
+STEPS = {"train.num_steps": 2, "train.checkpoint_every_secs": 0.0}
+
+
+def _train(path, restart=False, **overrides):
+  return training.train(helpers.tiny_config(**{**STEPS, **overrides}), str(path),
+                        parallel.make_mesh(jax.devices()[:1]), restart=restart)
+
+
+def test_resuming_with_another_config_is_refused_and_names_the_fields(tmp_path):
+  _train(tmp_path)
+  with pytest.raises(workdir_lib.ConfigMismatchError,
+                     match=r"energy.hidden_size: 8 -> 9.*--restart"):
+    _train(tmp_path, **{"energy.hidden_size": 9})
+  # A change that keeps every shape is refused too (it would silently
+  # continue the old model under another config).
+  with pytest.raises(workdir_lib.ConfigMismatchError, match="optim.learning_rate"):
+    _train(tmp_path, **{"optim.learning_rate": 0.5})
+  saved = json.load(open(tmp_path / "config.json"))
+  assert saved["energy"]["hidden_size"] == 8  # Not overwritten.
+  # Budget fields may change: the run continues from step 2 to 4.
+  state = _train(tmp_path, **{"train.num_steps": 4, "train.log_every": 1})
+  assert int(state.step) == 4
+
+
+def test_restart_moves_the_old_run_aside(tmp_path):
+  _train(tmp_path)
+  old = checkpoint.list_checkpoints(training.checkpoint_dir(str(tmp_path)))
+  state = _train(tmp_path, restart=True, **{"energy.hidden_size": 9})
+  assert int(state.step) == 2
+  previous = [d for d in os.listdir(tmp_path) if d.startswith("previous_")]
+  assert len(previous) == 1
+  moved = checkpoint.list_checkpoints(str(tmp_path / previous[0] / "checkpoints"))
+  assert [s for s, _ in moved] == [s for s, _ in old]
+  assert json.load(open(tmp_path / previous[0] / "config.json"))["energy"]["hidden_size"] == 8
+  assert json.load(open(tmp_path / "config.json"))["energy"]["hidden_size"] == 9
+
+
+def test_a_config_written_before_a_field_existed_means_its_default(tmp_path):
+  _train(tmp_path)
+  path = tmp_path / "config.json"
+  saved = json.load(open(path))
+  del saved["memory"]["rates"], saved["optim"]["rate_learning_rate"]
+  json.dump(saved, open(path, "w"))
+  assert int(_train(tmp_path, **{"train.num_steps": 3}).step) == 3
+  with pytest.raises(workdir_lib.ConfigMismatchError, match="memory.rates: 'softplus' -> 'log'"):
+    _train(tmp_path, **{"memory.rates": "log", "train.num_steps": 4})
+
+
+def test_a_corrupt_config_file_is_refused(tmp_path):
+  _train(tmp_path)
+  (tmp_path / "config.json").write_text("{not json")
+  with pytest.raises(workdir_lib.ConfigMismatchError, match="unreadable"):
+    _train(tmp_path)
+
+
+def test_unreadable_checkpoints_fall_back_or_refuse_naming_the_files(tmp_path):
+  _train(tmp_path, **{"train.num_steps": 3, "train.log_every": 1})
+  ckpts = checkpoint.list_checkpoints(training.checkpoint_dir(str(tmp_path)))
+  assert [s for s, _ in ckpts] == [1, 2, 3]
+  with open(ckpts[-1][1], "wb") as f:
+    f.write(b"truncated")
+  # The newest is unreadable: resume from step 2, train to 4.
+  assert int(_train(tmp_path, **{"train.num_steps": 4}).step) == 4
+  ckpts = checkpoint.list_checkpoints(training.checkpoint_dir(str(tmp_path)))
+  for _, p in ckpts:
+    with open(p, "wb") as f:
+      f.write(b"garbage")
+  with pytest.raises(training.CheckpointError, match=r"ckpt_\d+\.npz.*refusing to start over"):
+    _train(tmp_path, **{"train.num_steps": 5})
+  # Nothing was removed.
+  assert checkpoint.list_checkpoints(training.checkpoint_dir(str(tmp_path))) == ckpts
+
+
+def test_retention_never_deletes_the_checkpoint_just_written(tmp_path):
+  tree = {"w": np.zeros(3, np.float32)}
+  for step in (10, 20, 30):
+    checkpoint.save(str(tmp_path), step, tree, keep=2)
+  assert [s for s, _ in checkpoint.list_checkpoints(str(tmp_path))] == [20, 30]
+  path = checkpoint.save(str(tmp_path), 5, tree, keep=2)  # Lower than the others.
+  assert os.path.exists(path)
+  assert [s for s, _ in checkpoint.list_checkpoints(str(tmp_path))] == [5, 30]
+
+
+def test_a_second_trainer_is_refused(tmp_path):
+  with workdir_lib.lock(str(tmp_path)):
+    with pytest.raises(workdir_lib.WorkdirBusyError, match=f"process {os.getpid()}"):
+      _train(tmp_path)
+  assert int(_train(tmp_path).step) == 2  # Released on exit.
+
+
+def test_a_killed_trainer_does_not_leave_the_workdir_locked(tmp_path):
+  code = ("import sys, time; from ebmm_jax import workdir as w\n"
+          "with w.lock(sys.argv[1]):\n  print('locked', flush=True); time.sleep(600)\n")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=root,
+                          stdout=subprocess.PIPE, text=True)
+  try:
+    assert proc.stdout.readline().strip() == "locked"
+    with pytest.raises(workdir_lib.WorkdirBusyError, match=f"process {proc.pid}"):
+      with workdir_lib.lock(str(tmp_path)):
+        pass
+  finally:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  with workdir_lib.lock(str(tmp_path)):
+    pass
