@@ -35,6 +35,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.memory.read_start = "query"  # x(0): "query", or "center" (unknown entries at 0).
   c.memory.projection_gradient = "clip"  # Or "straight_through" (identity derivative).
   c.memory.meta_loss_iterates = "all"  # "all": step-wise loss (B.4); "last": x(K) only.
+  c.memory.iterate_anneal_steps = 0  # >0: x(1..K-1)'s weight falls 1 -> 0 over these steps.
   c.memory.first_order_steps = 0  # First meta-steps with first-order meta-gradients.
   c.memory.remat = False  # Recompute write/read steps in the backward pass.
 

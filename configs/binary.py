@@ -31,6 +31,7 @@ def paper(c: ml_collections.ConfigDict) -> None:
   c.memory.projection_gradient = "clip"
   c.memory.meta_loss_iterates = "all"
   c.memory.first_order_steps = 0
+  c.memory.iterate_anneal_steps = 0
   c.optim.learning_rate = 5e-5
   c.optim.rate_learning_rate = 0.0
   c.optim.weight_decay = 1e-6

@@ -64,6 +64,8 @@ def _validate_ebmm_memory(c: ml_collections.ConfigDict, need) -> None:
                        ("projection_gradient", memory_lib.PROJECTION_GRADIENTS)):
     if field in m:
       need(m[field] in known, f"memory.{field}={m[field]!r} must be one of {list(known)}.")
+  need(m.get("iterate_anneal_steps", 0) >= 0,
+       f"memory.iterate_anneal_steps={m.get('iterate_anneal_steps')} must be >= 0.")
   need(m.get("first_order_steps", 0) >= 0,
        f"memory.first_order_steps={m.get('first_order_steps')} must be >= 0.")
   for field in ("read_step_decay_init", "read_momentum_init", "read_momentum_decay_init"):

@@ -100,9 +100,14 @@ def ebmm_model(exp: Experiment, first_order: bool = False) -> models.MemoryModel
     return memory_lib.read(energy.apply, params, mp.read, queries, known,
                            box=task.box, loops=loops, rule=rule)
 
-  def loss(mp, patterns, key):
+  anneal = c.memory.get("iterate_anneal_steps", 0)
+
+  def loss(mp, patterns, key, step=None):
+    # `step` (the meta-step, traced) anneals the early iterates' weight.
+    weight = None if not anneal or step is None else meta.iterate_weight(step, anneal)
     return meta.meta_loss(energy.apply, task, mp, patterns, key,
-                          iterates=c.memory.meta_loss_iterates, loops=loops, rule=rule)
+                          iterates=c.memory.meta_loss_iterates, loops=loops, rule=rule,
+                          early_weight=weight)
 
   return models.MemoryModel(
       name="EBMM", init=exp.init_meta_params, write=write, read=read, loss=loss,

@@ -117,13 +117,17 @@ def write_and_read(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
 def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams,
               patterns: jax.Array, key: jax.Array, *, iterates: str = "all",
               loops: memory_lib.Loops = memory_lib.Loops(),
-              rule: memory_lib.Rule = memory_lib.Rule()
+              rule: memory_lib.Rule = memory_lib.Rule(),
+              early_weight: Optional[jax.Array] = None
               ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
   """The meta-loss of one memory batch `patterns` [N, ...].
 
   Args:
     iterates: "all" for the step-wise loss of Appendix B.4 (the sum over k of
       Eq. (2) at x(k)), "last" for Eq. (2) at x(K) only.
+    early_weight: with iterates="all", the weight of x(1..K-1)'s terms (x(K)'s
+      stays 1): MAML++'s multi-step loss, annealed towards "last" over
+      training (`iterate_weight`). None: 1.
 
   Returns:
     (loss, metrics); metrics hold per-iterate reconstruction loss and score
@@ -136,12 +140,23 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
                                        known, task.box, loops, rule)
   metrics = models.iterate_metrics(task.score, xs, patterns, queries)
   per_iterate = metrics["reconstruction"]  # [K]
-  loss = jnp.sum(per_iterate) if iterates == "all" else per_iterate[-1]
+  if iterates == "last":
+    loss = per_iterate[-1]
+  elif early_weight is None:
+    loss = jnp.sum(per_iterate)
+  else:
+    loss = early_weight * jnp.sum(per_iterate[:-1]) + per_iterate[-1]
   metrics.update(
       writing_energy=write_losses.energy,
       writing_grad_penalty=write_losses.grad_penalty,
       writing_prior_penalty=write_losses.prior_penalty)
   return loss, metrics
+
+
+def iterate_weight(step: jax.Array, anneal_steps: int) -> jax.Array:
+  """The early iterates' weight at meta-step `step`: 1 at step 0, falling
+  linearly to 0 at `anneal_steps` (MAML++, Antoniou et al. 2019)."""
+  return jnp.clip(1.0 - step / anneal_steps, 0.0, 1.0)
 
 
 def schedules(meta: MetaParams, rule: memory_lib.Rule = memory_lib.Rule()

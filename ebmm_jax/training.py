@@ -67,9 +67,14 @@ def _make_train_step(exp: experiment_lib.Experiment, mesh, first_order: bool):
       raise ValueError("first-order meta-gradients apply to EBMM only.")
     model = experiment_lib.ebmm_model(exp, first_order=True)
 
+  anneal = exp.energy is not None and exp.config.memory.get("iterate_anneal_steps", 0)
+
   def step(state, patterns, key):
     # EBMM and every baseline: the same step on the model's own loss.
-    return meta.model_meta_step(model.loss, optimizer, state, patterns, key,
+    loss = model.loss
+    if anneal:  # MAML++'s annealed multi-step loss needs the meta-step.
+      loss = lambda p, x, k: model.loss(p, x, k, step=state.step)
+    return meta.model_meta_step(loss, optimizer, state, patterns, key,
                                 axis_name=parallel.DATA_AXIS,
                                 schedules_fn=model.schedules)
 

@@ -59,7 +59,8 @@ def _implied_defaults() -> Dict[str, object]:
   out = {f"memory.{k}": v for k, v in meta.Init()._asdict().items()}
   out.update({f"optim.{k}": v for k, v in meta.OptimizerConfig()._asdict().items()})
   out.update({"memory.read_start": "query", "memory.projection_gradient": "clip",
-              "memory.first_order_steps": 0, "data.curriculum": "",
+              "memory.first_order_steps": 0, "memory.iterate_anneal_steps": 0,
+              "data.curriculum": "",
               "data.train_num_patterns": ""})
   return out
 

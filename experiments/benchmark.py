@@ -38,7 +38,8 @@ from ebmm_jax import meta
 from ebmm_jax import parallel
 from ebmm_jax import training
 
-_CONFIGS = flags.DEFINE_list("configs", ["binary"], "Config names: binary, omniglot_conv.")
+_CONFIGS = flags.DEFINE_list("configs", ["binary"], "Config names and variants, e.g. "
+                             "binary, binary:cpu, omniglot_conv.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps after compilation.")
 _REMAT_STEPS = flags.DEFINE_integer("remat_steps", 20, "T = K for the remat comparison (0: skip).")
 _WRITE_NS = flags.DEFINE_list("write_ns", ["16", "64", "256", "1024"], "N for the write-time fit.")
@@ -62,8 +63,10 @@ def matmul_time(repeats: int = 20) -> float:
 
 
 def _config(name: str):
-  module = __import__(f"configs.{name}", fromlist=["get_config"])
-  config = module.get_config("")
+  """A config by module name and optional variants, e.g. "binary:cpu"."""
+  module_name, _, variants = name.partition(":")
+  module = __import__(f"configs.{module_name}", fromlist=["get_config"])
+  config = module.get_config(variants)
   if _DATA_DIR.value:
     config.unlock()
     config.data.data_dir = _DATA_DIR.value
@@ -118,6 +121,21 @@ def bench_config(name: str, peak_matmul: float) -> dict:
     times.append(time.perf_counter() - t0)
   out["step_s_median"] = float(np.median(times))
   out["step_in_matmuls"] = out["step_s_median"] / peak_matmul
+  if exp.energy is not None:
+    # First-order meta-gradients (memory.first_order_steps): the same step with
+    # the writing gradients held constant, timed in the same run.
+    fo_step = training.make_train_step(exp, parallel.make_mesh(jax.devices()[:1]),
+                                       first_order=True)
+    fo = fo_step.lower(state_now, patterns, key).compile()
+    fo_state = fo(state_now, patterns, key)[0]
+    fo_times = []
+    for _ in range(_STEPS.value):
+      t0 = time.perf_counter()
+      fo_state = jax.block_until_ready(fo(fo_state, patterns, key)[0])
+      fo_times.append(time.perf_counter() - t0)
+    state_now = fo_state
+    out["first_order_step_s_median"] = float(np.median(fo_times))
+    out["first_order_speedup"] = out["step_s_median"] / out["first_order_step_s_median"]
 
   unrolled = functools.partial(meta.meta_step, exp.energy.apply, exp.task, opt,
                                loops=memory_lib.Loops(unroll=True), rule=exp.rule)

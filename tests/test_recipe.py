@@ -230,3 +230,33 @@ def test_number_of_patterns_per_step():
 def test_invalid_recipe_fields_are_named(overrides, match):
   with pytest.raises(ValueError, match=match):
     configuration.validate(helpers.tiny_config(**overrides))
+
+
+def test_annealed_multi_step_loss_is_the_weighted_sum_of_eq_2():
+  exp = helpers.tiny_experiment(**{"memory.read_steps": 3, "memory.iterate_anneal_steps": 100})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  patterns = binary_strings.sample_patterns(jax.random.PRNGKey(3), 4, 16)
+  key = jax.random.PRNGKey(4)
+  queries, known = exp.task.distort(key, patterns)
+  xs = exp.model.retrieve(mp, patterns, queries, known)  # [3, 4, 16]
+  per_iterate = np.mean(np.sum((np.asarray(xs) - np.asarray(patterns)[None]) ** 2, -1), -1)
+  for step, w in ((0, 1.0), (25, 0.75), (100, 0.0), (1000, 0.0)):
+    loss, _ = exp.model.loss(mp, patterns, key, step=jnp.asarray(step))
+    np.testing.assert_allclose(float(loss), w * per_iterate[:2].sum() + per_iterate[2],
+                               rtol=1e-5)
+  # Without a step (evaluation, the API) the paper's step-wise loss.
+  np.testing.assert_allclose(float(exp.model.loss(mp, patterns, key)[0]), per_iterate.sum(),
+                             rtol=1e-5)
+
+
+def test_training_with_annealing_and_first_order_steps_runs_and_switches(tmp_path):
+  from ebmm_jax import parallel, training  # pylint: disable=g-import-not-at-top
+  config = helpers.tiny_config(**{"memory.iterate_anneal_steps": 2,
+                                  "memory.first_order_steps": 2, "train.num_steps": 4,
+                                  "train.log_every": 1, "data.train_num_patterns": "3,4"})
+  state = training.train(config, str(tmp_path), parallel.make_mesh(jax.devices()[:1]))
+  assert int(state.step) == 4
+  from ebmm_jax import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  rows = metrics_lib.read_metrics(str(tmp_path))
+  assert [r["step"] for r in rows] == [1, 2, 3, 4]
+  assert {r["num_patterns"] for r in rows} <= {3, 4}
