@@ -9,7 +9,8 @@ Every variant starts from the paper's model and protocol
 the CPU like the first `cpu` recipe (hidden 256, AdamW 3e-3, writing rates
 initialised at 1e-2: variant `old_cpu`), and changes what its name says;
 `+` names a change on top of `log_rates_lr` (log-space rates with their own
-learning rate). Arguments after the colon:
+learning rate), `+large_init+...` one on top of `+large_init`. A study can
+train any subset (`--variants`). Arguments after the colon:
   n=K        N patterns per memory (16 and 64 were studied).
   budget=S   training seconds per variant (default 120 at N = 16, 300 above).
   quick      a seconds-scale study of two variants (tests, smoke checks).
@@ -22,6 +23,8 @@ OLD_CPU = ("energy.hidden_size=256", "optim.learning_rate=0.003",
            "memory.write_lr_init=0.01", "train.log_every=25",
            "train.checkpoint_every_secs=60")
 LOG_RATES_LR = OLD_CPU + ("memory.rates=log", "optim.rate_learning_rate=0.03")
+# Rates started near where log_rates_lr learns them to be (N = 16 and 64).
+LARGE_INIT = LOG_RATES_LR + ("memory.write_lr_init=1.0", "memory.read_step_size_init=10.0")
 
 
 def variants(n: int):
@@ -31,8 +34,7 @@ def variants(n: int):
       ("rates_lr", OLD_CPU + ("optim.rate_learning_rate=0.03",)),
       ("log_rates_lr", LOG_RATES_LR),
       ("+rates_lr_0.1", LOG_RATES_LR + ("optim.rate_learning_rate=0.1",)),
-      ("+large_init", LOG_RATES_LR + ("memory.write_lr_init=1.0",
-                                      "memory.read_step_size_init=10.0")),
+      ("+large_init", LARGE_INIT),
       ("+center_start", LOG_RATES_LR + ("memory.read_start=center",)),
       ("+straight_through", LOG_RATES_LR + ("memory.projection_gradient=straight_through",)),
       ("+shared_rates", LOG_RATES_LR + ("memory.write_rate_sharing=shared",)),
@@ -43,8 +45,14 @@ def variants(n: int):
       ("+meta_batch_2", LOG_RATES_LR + ("train.meta_batch_size=2",)),
       ("+hidden_128", LOG_RATES_LR + ("energy.hidden_size=128",)),
   ]
+  v += [
+      ("+anneal_iterates", LOG_RATES_LR + ("memory.iterate_anneal_steps=2000",)),
+      ("+large_init+rates_lr_0.1", LARGE_INIT + ("optim.rate_learning_rate=0.1",)),
+      ("+large_init+mix", LARGE_INIT + ("data.train_num_patterns=16,32,48,64,96",)),
+  ]
   if n > 16:
-    v.append(("+curriculum", LOG_RATES_LR + (f"data.curriculum=16@0,{n}@1500",)))
+    v += [("+curriculum", LOG_RATES_LR + (f"data.curriculum=16@0,{n}@1000",)),
+          ("+large_init+curriculum", LARGE_INIT + (f"data.curriculum=16@0,{n}@1000",))]
   return v
 
 
@@ -65,6 +73,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.variants = tuple(variants(n))  # (name, overrides): trained in this order.
   c.budget_secs = budget or (120.0 if n <= 16 else 300.0)  # Training seconds each.
   c.table_secs = (30.0, 60.0, 120.0) if n <= 16 else (60.0, 150.0, 300.0)
+  c.table_steps = (500, 1000) if n <= 16 else (500, 1000, 2000)  # Meta-step budgets.
   c.eval_batches = 200  # Test batches of each variant's final checkpoint.
   c.eval_seed = 12345
   if quick:
@@ -74,5 +83,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.variants = (("old_cpu", OLD_CPU[1:] + tiny), ("log_rates_lr", LOG_RATES_LR[1:] + tiny))
     c.budget_secs = budget or 4.0
     c.table_secs = (1.0, 2.0)
+    c.table_steps = (10,)
     c.eval_batches = 4
   return c

@@ -64,6 +64,16 @@ def error_at(c: Mapping[str, np.ndarray], seconds: float,
   return float(np.mean(c["score"][sel])) if np.any(sel) else float("nan")
 
 
+def error_at_step(c: Mapping[str, np.ndarray], step: int, window: float = 0.2) -> float:
+  """Mean training error of x(K) over the logged steps in the last `window`
+  fraction of the first `step` meta-steps (NaN if the run is shorter):
+  unlike `error_at`, independent of how busy the machine was."""
+  if not len(c["step"]) or c["step"][-1] < step * 0.98:
+    return float("nan")
+  sel = (c["step"] <= step) & (c["step"] >= step * (1 - window))
+  return float(np.mean(c["score"][sel])) if np.any(sel) else float("nan")
+
+
 def run_variant(name: str, config, workdir: str, budget_secs: float,
                 eval_batches: int, eval_seed: int) -> Dict[str, object]:
   """Trains a variant to its budget (resuming), evaluates its last checkpoint."""
@@ -99,17 +109,19 @@ def run_variant(name: str, config, workdir: str, budget_secs: float,
 
 def table(names: Sequence[str], curves: Mapping[str, Mapping[str, np.ndarray]],
           evals: Mapping[str, Mapping[str, object]], budgets: Sequence[float],
-          score_name: str) -> Tuple[str, List[Dict[str, object]]]:
-  """Markdown and CSV rows: training error of x(K) at each budget (mean over
-  the last 20% of it) and the final evaluation."""
+          score_name: str, steps: Sequence[int] = ()) -> Tuple[str, List[Dict[str, object]]]:
+  """Markdown and CSV rows: training error of x(K) at each budget of seconds
+  and of meta-steps (mean over the last 20% of it) and the final evaluation."""
   header = (["variant"] + [f"train, {b:g} s" for b in budgets] +
+            [f"train, step {s:,}" for s in steps] +
             ["meta-steps", "train s", f"eval {score_name} [p5, p95]", "eval batches"])
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   rows = []
   for name in names:
     c, e = curves[name], evals.get(name)
     at = [error_at(c, b) for b in budgets]
-    cells = [name] + [("-" if np.isnan(v) else f"{v:.2f}") for v in at]
+    at_steps = [error_at_step(c, s) for s in steps]
+    cells = [name] + [("-" if np.isnan(v) else f"{v:.2f}") for v in at + at_steps]
     if e:
       cells += [str(e["steps"]), f"{e['train_seconds']:.0f}",
                 f"{e['mean']:.2f} [{e['p5']:.0f}, {e['p95']:.0f}]", str(e["num_batches"])]
@@ -117,6 +129,7 @@ def table(names: Sequence[str], curves: Mapping[str, Mapping[str, np.ndarray]],
       cells += ["-"] * 4
     lines.append("| " + " | ".join(cells) + " |")
     rows.append(dict(variant=name, **{f"train_{b:g}s": v for b, v in zip(budgets, at)},
+                     **{f"train_step{s}": v for s, v in zip(steps, at_steps)},
                      steps=e["steps"] if e else "", train_seconds=e["train_seconds"] if e else "",
                      eval_mean=e["mean"] if e else "", eval_p5=e["p5"] if e else "",
                      eval_p95=e["p95"] if e else "", eval_batches=e["num_batches"] if e else ""))

@@ -60,10 +60,12 @@ def main(argv):
     study.subsample_metrics(workdir, os.path.join(workdir, "metrics_subsampled.jsonl"))
   curves = {n: study.curve(os.path.join(_WORKDIR.value, n)) for n in names}
   score_name = study.score_name_of(configs[names[0]])
-  markdown, rows = study.table(names, curves, evals, s.table_secs, score_name)
+  markdown, rows = study.table(names, curves, evals, s.table_secs, score_name,
+                               s.get("table_steps", ()))
   with open(os.path.join(_WORKDIR.value, "table.md"), "w") as f:
     f.write(f"Base config `{s.base}`, {budget:g} s per variant; training error is "
-            f"the mean over the last 20% of each budget.\n\n" + markdown)
+            f"the mean over the last 20% of each budget (seconds, or meta-steps).\n\n"
+            + markdown)
   study.write_csv(os.path.join(_WORKDIR.value, "table.csv"), rows)
   study.plot(os.path.join(_WORKDIR.value, "curves.png"), curves, score_name,
              f"{s.base}, {budget:g} s per variant")
