@@ -192,3 +192,23 @@ def subsample_metrics(workdir: str, path: str, max_rows: int = 400) -> str:
 def score_name_of(config) -> str:
   from ebmm_jax import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
   return experiment_lib.build(config).task.score_name
+
+
+def export(workdir: str, names: Sequence[str], dest: str) -> str:
+  """Copies a study's table, plot, and each variant's evaluation and
+  subsampled metrics into `dest` (e.g. a results folder to commit)."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  os.makedirs(dest, exist_ok=True)
+  for name in ("table.md", "table.csv", "curves.png"):
+    if os.path.exists(os.path.join(workdir, name)):
+      shutil.copy(os.path.join(workdir, name), os.path.join(dest, name))
+  for name in names:
+    src = os.path.join(workdir, name)
+    if not os.path.isdir(src):
+      continue
+    os.makedirs(os.path.join(dest, name), exist_ok=True)
+    subsample_metrics(src, os.path.join(dest, name, "metrics_subsampled.jsonl"))
+    for f in (DONE_FILE, "config.json"):
+      if os.path.exists(os.path.join(src, f)):
+        shutil.copy(os.path.join(src, f), os.path.join(dest, name, f))
+  return dest

@@ -11,6 +11,7 @@ the study's budgets and the final evaluation), and each variant's
 metrics_subsampled.jsonl. --variants runs a subset; --budget_secs and
 --eval_batches override the study's.
 """
+import json
 import os
 
 from absl import app
@@ -28,6 +29,9 @@ _BUDGET = flags.DEFINE_float("budget_secs", 0.0, "Training seconds per variant "
                              "(0: the study's budget_secs).")
 _EVAL_BATCHES = flags.DEFINE_integer("eval_batches", 0, "Test batches per variant "
                                      "(0: the study's eval_batches).")
+_EXPORT = flags.DEFINE_string(
+    "export_dir", "", "Also copy the table, plot and each variant's evaluation, "
+    "config and subsampled metrics here (e.g. a results folder).")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False,
                                  "Only redraw the plot and table from what is trained.")
 flags.mark_flags_as_required(["study", "workdir"])
@@ -52,7 +56,8 @@ def main(argv):
     if _REPORT_ONLY.value:
       done = os.path.join(workdir, study.DONE_FILE)
       if os.path.exists(done):
-        evals[name] = study.json.load(open(done))
+        with open(done) as f:
+          evals[name] = json.load(f)
       continue
     logging.info("Variant %d/%d: %s  %s", i + 1, len(names), name, variants[name])
     evals[name] = study.run_variant(name, configs[name], workdir, budget,
@@ -69,6 +74,8 @@ def main(argv):
   study.write_csv(os.path.join(_WORKDIR.value, "table.csv"), rows)
   study.plot(os.path.join(_WORKDIR.value, "curves.png"), curves, score_name,
              f"{s.base}, {budget:g} s per variant")
+  if _EXPORT.value:
+    study.export(_WORKDIR.value, names, _EXPORT.value)
   print(markdown)
 
 
