@@ -46,7 +46,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.optim.rate_learning_rate = 0.0  # Own lr for rates and step sizes (0: learning_rate).
   c.optim.warmup_steps = 0  # Linear learning-rate warm-up.
   c.optim.schedule = "constant"  # Or "cosine": decays over decay_steps.
-  c.optim.decay_steps = 0  # Cosine length in meta-steps (warm-up included).
+  c.optim.decay_steps = 0  # Cosine length in meta-steps, warm-up included (0: train.num_steps).
   c.optim.final_fraction = 0.0  # Cosine's final learning rate / peak.
 
   c.train = ml_collections.ConfigDict()

@@ -82,9 +82,10 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
   need(schedule in meta.LR_SCHEDULES,
        f"optim.schedule={schedule!r} must be one of {list(meta.LR_SCHEDULES)}.")
   if schedule == "cosine":
-    need(o.decay_steps > o.warmup_steps,
-         f"optim.schedule='cosine' needs optim.decay_steps={o.decay_steps} > "
-         f"optim.warmup_steps={o.warmup_steps}.")
+    decay = o.decay_steps or c.train.num_steps
+    need(decay > o.warmup_steps,
+         f"optim.schedule='cosine' needs optim.decay_steps={o.decay_steps} (0: "
+         f"train.num_steps={c.train.num_steps}) > optim.warmup_steps={o.warmup_steps}.")
   need(0 <= o.get("final_fraction", 0.0) <= 1,
        f"optim.final_fraction={o.get('final_fraction')} must be in [0, 1].")
   try:

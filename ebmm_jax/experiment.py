@@ -62,8 +62,10 @@ class Experiment:
                                  _section(self.config, "memory", meta.Init))
 
   def optimizer(self):
-    return meta.make_optimizer(_section(self.config, "optim", meta.OptimizerConfig),
-                               multi=self.energy is not None)
+    o = _section(self.config, "optim", meta.OptimizerConfig)
+    if o.schedule == "cosine" and o.decay_steps == 0:  # Over the whole run.
+      o = o._replace(decay_steps=self.config.train.num_steps)
+    return meta.make_optimizer(o, multi=self.energy is not None)
 
 
 def _section(config: ml_collections.ConfigDict, name: str, cls):

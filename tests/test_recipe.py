@@ -221,7 +221,8 @@ def test_number_of_patterns_per_step():
     ({"memory.first_order_steps": -1}, "memory.first_order_steps"),
     ({"optim.rate_learning_rate": -1.0}, "optim.rate_learning_rate"),
     ({"optim.schedule": "linear"}, "optim.schedule"),
-    ({"optim.schedule": "cosine", "optim.decay_steps": 0}, "decay_steps"),
+    ({"optim.schedule": "cosine", "optim.decay_steps": 5, "optim.warmup_steps": 5},
+     "decay_steps"),
     ({"data.curriculum": "16@5"}, "steps must start at 0"),
     ({"data.curriculum": "16-0"}, "each item must be N@STEP"),
     ({"data.train_num_patterns": "16,x"}, "comma-separated integers"),
@@ -260,3 +261,21 @@ def test_training_with_annealing_and_first_order_steps_runs_and_switches(tmp_pat
   rows = metrics_lib.read_metrics(str(tmp_path))
   assert [r["step"] for r in rows] == [1, 2, 3, 4]
   assert {r["num_patterns"] for r in rows} <= {3, 4}
+
+
+def test_a_cosine_without_decay_steps_follows_the_run():
+  exp = helpers.tiny_experiment(**{"optim.schedule": "cosine", "train.num_steps": 10,
+                                   "optim.learning_rate": 1.0, "optim.weight_decay": 0.0,
+                                   "optim.clip_global_norm": 1e9})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  opt = exp.optimizer()
+  state = opt.init(mp)
+  grads = jax.tree_util.tree_map(jnp.ones_like, mp)
+  moves = []
+  for _ in range(11):
+    updates, state = opt.update(grads, state, mp)
+    moves.append(float(jnp.abs(_flat(updates.static)[0])))
+  # Adam's unit step times the schedule: a one-step warm-up, then a cosine
+  # from step 1 to train.num_steps = 10.
+  expected = [0.0] + [0.5 * (1 + np.cos(np.pi * (t - 1) / 9)) for t in range(1, 11)]
+  np.testing.assert_allclose(moves, expected, rtol=1e-4, atol=1e-7)
