@@ -155,13 +155,17 @@ def plot(path: str, curves: Mapping[str, Mapping[str, np.ndarray]], score_name: 
   fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
   sm = lambda v: (np.convolve(v, np.ones(smooth) / smooth, mode="valid")
                   if len(v) >= smooth > 1 else v)
-  for name, c in curves.items():
+  colours = plt.get_cmap("tab20").colors
+  for i, (name, c) in enumerate(curves.items()):
     if not len(c["score"]):
       continue
     y = sm(c["score"])
     off = len(c["score"]) - len(y)
-    line, = axes[0].plot(c["seconds"][off:], y, label=name, lw=1.3)
-    axes[1].plot(c["step"][off:], y, color=line.get_color(), lw=1.3)
+    # 20 colours, every other in a dashed line: each variant reads apart.
+    style = dict(color=colours[(2 * i) % 20 + (i // 10) % 2], lw=1.3,
+                 ls="-" if i % 2 == 0 else "--")
+    axes[0].plot(c["seconds"][off:], y, label=name, **style)
+    axes[1].plot(c["step"][off:], y, **style)
   for ax, xlabel in zip(axes, ["training seconds (CPU)", "meta-step"]):
     any_curve = next((c for c in curves.values() if len(c["query"])), None)
     if any_curve is not None:

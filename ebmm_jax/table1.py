@@ -41,7 +41,8 @@ def _cell(summary, marked=False) -> str:
 def _paper_row(name: str, ns: Sequence[int]) -> Row:
   # The paper gives every baseline the Hopfield network's memory (A.2).
   size = "8127" if name == "EBMM" else str(binary_strings.MEMORY_BUDGET)
-  return (f"{name} (paper)", size, [f"{paper.table1_cell(name, n):g}" for n in ns])
+  cell = lambda n: f"{paper.table1_cell(name, n):g}" if n in paper.TABLE1_NS else "-"
+  return (f"{name} (paper)", size, [cell(n) for n in ns])
 
 
 def training_record(workdir: str) -> Dict[str, object]:
@@ -134,7 +135,8 @@ def hopfield_rows(ns: Sequence[int], results: dict, rules: Sequence[str],
       cells.append(_cell(summary))
     budget = str(hopfield.memory_size(128))
     rows.append((f"{name} (ebmm-jax)", budget, cells))
-    rows.append((f"{name} (paper)", budget, [f"{paper.table1_cell(name, n):g}" for n in ns]))
+    rows.append((f"{name} (paper)", budget, [
+        f"{paper.table1_cell(name, n):g}" if n in paper.TABLE1_NS else "-" for n in ns]))
   return rows
 
 

@@ -113,7 +113,7 @@ def bench_config(name: str, peak_matmul: float) -> dict:
                                  + mem.temp_size_in_bytes)
   # One compiled program, state threaded through (parameters change each step).
   run = lambda s: compiled(s, patterns, key)[0]
-  state_now = run(state)
+  state_now = jax.block_until_ready(run(state))  # Warm-up: not timed.
   times = []
   for _ in range(_STEPS.value):
     t0 = time.perf_counter()
@@ -127,7 +127,7 @@ def bench_config(name: str, peak_matmul: float) -> dict:
     fo_step = training.make_train_step(exp, parallel.make_mesh(jax.devices()[:1]),
                                        first_order=True)
     fo = fo_step.lower(state_now, patterns, key).compile()
-    fo_state = fo(state_now, patterns, key)[0]
+    fo_state = jax.block_until_ready(fo(state_now, patterns, key)[0])  # Warm-up.
     fo_times = []
     for _ in range(_STEPS.value):
       t0 = time.perf_counter()

@@ -4,15 +4,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import chex
 import jax
 import numpy as np
+import pytest
 
 from ebmm_jax import checkpoint
 from ebmm_jax import parallel
 from ebmm_jax import training
+from ebmm_jax import workdir as workdir_lib
 from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +45,7 @@ def _free_port():
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_four_devices(tmp_path):
   overrides = {"train.meta_batch_size": 4, "train.num_steps": 3,
                "train.checkpoint_every_secs": 0.0}
@@ -64,10 +66,31 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
   chex.assert_trees_all_close(jax.device_get(reference.meta_params),
                               _final_params(str(workdir), config), rtol=1e-5, atol=1e-6)
   # Only process 0 writes files.
-  assert sorted(os.listdir(workdir)) == ["checkpoints", "config.json", "metrics.jsonl", "tb"]
+  assert sorted(os.listdir(workdir)) == [workdir_lib.LOCK_FILE, "checkpoints", "config.json",
+                                         "metrics.jsonl", "tb"]
   assert not silent.exists()
 
 
+# Runs experiments.train, killing itself with SIGKILL right after checkpoint
+# `kill_after` is on disk: a crash at a known step, not after a wall time.
+_KILL_AFTER_CHECKPOINT = """
+import os, signal, sys
+from ebmm_jax import checkpoint
+_save = checkpoint.save
+def save(directory, step, *args, **kwargs):
+  path = _save(directory, step, *args, **kwargs)
+  if step == {kill_after}:
+    os.kill(os.getpid(), signal.SIGKILL)
+  return path
+checkpoint.save = save
+from absl import app
+from experiments import train
+sys.argv[0] = "train"
+app.run(train.main)
+"""
+
+
+@pytest.mark.slow
 def test_sigkill_mid_run_then_restart_equals_uninterrupted(tmp_path):
   overrides = {"train.num_steps": 25, "train.checkpoint_every_secs": 0.0,
                "train.log_every": 1}
@@ -75,22 +98,17 @@ def test_sigkill_mid_run_then_restart_equals_uninterrupted(tmp_path):
   straight = training.train(config, str(tmp_path / "straight"),
                             parallel.make_mesh(jax.devices()[:1]))
   workdir = tmp_path / "killed"
-  proc = _launch(workdir, helpers.tiny_flags(**overrides), num_devices=1)
-  deadline = time.time() + 240
+  proc = subprocess.Popen(
+      [sys.executable, "-c", _KILL_AFTER_CHECKPOINT.format(kill_after=8),
+       f"--workdir={workdir}", *helpers.tiny_flags(**overrides)],
+      cwd=ROOT, env=_env(1), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  out = proc.communicate(timeout=300)[0]
+  assert proc.returncode == -signal.SIGKILL, out[-3000:]
   ckpt_dir = training.checkpoint_dir(str(workdir))
-  while time.time() < deadline and proc.poll() is None:
-    steps = [s for s, _ in checkpoint.list_checkpoints(ckpt_dir)]
-    if steps and max(steps) >= 8:
-      break
-    time.sleep(0.05)
-  assert proc.poll() is None, "the run ended before it could be killed"
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  killed_at = max(s for s, _ in checkpoint.list_checkpoints(ckpt_dir))
-  assert 8 <= killed_at < 25
+  assert max(s for s, _ in checkpoint.list_checkpoints(ckpt_dir)) == 8
   proc = _launch(workdir, helpers.tiny_flags(**overrides), num_devices=1)
   out = proc.communicate(timeout=300)[0]
   assert proc.returncode == 0, out[-3000:]
-  assert f"Resumed from checkpoint at step {killed_at}" in out
+  assert "Resumed from checkpoint at step 8" in out
   chex.assert_trees_all_equal(jax.device_get(straight.meta_params),
                               _final_params(str(workdir), config))

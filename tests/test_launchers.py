@@ -1,0 +1,304 @@
+"""The launchers end to end on tiny configs, with their numbers checked.
+
+Each launcher runs as a subprocess (its own flags, one CPU device). Its
+printed or written numbers are then recomputed here: Table 1, Table 3 and
+the image table from the literal write-then-read of `tests/references.py` on
+the same batches and queries (so a read that returns its query, or a launcher
+that scores the wrong model, N or batches, fails), the training plot's curves
+from the metrics it was given, and the benchmark's derived numbers from its
+raw ones and the analytic FLOP count.
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from ebmm_jax import checkpoint
+from ebmm_jax import experiment
+from ebmm_jax import parallel
+from ebmm_jax import runs
+from ebmm_jax import training
+from tests import helpers
+from tests import references
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, timeout=300, env_extra=None):
+  """Runs `python args...` from the repository root on one CPU device."""
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = " ".join(
+      f for f in env.get("XLA_FLAGS", "").split()
+      if not f.startswith("--xla_force_host_platform_device_count"))
+  env.update(env_extra or {})
+  proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc.stdout
+
+
+def _evaluation_batches(exp, num_patterns, num_batches, seed):
+  """The batches and queries `evaluation.evaluate` scores: (patterns,
+  queries, known) per memory, in order (its key derivation, restated)."""
+  per_call = min(exp.config.eval.batches_per_call, num_batches)
+  base, done, out = jax.random.PRNGKey(seed), 0, []
+  while done < num_batches:
+    k_data, k_distort = jax.random.split(jax.random.fold_in(base, done))
+    patterns = exp.sample_test(k_data, per_call, num_patterns)
+    keys = jax.random.split(k_distort, per_call)
+    for b in range(min(per_call, num_batches - done)):
+      queries, known = exp.task.distort(keys[b], patterns[b])
+      out.append((patterns[b], queries, known))
+    done += per_call
+  return out
+
+
+def _reference_scores(exp, meta_params, batches, score, energy_apply=None):
+  """Per-query scores of every reference iterate [K, Q] and of the queries
+  [Q], and per query the number of final entries within 1e-3 of the score's
+  threshold (0 for ±1 strings, 0.5 for images), whose side float32 may not
+  share with float64."""
+  iterate_scores, query_scores, ambiguous = [], [], []
+  threshold = 0.0 if exp.task.box == (-1.0, 1.0) else 0.5
+  with jax.enable_x64(True):
+    for patterns, queries, known in batches:
+      xs = references.retrieve(energy_apply or exp.energy.apply, meta_params.static,
+                               meta_params.write, meta_params.read, patterns, queries,
+                               known, exp.task.box)
+      iterate_scores.append([score(x, np.asarray(patterns)) for x in xs])
+      query_scores.append(score(np.asarray(queries), np.asarray(patterns)))
+      near = np.abs(xs[-1] - threshold) < 1e-3
+      ambiguous.append(near.reshape(near.shape[0], -1).sum(axis=1))
+  return (np.concatenate(iterate_scores, axis=1), np.concatenate(query_scores),
+          np.concatenate(ambiguous))
+
+
+def _hamming(x, patterns):
+  axes = tuple(range(1, patterns.ndim))
+  return np.sum((x > 0.5) != (patterns > 0.5), axis=axes)
+
+
+# --- Table 1 with a trained EBMM workdir (experiments.evaluate) ---------------
+
+def test_table1_launcher_scores_a_workdir_like_the_reference(tmp_path):
+  # N = 16: the smallest column of Table 1.
+  config = helpers.tiny_config(**{"data.num_patterns": 16, "train.num_steps": 2,
+                                  "train.log_every": 1, "train.checkpoint_every_secs": 0.0})
+  workdir = str(tmp_path / "ebmm")
+  training.train(config, workdir, parallel.make_mesh(jax.devices()[:1]))
+  out_json = tmp_path / "table1.json"
+  stdout = _run(["-m", "experiments.evaluate", f"--workdir={workdir}", "--ns=16",
+                 "--num_batches=3", "--seed=7", "--hopfield=", "--nomodern_hopfield",
+                 f"--json={out_json}"])
+  results = json.loads(out_json.read_text())
+  label = "EBMM (ebmm-jax), 51-float memory (below the budget)"
+  cell = results[label]["16"]
+  assert cell["trained_at"] == 16 and cell["memory_floats"] == 51
+  assert cell["training"]["steps"] == 2
+
+  exp = experiment.build(config)
+  meta_params = training.load_meta_params(config, workdir)
+  batches = _evaluation_batches(exp, 16, 3, seed=7)
+  scores, query, ambiguous = _reference_scores(exp, meta_params, batches,
+                                               references.error_bits)
+  assert ambiguous.sum() == 0  # No retrieved bit so close to 0 that float32 could flip it.
+  assert cell["count"] == scores.shape[1] == 3 * 16
+  np.testing.assert_allclose(cell["mean"], scores[-1].mean(), rtol=1e-12)
+  np.testing.assert_allclose([cell["p5"], cell["p95"]],
+                             np.percentile(scores[-1], [5, 95]), rtol=1e-12)
+  np.testing.assert_allclose(cell["per_iterate"], scores.mean(axis=1), rtol=1e-12)
+  np.testing.assert_allclose(cell["query"]["mean"], query.mean(), rtol=1e-12)
+  # The read changed the queries' bits (a read returning its query would not).
+  assert not np.array_equal(scores[-1], query)
+  row = next(l for l in stdout.splitlines() if l.startswith(f"| {label} | 51 |"))
+  assert f"{scores[-1].mean():.2f} [" in row
+
+
+# --- Table 3 (experiments.correlated) and the image table (evaluate_images) ----
+
+MEM = "200"  # runlocal's C.5 model with dynamic_size 2: 220 floats.
+SPEC = "configs/omniglot_correlated.py:runlocal"
+# T = K = 2 instead of runlocal's 5: each evaluation compiles in half the time.
+STEPS = ["memory.write_steps=2", "memory.read_steps=2"]
+
+
+@pytest.fixture(scope="module")
+def omniglot_root(tmp_path_factory, data_dir):
+  """Table 3's two workdirs (uniform and 2-class batches), each holding its
+  initial state as a checkpoint, so the launchers only evaluate."""
+  root = tmp_path_factory.mktemp("table3")
+  configs = {}
+  for variant, prefix in (("uniform", "uniform"), ("", "2class")):
+    config = runs.config_from_spec(SPEC, [f"data.data_dir={data_dir}", *STEPS],
+                                   [v for v in (variant, f"mem={MEM}") if v])
+    workdir = root / f"{prefix}_mem_{MEM}"
+    os.makedirs(workdir)
+    with open(workdir / "config.json", "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+    checkpoint.save(training.checkpoint_dir(str(workdir)), 0,
+                    training.initial_state(experiment.build(config)))
+    configs[prefix] = config
+  return root, configs
+
+
+@pytest.mark.slow
+def test_table3_and_image_launchers_score_like_the_reference(omniglot_root, data_dir,
+                                                            tmp_path):
+  """Table 3's rows (2 test batches of N = 4 each) and the image table of the
+  2-class workdir, against the reference write-then-read of the same batches."""
+  root, configs = omniglot_root
+  stdout = _run(["-m", "experiments.correlated", f"--config={SPEC}", f"--mems={MEM}",
+                 f"--set=data.data_dir={data_dir}", *[f"--set={s}" for s in STEPS],
+                 f"--root={root}", "--num_batches=2", "--seed=3"])
+  with open(root / "table3.csv") as f:
+    rows = {r["label"]: r for r in csv.DictReader(f)}
+  assert set(rows) == {f"uniform, mem={MEM}", f"2 classes, mem={MEM}"}
+  # Both rows' energies are the same C.5 model: one compilation of the references.
+  energy_apply = experiment.build(configs["2class"]).energy.apply
+  expected = {}
+  for prefix, label in (("uniform", "uniform"), ("2class", "2 classes")):
+    exp = experiment.build(configs[prefix])  # Its own batches (uniform or 2 classes).
+    meta_params = training.initial_state(exp).meta_params
+    scores, query, ambiguous = _reference_scores(
+        exp, meta_params, _evaluation_batches(exp, 4, 2, seed=3), _hamming, energy_apply)
+    # Reading changed the images (a read returning its query would not).
+    assert np.any(np.abs(scores[-1] - query) > ambiguous)
+    expected[prefix] = (scores, query, ambiguous)
+    row = rows[f"{label}, mem={MEM}"]
+    assert int(row["memory_floats"]) == 220 and int(row["num_patterns"]) == 4
+    assert int(row["steps"]) == 0
+    assert row["workdir"] == str(root / f"{prefix}_mem_{MEM}")
+    assert abs(float(row["mean"]) - scores[-1].mean()) <= ambiguous.mean()
+    np.testing.assert_allclose(float(row["query_mean"]), query.mean(), rtol=1e-12)
+  assert (root / "table3.md").read_text().startswith(f"| batches | ebmm-jax, mem={MEM} |")
+  two_class = rows[f"2 classes, mem={MEM}"]
+  assert f"| 2 classes | {float(two_class['mean']):.2f} [" in stdout
+
+  # The image table of the 2-class workdir on the same batches: the same numbers.
+  out_json = tmp_path / "images.json"
+  _run(["-m", "experiments.evaluate_images", f"--workdir={root / f'2class_mem_{MEM}'}",
+        "--num_batches=2", "--seed=3", f"--json={out_json}"])
+  result = json.loads(out_json.read_text())
+  assert result["memory_floats"] == 220 and result["num_patterns"] == 4
+  assert result["step"] == 0 and result["paper"] == "-"
+  assert result["summary"]["count"] == 8
+  np.testing.assert_allclose(result["summary"]["mean"], float(two_class["mean"]), rtol=1e-12)
+  scores, query, ambiguous = expected["2class"]
+  np.testing.assert_allclose(result["query"]["mean"], query.mean(), rtol=1e-12)
+  assert np.all(np.abs(np.asarray(result["per_iterate"]) - scores.mean(axis=1))
+                <= ambiguous.mean())
+
+
+# --- Training curves (experiments.plot_training) ------------------------------
+
+# Runs the launcher with Figure.savefig wrapped to record every plotted line.
+_PLOT_DRIVER = """
+import json, os, sys
+import matplotlib
+matplotlib.use("Agg")
+from matplotlib import figure
+_savefig = figure.Figure.savefig
+def savefig(self, *args, **kwargs):
+  lines = [dict(label=l.get_label(), style=l.get_linestyle(),
+                x=[float(v) for v in l.get_xdata()], y=[float(v) for v in l.get_ydata()])
+           for l in self.axes[0].get_lines()]
+  with open(os.environ["PLOT_LINES"], "w") as f:
+    json.dump(lines, f)
+  return _savefig(self, *args, **kwargs)
+figure.Figure.savefig = savefig
+from absl import app
+from experiments import plot_training
+sys.argv[0] = "plot_training"
+app.run(plot_training.main)
+"""
+
+
+def test_plot_training_draws_the_smoothed_logged_scores(tmp_path):
+  rng = np.random.default_rng(0)
+  logged = {}
+  for name, num_rows in (("a", 12), ("b", 7)):
+    workdir = tmp_path / name
+    os.makedirs(workdir)
+    steps = 5 * np.arange(1, num_rows + 1)
+    score = rng.uniform(0, 30, (num_rows, 2))  # [rows, K]: x(K) is the last.
+    query = rng.uniform(28, 36, num_rows)
+    with open(workdir / "metrics.jsonl", "w") as f:
+      for s, sc, q in zip(steps, score, query):
+        f.write(json.dumps(dict(step=int(s), score=sc.tolist(), query_score=float(q))) + "\n")
+    logged[name] = (steps, score[:, -1], query)
+  lines_path, png = tmp_path / "lines.json", tmp_path / "curves.png"
+  stdout = _run(["-c", _PLOT_DRIVER, f"--workdir={tmp_path / 'a'}",
+                 f"--workdir={tmp_path / 'b'}", "--labels=first,second", "--smooth=3",
+                 f"--output={png}"], env_extra={"PLOT_LINES": str(lines_path)})
+  assert f"Wrote {png}" in stdout and png.read_bytes()[:4] == b"\x89PNG"
+  lines = json.loads(lines_path.read_text())
+  assert len(lines) == 4  # Per workdir: x(K)'s score (solid) and the query's (dotted).
+  for (solid, dotted), label in zip([lines[:2], lines[2:]], ("first", "second")):
+    steps, final, query = logged["a" if label == "first" else "b"]
+    window = lambda v: np.array([v[i:i + 3].mean() for i in range(len(v) - 2)])
+    assert solid["label"] == label and solid["style"] == "-" and dotted["style"] == ":"
+    np.testing.assert_array_equal(solid["x"], steps[2:])
+    np.testing.assert_allclose(solid["y"], window(final), rtol=1e-12)
+    np.testing.assert_array_equal(dotted["x"], steps[2:])
+    np.testing.assert_allclose(dotted["y"], window(query), rtol=1e-12)
+
+
+# --- The benchmark (experiments.benchmark) on the tiny config -----------------
+
+# The benchmark takes config names from configs/; this runs it on the tiny
+# config of tests/helpers.py (a fresh copy per call: the remat part edits it).
+_BENCHMARK_DRIVER = """
+import sys
+from absl import app
+from experiments import benchmark
+from tests import helpers
+benchmark._config = lambda name: helpers.tiny_config()
+sys.argv[0] = "benchmark"
+app.run(benchmark.main)
+"""
+
+
+@pytest.mark.slow
+def test_benchmark_on_the_tiny_config(tmp_path):
+  out = tmp_path / "bench.json"
+  _run(["-c", _BENCHMARK_DRIVER, "--configs=tiny", "--steps=2", "--remat_steps=3",
+        "--write_ns=4,8,16", f"--output={out}"])
+  result = json.loads(out.read_text())
+  (r,) = result["configs"]
+  assert r["config"] == "tiny" and r["num_patterns"] == 4 and r["meta_batch_size"] == 1
+  # One evaluation of the gated RNN (D = 16, H = 8, 3 writable, 2 hops) on
+  # N = 4 patterns: the input projections 2 N D 2H, the recurrent one
+  # 2 N H (2H - 3) at the second hop, the energy head 2 N H.
+  analytic = 2 * 4 * 16 * 2 * 8 + 2 * 4 * 8 * (2 * 8 - 3) + 2 * 4 * 8
+  assert r["energy_forward_flops_analytic"] == analytic == 2944
+  # XLA also counts the elementwise work (tanh, gates): more, not much more.
+  assert analytic <= r["energy_forward_flops_xla"] <= 2 * analytic
+  # A meta-step costs many energy evaluations (T = K = 2, second order).
+  assert 10 < r["step_in_energy_forwards"] < 1000
+  np.testing.assert_allclose(
+      r["step_in_energy_forwards"], r["flops_xla_unrolled"] / r["energy_forward_flops_xla"])
+  np.testing.assert_allclose(r["step_in_matmuls"], r["step_s_median"] / result["matmul_2048_s"])
+  matmul_rate = 2 * 2048 ** 3 / result["matmul_2048_s"]
+  np.testing.assert_allclose(r["utilisation"],
+                             r["flops_xla_unrolled"] / r["step_s_median"] / matmul_rate)
+  np.testing.assert_allclose(result["matmul_gflops"], matmul_rate / 1e9)
+  np.testing.assert_allclose(r["first_order_speedup"],
+                             r["step_s_median"] / r["first_order_step_s_median"])
+  assert all(r[k] > 0 for k in ("compile_s", "step_s_median", "write_s_median",
+                                "read_s_median", "checkpoint_save_s_median"))
+  assert r["peak_memory_bytes"] > 0 and r["checkpoint_bytes"] > 1000
+  fit = r["write_scaling"]
+  assert fit["n"] == [4, 8, 16] and len(fit["seconds"]) == 3
+  np.testing.assert_allclose(
+      np.polyfit(fit["n"], fit["seconds"], 1), [fit["slope_s_per_pattern"],
+                                                fit["intercept_s"]], rtol=1e-6, atol=1e-9)
+  remat = r["remat"]
+  np.testing.assert_allclose(remat["memory_ratio"], remat["plain"]["peak_memory_bytes"]
+                             / remat["remat"]["peak_memory_bytes"])
+  np.testing.assert_allclose(remat["time_ratio"], remat["remat"]["step_s_median"]
+                             / remat["plain"]["step_s_median"])
