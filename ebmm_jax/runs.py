@@ -210,3 +210,43 @@ CSV_FIELDS = ("label", "memory_floats", "num_patterns", "mean", "p5", "p95",
 
 def csv_rows(rows: Sequence[Mapping[str, object]]) -> List[Dict[str, object]]:
   return [{k: r[k] for k in CSV_FIELDS} for r in rows]
+
+
+def checkpoint_seconds(workdir: str) -> Dict[int, float]:
+  """Training seconds (compilation and pauses excluded) at every logged step."""
+  from ebmm_jax import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  out, last, total = {}, 0, 0.0
+  for row in metrics_lib.read_metrics(workdir):
+    if row["step"] > last and row.get("steps_per_sec", 0) > 0:
+      total += (row["step"] - last) / row["steps_per_sec"]
+    last = row["step"]
+    out[row["step"]] = total
+  return out
+
+
+def evaluate_checkpoints(workdir: str, num_batches: int, seed: int = 12345,
+                         num_patterns: Optional[int] = None) -> List[Dict[str, object]]:
+  """Scores every checkpoint kept in `workdir` on the same test batches: a
+  run's evaluation curve (does it still improve, or has it plateaued?).
+
+  Returns one row per checkpoint, oldest first: step, train_seconds (at the
+  nearest logged step), mean, p5, p95, query_mean, num_batches, seed.
+  """
+  from ebmm_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  config = training.load_config(workdir)
+  exp = experiment_lib.build(config)
+  template = training.initial_state(exp)
+  seconds = checkpoint_seconds(workdir)
+  n = num_patterns or config.data.num_patterns
+  rows = []
+  for step, path in checkpoint.list_checkpoints(training.checkpoint_dir(workdir)):
+    state = checkpoint.load(path, template)
+    out = evaluation.evaluate(exp, state.meta_params, n, num_batches,
+                              config.eval.batches_per_call, seed)
+    near = min(seconds, key=lambda s: abs(s - step)) if seconds else None
+    rows.append(dict(step=step, train_seconds=round(seconds[near], 1) if near else None,
+                     mean=out["summary"]["mean"], p5=out["summary"]["p5"],
+                     p95=out["summary"]["p95"], query_mean=out["query"]["mean"],
+                     num_patterns=n, num_batches=num_batches, seed=seed))
+    logging.info("checkpoint %d: %s", step, rows[-1])
+  return rows

@@ -302,3 +302,24 @@ def test_benchmark_on_the_tiny_config(tmp_path):
                              / remat["remat"]["peak_memory_bytes"])
   np.testing.assert_allclose(remat["time_ratio"], remat["remat"]["step_s_median"]
                              / remat["plain"]["step_s_median"])
+
+
+def test_checkpoint_curve_scores_every_kept_checkpoint(tmp_path):
+  """experiments.checkpoint_curve: one row per checkpoint, each the evaluation
+  of that checkpoint's parameters on the same batches."""
+  from ebmm_jax import evaluation  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "run"
+  config = helpers.tiny_config(**{"train.num_steps": 3, "train.log_every": 1,
+                                  "train.checkpoint_every_secs": 0.0})
+  training.train(config, str(workdir), parallel.make_mesh(jax.devices()[:1]))
+  out = tmp_path / "curve.json"
+  _run(["-m", "experiments.checkpoint_curve", f"--workdir={workdir}", "--num_batches=3",
+        f"--output={out}", f"--figure={tmp_path / 'c.png'}"])
+  rows = json.load(open(out))["checkpoints"]
+  assert [r["step"] for r in rows] == [1, 2, 3]
+  exp = experiment.build(config)
+  path = dict(checkpoint.list_checkpoints(training.checkpoint_dir(str(workdir))))[2]
+  state = checkpoint.load(path, training.initial_state(exp))
+  ref = evaluation.evaluate(exp, state.meta_params, 4, 3, config.eval.batches_per_call, 12345)
+  np.testing.assert_allclose(rows[1]["mean"], ref["summary"]["mean"], rtol=1e-6)
+  assert os.path.getsize(tmp_path / "c.png") > 5_000

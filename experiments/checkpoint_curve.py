@@ -1,0 +1,61 @@
+r"""Evaluates every checkpoint a workdir kept, on the same test batches: the
+run's evaluation curve against meta-steps and training seconds.
+
+  python -m experiments.checkpoint_curve --workdir=runs/binary_n64 \
+      --num_batches=200 --output=curve.json --figure=curve.png
+
+Keep more checkpoints while training to get more points
+(--config.train.keep_checkpoints=50 --config.train.checkpoint_every_secs=300).
+"""
+import json
+
+from absl import app
+from absl import flags
+
+from ebmm_jax import runs
+from ebmm_jax import training
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir.")
+_NUM_BATCHES = flags.DEFINE_integer("num_batches", 200, "Test batches per checkpoint.")
+_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
+_OUTPUT = flags.DEFINE_string("output", "", "Write the rows here as JSON.")
+_FIGURE = flags.DEFINE_string("figure", "", "Draw the curve into this PNG.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  rows = runs.evaluate_checkpoints(_WORKDIR.value, _NUM_BATCHES.value, _SEED.value)
+  if not rows:
+    raise app.UsageError(f"{_WORKDIR.value} has no checkpoints.")
+  if _OUTPUT.value:
+    with open(_OUTPUT.value, "w") as f:
+      json.dump(dict(workdir=_WORKDIR.value,
+                     config=training.load_config(_WORKDIR.value).to_dict(),
+                     checkpoints=rows), f, indent=2)
+  if _FIGURE.value:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, key, label in ((axes[0], "train_seconds", "training seconds"),
+                           (axes[1], "step", "meta-step")):
+      x = [r[key] for r in rows]
+      ax.plot(x, [r["mean"] for r in rows], "o-", label="x(K), mean")
+      ax.fill_between(x, [r["p5"] for r in rows], [r["p95"] for r in rows], alpha=0.2,
+                      label="5th-95th percentile")
+      ax.set_xlabel(label)
+      ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"test error, {rows[0]['num_batches']} batches")
+    axes[0].legend()
+    fig.suptitle(_WORKDIR.value, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(_FIGURE.value, dpi=110)
+  for r in rows:
+    print(f"step {r['step']:>8}  {r['train_seconds']!s:>8} s  {r['mean']:.2f} "
+          f"[{r['p5']:.0f}, {r['p95']:.0f}]")
+
+
+if __name__ == "__main__":
+  app.run(main)
