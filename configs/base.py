@@ -57,6 +57,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every_secs = 300.0  # Wall time between checkpoints.
   c.train.keep_checkpoints = 3  # Newest checkpoints kept on disk.
   c.train.max_nonfinite_steps = 10  # Consecutive non-finite meta-steps before failing.
+  c.train.init_from = ""  # A workdir whose newest meta-parameters start this run.
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_batches = 1000  # Random test batches (Appendix A: 1,000).

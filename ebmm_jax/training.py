@@ -160,6 +160,21 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None,
     return _train(exp, workdir, mesh, is_writer, restart)
 
 
+def _initialised_from(source: str, state: meta.TrainState) -> meta.TrainState:
+  """`state` with the meta-parameters of `source`'s newest readable checkpoint
+  (`train.init_from`: fine-tune another run's model with a new recipe, in a
+  new workdir, leaving that run untouched); step and optimiser start afresh."""
+  template = jax.tree_util.tree_map(np.asarray, state)
+  restored = checkpoint.restore_latest(checkpoint_dir(source), template)
+  if restored is None:
+    raise CheckpointError(
+        f"train.init_from={source!r}: no checkpoint there fits this config's model "
+        "(missing, unreadable, or other parameter shapes).")
+  logging.info("Initialised from %s, checkpoint at step %d (new optimiser, step 0).",
+               source, restored[0])
+  return state._replace(meta_params=restored[1].meta_params)
+
+
 def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   config = exp.config
   saved = checkpoint.list_checkpoints(checkpoint_dir(workdir))
@@ -187,6 +202,8 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   if restored is not None:
     state = restored[1]
     logging.info("Resumed from checkpoint at step %d.", restored[0])
+  elif config.train.get("init_from", ""):
+    state = _initialised_from(config.train.init_from, state)
   state = jax.device_put(state, parallel.replicated(mesh))
 
   first_order_steps = config.memory.get("first_order_steps", 0) if exp.energy else 0

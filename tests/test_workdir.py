@@ -122,3 +122,20 @@ def test_a_killed_trainer_does_not_leave_the_workdir_locked(tmp_path):
     proc.wait()
   with workdir_lib.lock(str(tmp_path)):
     pass
+
+
+def test_init_from_starts_a_new_run_from_another_runs_parameters(tmp_path):
+  source = tmp_path / "source"
+  trained = _train(source, **{"train.num_steps": 3})
+  before = sorted(os.listdir(source / "checkpoints"))
+  state = _train(tmp_path / "tuned", **{"train.num_steps": 1, "optim.learning_rate": 1e-9,
+                                        "optim.weight_decay": 0.0,
+                                        "train.init_from": str(source)})
+  assert int(state.step) == 1  # Its own step count, from 0.
+  # One step at a learning rate of 1e-9 leaves the source's parameters.
+  for a, b in zip(jax.tree_util.tree_leaves(jax.device_get(state.meta_params)),
+                  jax.tree_util.tree_leaves(jax.device_get(trained.meta_params))):
+    np.testing.assert_allclose(a, b, atol=1e-6)
+  assert sorted(os.listdir(source / "checkpoints")) == before  # Untouched.
+  with pytest.raises(training.CheckpointError, match="init_from"):
+    _train(tmp_path / "bad", **{"train.init_from": str(source), "energy.hidden_size": 9})
