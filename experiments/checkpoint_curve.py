@@ -8,6 +8,7 @@ Keep more checkpoints while training to get more points
 (--config.train.keep_checkpoints=50 --config.train.checkpoint_every_secs=300).
 """
 import json
+import os
 
 from absl import app
 from absl import flags
@@ -23,6 +24,28 @@ _FIGURE = flags.DEFINE_string("figure", "", "Draw the curve into this PNG.")
 flags.mark_flags_as_required(["workdir"])
 
 
+def plot(rows, path: str, title: str) -> None:
+  """Test error (mean, 5th-95th percentile) against training seconds and steps."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+  for ax, key, label in ((axes[0], "train_seconds", "training seconds"),
+                         (axes[1], "step", "meta-step")):
+    x = [r[key] for r in rows]
+    ax.plot(x, [r["mean"] for r in rows], "o-", label="x(K), mean")
+    ax.fill_between(x, [r["p5"] for r in rows], [r["p95"] for r in rows], alpha=0.2,
+                    label="5th-95th percentile")
+    ax.set_xlabel(label)
+    ax.grid(alpha=0.3)
+  axes[0].set_ylabel(f"test error, {rows[0]['num_batches']} batches")
+  axes[0].legend()
+  fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -35,23 +58,7 @@ def main(argv):
                      config=training.load_config(_WORKDIR.value).to_dict(),
                      checkpoints=rows), f, indent=2)
   if _FIGURE.value:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, key, label in ((axes[0], "train_seconds", "training seconds"),
-                           (axes[1], "step", "meta-step")):
-      x = [r[key] for r in rows]
-      ax.plot(x, [r["mean"] for r in rows], "o-", label="x(K), mean")
-      ax.fill_between(x, [r["p5"] for r in rows], [r["p95"] for r in rows], alpha=0.2,
-                      label="5th-95th percentile")
-      ax.set_xlabel(label)
-      ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"test error, {rows[0]['num_batches']} batches")
-    axes[0].legend()
-    fig.suptitle(_WORKDIR.value, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(_FIGURE.value, dpi=110)
+    plot(rows, _FIGURE.value, os.path.basename(os.path.normpath(_WORKDIR.value)))
   for r in rows:
     print(f"step {r['step']:>8}  {r['train_seconds']!s:>8} s  {r['mean']:.2f} "
           f"[{r['p5']:.0f}, {r['p95']:.0f}]")
