@@ -17,7 +17,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.name = ""  # "binary_strings", "omniglot", "cifar10", "imagenet64", "mnist".
   c.data.num_patterns = 64  # N: patterns written into one memory.
   c.data.data_dir = ""  # Where the data's files live (images only).
-  c.data.curriculum = ""  # Training N over meta-steps, "N@STEP,...", e.g. "16@0,64@2000".
+  c.data.curriculum = ""  # Training N over meta-steps, "n@STEP,...", e.g. "16@0,N@2000" (N: num_patterns).
   c.data.train_num_patterns = ""  # Train on several N, e.g. "16,32,64" (one per step).
 
   c.memory = ml_collections.ConfigDict()

@@ -93,8 +93,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     else:
       raise ValueError(f"Unknown variant {v!r} of configs/binary.py; "
                        "known: runlocal, cpu, paper, n=K.")
-  if cpu and c.data.num_patterns > 16:
-    # Learn to write at N = 16 first (4x cheaper steps), then at N.
-    c.data.curriculum = f"16@0,{c.data.num_patterns}@1000"
+  if cpu:
+    # Learn to write at N = 16 first (4x cheaper steps), then at N (N stands
+    # for data.num_patterns, also when it is overridden; N <= 16: N throughout).
+    c.data.curriculum = "16@0,N@1000"
   c.lock()
   return c

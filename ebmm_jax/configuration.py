@@ -89,7 +89,7 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
   need(0 <= o.get("final_fraction", 0.0) <= 1,
        f"optim.final_fraction={o.get('final_fraction')} must be in [0, 1].")
   try:
-    curriculum = curriculum_lib.parse_curriculum(d.get("curriculum", ""))
+    curriculum = curriculum_lib.parse_curriculum(d.get("curriculum", ""), d.num_patterns)
     mix = curriculum_lib.parse_num_patterns(d.get("train_num_patterns", ""))
   except ValueError as e:
     need(False, str(e))

@@ -15,7 +15,7 @@ def num_patterns_at(config: ml_collections.ConfigDict, step: int) -> int:
   `data.train_num_patterns` ("16,32,64": a pseudo-random choice per step,
   the same on every process and on resume)."""
   d = config.data
-  curriculum = parse_curriculum(d.get("curriculum", ""))
+  curriculum = parse_curriculum(d.get("curriculum", ""), d.num_patterns)
   if curriculum:
     n = curriculum[0][0]
     for n_k, start in curriculum:
@@ -40,18 +40,25 @@ def parse_num_patterns(spec: str):
   return out
 
 
-def parse_curriculum(spec: str):
-  """"16@0,32@1000" -> [(16, 0), (32, 1000)] (steps increasing, the first 0)."""
+def parse_curriculum(spec: str, num_patterns: int = 0):
+  """"16@0,32@1000" -> [(16, 0), (32, 1000)] (steps increasing, the first 0).
+
+  "N" stands for `num_patterns` (data.num_patterns), and with `num_patterns`
+  given no stage writes more: "16@0,N@1000" is 16 then N for N > 16, and N
+  throughout for N <= 16.
+  """
   out = []
   for item in (v.strip() for v in spec.split(",")):
     if not item:
       continue
     try:
-      n, start = (int(v) for v in item.split("@"))
+      n_text, start_text = item.split("@")
+      n = num_patterns if n_text.strip() == "N" and num_patterns else int(n_text)
+      start = int(start_text)
     except ValueError:
       raise ValueError(f"data.curriculum={spec!r}: each item must be N@STEP, "
                        "e.g. '16@0,32@1000,64@3000'.") from None
-    out.append((n, start))
+    out.append((min(n, num_patterns) if num_patterns else n, start))
   if out and (out[0][1] != 0 or any(b[1] <= a[1] for a, b in zip(out, out[1:]))
               or any(n < 1 for n, _ in out)):
     raise ValueError(f"data.curriculum={spec!r}: steps must start at 0 and "
@@ -62,6 +69,6 @@ def parse_curriculum(spec: str):
 def trained_ns(config: ml_collections.ConfigDict) -> list:
   """Every N a config trains at, increasing (the last is where it ends)."""
   d = config.data
-  ns = ([n for n, _ in parse_curriculum(d.get("curriculum", ""))][-1:] or
+  ns = ([n for n, _ in parse_curriculum(d.get("curriculum", ""), d.num_patterns)][-1:] or
         parse_num_patterns(d.get("train_num_patterns", "")) or [d.num_patterns])
   return sorted(set(ns))

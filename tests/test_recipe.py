@@ -203,9 +203,15 @@ def test_warmup_and_cosine_schedule_follow_their_closed_form():
 
 
 def test_number_of_patterns_per_step():
-  c = helpers.tiny_config(**{"data.curriculum": "4@0,6@10,8@20"})
+  c = helpers.tiny_config(**{"data.curriculum": "4@0,6@10,8@20", "data.num_patterns": 8})
   assert [curriculum.num_patterns_at(c, s) for s in (0, 9, 10, 19, 20, 1000)] == [
       4, 4, 6, 6, 8, 8]
+  # "N" is data.num_patterns, and no stage writes more than it.
+  c = helpers.tiny_config(**{"data.curriculum": "6@0,N@10", "data.num_patterns": 8})
+  assert [curriculum.num_patterns_at(c, s) for s in (0, 10)] == [6, 8]
+  c = helpers.tiny_config(**{"data.curriculum": "6@0,N@10", "data.num_patterns": 4})
+  assert [curriculum.num_patterns_at(c, s) for s in (0, 10)] == [4, 4]
+  assert curriculum.trained_ns(c) == [4]
   c = helpers.tiny_config(**{"data.train_num_patterns": "3,5"})
   ns = [curriculum.num_patterns_at(c, s) for s in range(200)]
   assert set(ns) == {3, 5} and 60 < ns.count(3) < 140
