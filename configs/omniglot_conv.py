@@ -15,7 +15,7 @@ Arguments after the colon select variants, comma-separated:
   runlocal  smoke run (widths 4-16, one hop, N = 4, 16x16 images with an 8x8
             block, 20 steps of about 0.1 s; about 2 min on a busy 2-core CPU,
             almost all of it compiling the meta-step).
-  cpu       a CPU-hours model (RESULTS.md, issue 3): half the widths (ResBlocks
+  cpu       a CPU-hours model (RESULTS.md): half the widths (ResBlocks
             16, 32; bottlenecks 64 via 32, so 578 d floats), recurrent state
             64, tanh layer 256, 2 hops, AdamW 1e-3 and writing rates
             initialised at 1e-2 (the paper's 5e-5 and 1e-4 need its 2e6
