@@ -127,15 +127,8 @@ def training_seconds(workdir: str) -> float:
   """Seconds a workdir's logged meta-steps took, all resumptions together
   (from each metric row's step count and rate: compilation and the gaps
   between resumptions are excluded); 0 if nothing was logged."""
-  from ebmm_jax import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
-  rows = metrics_lib.read_metrics(workdir)
-  total, last_step = 0.0, 0
-  for row in rows:
-    # A resumed run may log a step at or below the last one logged before.
-    if row["step"] > last_step and row.get("steps_per_sec", 0) > 0:
-      total += (row["step"] - last_step) / row["steps_per_sec"]
-    last_step = row["step"]
-  return total
+  seconds = checkpoint_seconds(workdir)
+  return max(seconds.values()) if seconds else 0.0
 
 
 def evaluate_points(points: Sequence[Point], train_seconds: float,

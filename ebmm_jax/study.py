@@ -41,15 +41,11 @@ def curve(workdir: str) -> Dict[str, np.ndarray]:
   """A run's logged training curve: meta-step, training seconds (compilation
   and pauses excluded, resumptions added up), error of x(K) and the query's."""
   rows = metrics_lib.read_metrics(workdir)
-  steps, secs, score, query, last_step, total = [], [], [], [], 0, 0.0
-  for row in rows:
-    if row["step"] > last_step and row.get("steps_per_sec", 0) > 0:
-      total += (row["step"] - last_step) / row["steps_per_sec"]
-    last_step = row["step"]
-    steps.append(row["step"])
-    secs.append(total)
-    score.append(row["score"][-1])
-    query.append(row["query_score"])
+  seconds = runs.checkpoint_seconds(workdir)
+  steps = [row["step"] for row in rows]
+  secs = [seconds[s] for s in steps]
+  score = [row["score"][-1] for row in rows]
+  query = [row["query_score"] for row in rows]
   return dict(step=np.asarray(steps), seconds=np.asarray(secs),
               score=np.asarray(score, float), query=np.asarray(query, float))
 
