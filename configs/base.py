@@ -48,6 +48,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.optim.schedule = "constant"  # Or "cosine": decays over decay_steps.
   c.optim.decay_steps = 0  # Cosine length in meta-steps, warm-up included (0: train.num_steps).
   c.optim.final_fraction = 0.0  # Cosine's final learning rate / peak.
+  # "steps" (decay_steps) or "seconds": the cosine over train.max_seconds of
+  # training, which then is the run's whole budget (resumes included).
+  c.optim.clock = "steps"
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 2_000_000  # Meta-steps (Appendix A: 2e6 or a week).

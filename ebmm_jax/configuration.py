@@ -81,7 +81,14 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
   schedule = o.get("schedule", "constant")
   need(schedule in meta.LR_SCHEDULES,
        f"optim.schedule={schedule!r} must be one of {list(meta.LR_SCHEDULES)}.")
-  if schedule == "cosine":
+  clock = o.get("clock", "steps")
+  need(clock in meta.SCHEDULE_CLOCKS,
+       f"optim.clock={clock!r} must be one of {list(meta.SCHEDULE_CLOCKS)}.")
+  if clock == "seconds":
+    need(c.train.max_seconds > 0,
+         "optim.clock='seconds' measures the schedule in training seconds: it "
+         f"needs train.max_seconds > 0 (got {c.train.max_seconds}).")
+  elif schedule == "cosine":
     decay = o.decay_steps or c.train.num_steps
     need(decay > o.warmup_steps,
          f"optim.schedule='cosine' needs optim.decay_steps={o.decay_steps} (0: "

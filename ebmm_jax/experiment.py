@@ -62,10 +62,16 @@ class Experiment:
                                  _section(self.config, "memory", meta.Init))
 
   def optimizer(self):
-    o = _section(self.config, "optim", meta.OptimizerConfig)
-    if o.schedule == "cosine" and o.decay_steps == 0:  # Over the whole run.
-      o = o._replace(decay_steps=self.config.train.num_steps)
-    return meta.make_optimizer(o, multi=self.energy is not None)
+    return meta.make_optimizer(optimizer_config(self.config), multi=self.energy is not None)
+
+
+def optimizer_config(config: ml_collections.ConfigDict) -> meta.OptimizerConfig:
+  """The `optim` section, with a step-clock cosine over the whole run
+  (`decay_steps` 0: train.num_steps)."""
+  o = _section(config, "optim", meta.OptimizerConfig)
+  if o.schedule == "cosine" and o.decay_steps == 0:
+    o = o._replace(decay_steps=config.train.num_steps)
+  return o
 
 
 def _section(config: ml_collections.ConfigDict, name: str, cls):

@@ -9,6 +9,7 @@ baselines (`ebmm_jax.baselines`, `ebmm_jax.models.MemoryModel`) are
 meta-trained by the same loop; `meta_step` is it with EBMM's meta-loss.
 """
 import functools
+import math
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import haiku as hk
@@ -176,6 +177,9 @@ def schedules(meta: MetaParams, rule: memory_lib.Rule = memory_lib.Rule()
 # Optimiser labels: the learned rates and step sizes vs. the network's weights.
 RATE_LABEL, WEIGHT_LABEL = "rates", "weights"
 LR_SCHEDULES = ("constant", "cosine")
+# What a schedule's horizon is measured in: meta-steps (`decay_steps`, default
+# train.num_steps) or training seconds (train.max_seconds; `seconds_fraction`).
+SCHEDULE_CLOCKS = ("steps", "seconds")
 
 
 class OptimizerConfig(NamedTuple):
@@ -189,6 +193,9 @@ class OptimizerConfig(NamedTuple):
   schedule: str = "constant"  # LR_SCHEDULES; "cosine" decays to final_fraction.
   decay_steps: int = 0  # Length of the cosine, warm-up included.
   final_fraction: float = 0.0  # Learning rate at the cosine's end / the peak.
+  # SCHEDULE_CLOCKS. "seconds": the optimiser keeps its peak (after warm-up)
+  # and the loop scales every update by `seconds_fraction` (`lr_scale`).
+  clock: str = "steps"
 
 
 def meta_param_labels(meta: MetaParams) -> MetaParams:
@@ -204,10 +211,22 @@ def meta_param_labels(meta: MetaParams) -> MetaParams:
       read=label(meta.read, RATE_LABEL))
 
 
+def seconds_fraction(o: OptimizerConfig, progress: float) -> float:
+  """Learning rate / peak of a schedule on the seconds clock, at `progress`
+  (training seconds / the horizon, clipped to [0, 1]): the same cosine shape
+  as optax's `warmup_cosine_decay_schedule` after its warm-up."""
+  if o.schedule != "cosine":
+    return 1.0
+  p = min(max(float(progress), 0.0), 1.0)
+  return o.final_fraction + (1.0 - o.final_fraction) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
 def learning_rate_schedule(peak: float, o: OptimizerConfig) -> optax.ScalarOrSchedule:
   if o.schedule not in LR_SCHEDULES:
     raise ValueError(f"schedule={o.schedule!r} is not one of {LR_SCHEDULES}.")
-  if o.schedule == "cosine":
+  if o.clock not in SCHEDULE_CLOCKS:
+    raise ValueError(f"clock={o.clock!r} is not one of {SCHEDULE_CLOCKS}.")
+  if o.schedule == "cosine" and o.clock == "steps":
     if o.decay_steps <= o.warmup_steps:
       raise ValueError(f"decay_steps={o.decay_steps} must exceed warmup_steps="
                        f"{o.warmup_steps} for a cosine schedule.")
@@ -310,7 +329,8 @@ def meta_step(energy_apply, task: Task, optimizer: optax.GradientTransformation,
 def model_meta_step(loss_fn: models.LossFn, optimizer: optax.GradientTransformation,
                     state: TrainState, patterns: jax.Array, key: jax.Array, *,
                     axis_name: Optional[str] = None,
-                    schedules_fn: Optional[Callable[[Any], Dict[str, jax.Array]]] = None):
+                    schedules_fn: Optional[Callable[[Any], Dict[str, jax.Array]]] = None,
+                    lr_scale: Optional[jax.Array] = None):
   """One meta-step of any memory model on a meta-batch `patterns` [M, N, ...].
 
   Eq. (5) for EBMM; for a baseline of Table 1 the same optimiser step on its
@@ -328,6 +348,8 @@ def model_meta_step(loss_fn: models.LossFn, optimizer: optax.GradientTransformat
   Args:
     loss_fn: (params, patterns [N, ...], key) -> (loss, metrics).
     schedules_fn: optional params -> learned scalars to log with the metrics.
+    lr_scale: optional scalar multiplying the update (both learning rates) on
+      the seconds clock (`seconds_fraction`).
   """
   offset = 0
   if axis_name is not None:
@@ -348,6 +370,8 @@ def model_meta_step(loss_fn: models.LossFn, optimizer: optax.GradientTransformat
 
   (loss, metrics), grads = jax.value_and_grad(total_loss, has_aux=True)(state.meta_params)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)
+  if lr_scale is not None:  # AdamW's update is -lr (adam + wd p): scaling it scales lr.
+    updates = jax.tree_util.tree_map(lambda u: u * lr_scale, updates)
   new_params = optax.apply_updates(state.meta_params, updates)
   finite = jnp.logical_and(jnp.isfinite(loss), _all_finite((grads, new_params)))
   keep = lambda new, old: jax.tree_util.tree_map(

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
 from ebmm_jax import checkpoint
@@ -69,25 +70,32 @@ def _make_train_step(exp: experiment_lib.Experiment, mesh, first_order: bool):
 
   anneal = exp.energy is not None and exp.config.memory.get("iterate_anneal_steps", 0)
 
-  def step(state, patterns, key):
+  def step(state, patterns, key, lr_scale):
     # EBMM and every baseline: the same step on the model's own loss.
     loss = model.loss
     if anneal:  # MAML++'s annealed multi-step loss needs the meta-step.
       loss = lambda p, x, k: model.loss(p, x, k, step=state.step)
     return meta.model_meta_step(loss, optimizer, state, patterns, key,
                                 axis_name=parallel.DATA_AXIS,
-                                schedules_fn=model.schedules)
+                                schedules_fn=model.schedules, lr_scale=lr_scale)
 
   # Each device meta-learns on its share of the memories; the meta-gradient
   # is averaged over the `data` axis inside the step (pmean), so the update
   # is the same replicated computation on every device.
   step = jax.shard_map(step, mesh=mesh,
                        in_specs=(PartitionSpec(), PartitionSpec(parallel.DATA_AXIS),
-                                 PartitionSpec()),
+                                 PartitionSpec(), PartitionSpec()),
                        out_specs=(PartitionSpec(), PartitionSpec()))
   repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
-  return jax.jit(step, in_shardings=(repl, data, repl),
-                 out_shardings=(repl, repl), donate_argnums=0)
+  jitted = jax.jit(step, in_shardings=(repl, data, repl, repl),
+                   out_shardings=(repl, repl), donate_argnums=0)
+
+  def train_step(state, patterns, key, lr_scale=1.0):
+    """(state, patterns, key[, lr_scale]) -> (state, metrics); `lr_scale`
+    multiplies both learning rates (the seconds clock, `optim.clock`)."""
+    return jitted(state, patterns, key, jnp.asarray(lr_scale, jnp.float32))
+
+  return train_step
 
 
 def make_sampler(exp: experiment_lib.Experiment, mesh):
@@ -214,15 +222,25 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   writer = metrics_lib.MetricWriter(workdir, enabled=is_writer)
 
   t = config.train
+  o = experiment_lib.optimizer_config(config)
+  on_seconds = o.clock == "seconds"
   step = int(parallel.to_host(state.step))
+  # Training seconds of the run so far: on the seconds clock, train.max_seconds
+  # is the whole run's budget and its schedule's horizon, resumes included.
+  prior_seconds = _trained_seconds(workdir, step) if restored is not None else 0.0
   start_step, start_time = step, time.time()
   last_ckpt, last_log_time, last_log_step = start_time, start_time, step
+  elapsed = lambda now: _agreed(prior_seconds + now - start_time if on_seconds
+                                else now - start_time)
+  lr_scale = 1.0
   try:
     while step < t.num_steps:
       num_patterns = curriculum.num_patterns_at(config, step)
       patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
       step_fn = step_fns[step < first_order_steps]
-      state, metrics = step_fn(state, patterns, jax.random.fold_in(k_distort, step))
+      if on_seconds:
+        lr_scale = meta.seconds_fraction(o, elapsed(time.time()) / t.max_seconds)
+      state, metrics = step_fn(state, patterns, jax.random.fold_in(k_distort, step), lr_scale)
       step += 1
       if step == start_step + 1:  # Rates and ETA exclude the compilation.
         jax.block_until_ready(state)
@@ -237,7 +255,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
               f"{step - 1}; stopping (train.max_nonfinite_steps="
               f"{t.max_nonfinite_steps}).")
       now = time.time()
-      out_of_time = t.max_seconds > 0 and now - start_time >= t.max_seconds
+      out_of_time = t.max_seconds > 0 and elapsed(now) >= t.max_seconds
       done = step >= t.num_steps or out_of_time
       if step % t.log_every == 0 or done:
         m = metrics_lib.to_python(parallel.to_host(metrics))
@@ -247,10 +265,11 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
         m["steps_per_sec"] = rate
         # Wall time of this run (a resumed run is a new session), for tables.
         m["session_started"], m["session_seconds"] = start_time, now - start_time
+        m["train_seconds"], m["lr_scale"] = prior_seconds + now - start_time, lr_scale
         writer.write(step, m)
         remaining = (t.num_steps - step) / max(rate, 1e-9)
         if t.max_seconds > 0:
-          remaining = min(remaining, t.max_seconds - (now - start_time))
+          remaining = min(remaining, t.max_seconds - elapsed(now))
         logging.info(
             "step %d/%d  meta-loss %.3f  %s %.2f (query %.2f)  %.2f steps/s  ETA %s",
             step, t.num_steps, m["meta_loss"], exp.task.score_name,
@@ -267,6 +286,24 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
     writer.close()
   logging.info("Trained %d meta-steps in %.1f s.", step - start_step, time.time() - start_time)
   return state
+
+
+def _trained_seconds(workdir: str, step: int) -> float:
+  """Training seconds (`train_seconds`, wall time of every session) logged at
+  the last step <= `step`; 0 for a run logged before they were."""
+  seconds = 0.0
+  for row in metrics_lib.read_metrics(workdir):
+    if row["step"] <= step and "train_seconds" in row:
+      seconds = row["train_seconds"]
+  return float(seconds)
+
+
+def _agreed(seconds: float) -> float:
+  """Process 0's value on every process: the time budget and the seconds
+  clock must stop and scale every process's replicated step alike."""
+  if jax.process_count() == 1:
+    return seconds
+  return float(multihost_utils.broadcast_one_to_all(np.float64(seconds)))
 
 
 def load_meta_params(config: ml_collections.ConfigDict, workdir: str) -> meta.MetaParams:

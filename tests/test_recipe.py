@@ -1,6 +1,8 @@
 """The meta-training recipe's choices: rate parametrisation and sharing, where
 reading starts, the projection's derivative, first-order meta-gradients, the
 optimiser's groups and schedules, and N per meta-step."""
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -229,6 +231,8 @@ def test_number_of_patterns_per_step():
     ({"optim.schedule": "linear"}, "optim.schedule"),
     ({"optim.schedule": "cosine", "optim.decay_steps": 5, "optim.warmup_steps": 5},
      "decay_steps"),
+    ({"optim.clock": "hours"}, "optim.clock='hours' must be one of"),
+    ({"optim.clock": "seconds", "train.max_seconds": 0.0}, "needs train.max_seconds > 0"),
     ({"data.curriculum": "16@5"}, "steps must start at 0"),
     ({"data.curriculum": "16-0"}, "each item must be N@STEP"),
     ({"data.train_num_patterns": "16,x"}, "comma-separated integers"),
@@ -285,3 +289,71 @@ def test_a_cosine_without_decay_steps_follows_the_run():
   # from step 1 to train.num_steps = 10.
   expected = [0.0] + [0.5 * (1 + np.cos(np.pi * (t - 1) / 9)) for t in range(1, 11)]
   np.testing.assert_allclose(moves, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_the_seconds_clock_follows_the_cosine_closed_form():
+  o = meta.OptimizerConfig(schedule="cosine", final_fraction=0.1, clock="seconds")
+  got = [meta.seconds_fraction(o, p) for p in (-1.0, 0.0, 0.25, 0.5, 1.0, 2.0)]
+  expected = [1.0, 1.0, 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi / 4)), 0.55, 0.1, 0.1]
+  np.testing.assert_allclose(got, expected, rtol=1e-12)
+  assert meta.seconds_fraction(o._replace(schedule="constant"), 0.7) == 1.0
+  # On the seconds clock the optimiser itself keeps its peak.
+  assert meta.learning_rate_schedule(2.0, o) == 2.0
+
+
+def test_lr_scale_is_the_same_step_as_a_scaled_learning_rate():
+  overrides = {"optim.weight_decay": 1e-2, "optim.rate_learning_rate": 0.05}
+  patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16, (1,))
+  key = jax.random.PRNGKey(2)
+  results = []
+  for lr, rate_lr, scale in ((1e-2, 0.05, 0.3), (3e-3, 0.015, None)):
+    exp = helpers.tiny_experiment(**{**overrides, "optim.learning_rate": lr,
+                                     "optim.rate_learning_rate": rate_lr})
+    opt = exp.optimizer()
+    state = meta.init_train_state(exp.init_meta_params(jax.random.PRNGKey(0)), opt)
+    state, _ = meta.model_meta_step(exp.model.loss, opt, state, patterns, key,
+                                    lr_scale=scale)
+    results.append(state.meta_params)
+  start = helpers.tiny_experiment().init_meta_params(jax.random.PRNGKey(0))
+  moved = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))), results[0], start)
+  assert max(jax.tree_util.tree_leaves(moved)) > 1e-4  # The step did move them.
+  for a, b in zip(jax.tree_util.tree_leaves(results[0]), jax.tree_util.tree_leaves(results[1])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+class _FakeClock:
+  """time.time() that advances one second per call: a deterministic budget."""
+
+  def __init__(self):
+    self.now = 1e9
+
+  def __call__(self):
+    self.now += 1.0
+    return self.now
+
+
+def test_the_seconds_clock_decays_over_the_run_budget_across_a_resume(tmp_path, monkeypatch):
+  from ebmm_jax import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  from ebmm_jax import parallel, training  # pylint: disable=g-import-not-at-top
+  # Only the training loop's clock (time.time elsewhere keeps real time).
+  monkeypatch.setattr(training, "time", types.SimpleNamespace(time=_FakeClock()))
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  overrides = {"optim.schedule": "cosine", "optim.clock": "seconds",
+               "optim.final_fraction": 0.0, "train.max_seconds": 40.0,
+               "train.num_steps": 1000, "train.log_every": 1,
+               "train.checkpoint_every_secs": 1e9}
+  first = helpers.tiny_config(**{**overrides, "train.num_steps": 5})
+  state = training.train(first, str(tmp_path), mesh)  # Stopped early, by its steps.
+  rows = metrics_lib.read_metrics(str(tmp_path))
+  assert int(state.step) == 5 and 10.0 < rows[-1]["train_seconds"] < 40.0
+  # Resumed (num_steps is a budget field): the clock goes on from the
+  # seconds already trained, not from zero, and stops at the budget.
+  state = training.train(helpers.tiny_config(**overrides), str(tmp_path), mesh)
+  rows = metrics_lib.read_metrics(str(tmp_path))
+  seconds = np.array([r["train_seconds"] for r in rows])
+  scales = np.array([r["lr_scale"] for r in rows])
+  assert np.all(np.diff(seconds) > 0) and 40.0 <= seconds[-1] < 50.0
+  assert np.all(np.diff(scales) <= 1e-12) and scales[0] > 0.9 and scales[-1] < 0.05
+  np.testing.assert_allclose(  # Each logged scale is the cosine at its time.
+      scales, [meta.seconds_fraction(training.experiment_lib.optimizer_config(first), p)
+               for p in (seconds - 1.0) / 40.0], atol=0.1)
