@@ -1,9 +1,55 @@
-"""Defaults shared by every experiment (paper, Appendix A and B).
+"""Defaults shared by every experiment (paper, Appendix A and B), and the one
+parser of config variants.
 
-Experiment files call `get_base_config()` and override what differs. Every field
-carries a comment; `ebmm_jax.configuration.validate` checks a built config.
+Experiment files call `get_base_config()`, override what differs, and parse
+their variants with `apply_variants`. Every field carries a comment;
+`ebmm_jax.setups.configuration.validate` checks a built config.
 """
+from typing import Callable, Mapping, Optional
+
 import ml_collections
+
+Variant = Callable[[ml_collections.ConfigDict], None]
+KeyedVariant = Callable[[ml_collections.ConfigDict, str], None]
+
+
+def apply_variants(c: ml_collections.ConfigDict, arg: str, config_file: str,
+                   variants: Mapping[str, Variant],
+                   keyed: Optional[Mapping[str, KeyedVariant]] = None
+                   ) -> ml_collections.ConfigDict:
+  """Applies the comma-separated variants of `arg` in order, then locks `c`.
+
+  A bare name calls `variants[name](c)`; `key=value` calls
+  `keyed[key](c, value)`. Anything else raises ValueError naming the file and
+  every known variant.
+  """
+  keyed = dict(keyed or {})
+  for v in (a.strip() for a in arg.split(",") if a.strip()):
+    key, sep, value = v.partition("=")
+    if sep and key in keyed:
+      keyed[key](c, value)
+    elif not sep and v in variants:
+      variants[v](c)
+    else:
+      known = ", ".join([*variants, *(f"{k}=K" for k in keyed)])
+      raise ValueError(f"Unknown variant {v!r} of {config_file}; known: {known}.")
+  c.lock()
+  return c
+
+
+def integer(section: str, field: str, minimum: int = 1) -> KeyedVariant:
+  """A `key=K` variant that sets the integer field `section.field` to K."""
+
+  def set_field(c: ml_collections.ConfigDict, text: str) -> None:
+    try:
+      value = int(text)
+    except ValueError:
+      raise ValueError(f"{section}.{field}: expected an integer, got {text!r}.") from None
+    if value < minimum:
+      raise ValueError(f"{section}.{field}={value} must be >= {minimum}.")
+    c[section][field] = value
+
+  return set_field
 
 
 def get_base_config() -> ml_collections.ConfigDict:
@@ -45,17 +91,20 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.optim.clip_global_norm = 0.05  # Meta-gradient clipping (Appendix A).
   c.optim.rate_learning_rate = 0.0  # Own lr for rates and step sizes (0: learning_rate).
   c.optim.warmup_steps = 0  # Linear learning-rate warm-up.
-  c.optim.schedule = "constant"  # Or "cosine": decays over decay_steps.
-  c.optim.decay_steps = 0  # Cosine length in meta-steps, warm-up included (0: train.num_steps).
-  c.optim.final_fraction = 0.0  # Cosine's final learning rate / peak.
-  # "steps" (decay_steps) or "seconds": the cosine over train.max_seconds of
+  # "constant"; "cosine" (to final_fraction over the horizon); "drop" (the
+  # peak for drop_at of the horizon, then final_fraction of it).
+  c.optim.schedule = "constant"
+  c.optim.decay_steps = 0  # Horizon in meta-steps, warm-up included (0: train.num_steps).
+  c.optim.final_fraction = 0.0  # Final learning rate / peak.
+  c.optim.drop_at = 0.8  # "drop": fraction of the horizon at the peak.
+  # "steps" (decay_steps) or "seconds": the horizon is train.max_seconds of
   # training, which then is the run's whole budget (resumes included).
   c.optim.clock = "steps"
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 2_000_000  # Meta-steps (Appendix A: 2e6 or a week).
   c.train.max_seconds = 0.0  # Stop after this wall time (0: no limit); resumable.
-  c.train.meta_batch_size = 1  # Memories per meta-step, split over devices.
+  c.train.meta_batch_size = 0  # Memories per meta-step, split over devices (0: one per device).
   c.train.log_every = 50  # Meta-steps between metric lines.
   c.train.checkpoint_every_secs = 300.0  # Wall time between checkpoints.
   c.train.keep_checkpoints = 3  # Newest checkpoints kept on disk.

@@ -32,7 +32,7 @@ under 25% block noise: DAE 24.66, VAE 544.72.
 """
 import ml_collections
 
-from configs import image_base
+from ebmm_jax.configs import image_base
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -44,8 +44,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.energy.hops = 3  # Recurrence steps (C.3).
 
   c.data.num_patterns = 64  # Figure 3: batches of 64.
-  c.data.block_size = 16  # A quarter of the image (PROTOCOLS.md).
-  c.data.fill = "uniform"  # RGB: uniform [0, 1] noise (PROTOCOLS.md).
+  c.data.block_size = 16  # A quarter of the image (docs/protocols.md).
+  c.data.fill = "uniform"  # RGB: uniform [0, 1] noise (docs/protocols.md).
 
   def zeros(c):
     c.data.fill = "zeros"

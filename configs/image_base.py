@@ -2,22 +2,25 @@
 
 Each image config (`omniglot_conv.py`, `cifar10.py`, ...) starts from
 `get_image_config`, sets its energy's architecture, and parses its variants
-with `apply_variants` (`runlocal`, `mem=K` and its own). Validation of the
-built config is in `ebmm_jax.image_experiments.validate`.
+with `apply_variants` (`runlocal`, `mem=K` and its own). The experiment
+builder (`ebmm_jax.setups.images`) validates the config and turns a memory
+budget (`energy.memory_budget`, the `mem=K` variant) into the energy's
+`dynamic_size`.
 """
 from typing import Callable, Dict, Optional
 
 import ml_collections
 
-from configs import base
-from ebmm_jax import image_experiments
-from ebmm_jax.energies import resnet
+from ebmm_jax.configs import base
 
 
 def get_image_config(dataset: str, energy_name: str) -> ml_collections.ConfigDict:
   c = base.get_base_config()
   c.energy.name = energy_name
   c.energy.dynamic_size = 8  # Writable channels/units per memory layer (C.2-C.5).
+  # Floats of memory (0: none); when set, the builder picks the dynamic_size
+  # whose memory is closest to it, overriding energy.dynamic_size.
+  c.energy.memory_budget = 0
 
   c.data.name = dataset
   c.data.source = "auto"  # "files" (original archives), "tfds", or "auto".
@@ -43,30 +46,6 @@ def parse_memory_budget(text: str) -> int:
   if value < 1:
     raise ValueError(f"mem={text!r} must be a positive number of floats.")
   return value
-
-
-def dynamic_size_closest_to(model_name: str, budget: int, **arch) -> int:
-  """The dynamic_size whose memory size is closest to `budget` floats.
-
-  `resnet.dynamic_size_for_budget` gives the largest size that fits; the next
-  one up is taken when it is nearer (e.g. "4K" for the C.5 model: 4,330
-  floats at d=5 rather than 3,464 at d=4), because the paper labels its
-  points by round sizes.
-  """
-  try:
-    below = resnet.dynamic_size_for_budget(model_name, budget, **arch)
-  except ValueError:
-    if budget >= resnet.memory_floats(model_name, 1, **arch):
-      raise  # Larger than the whole layer: no size is close.
-    below = 0  # Less than one unit: the smallest memory is the closest.
-  candidates = [d for d in (below, below + 1) if d >= 1]
-  valid = []
-  for d in candidates:
-    try:
-      valid.append((abs(resnet.memory_floats(model_name, d, **arch) - budget), d))
-    except ValueError:  # d + 1 beyond the layer's width.
-      pass
-  return min(valid)[1]
 
 
 def runlocal(c: ml_collections.ConfigDict) -> None:
@@ -109,28 +88,14 @@ def apply_variants(c: ml_collections.ConfigDict, arg: str, config_file: str,
                    ) -> ml_collections.ConfigDict:
   """Applies comma-separated variants, then locks the config.
 
-  Known everywhere: `runlocal`, `mem=K` (dynamic_size closest to K floats,
-  e.g. mem=4096 or mem=4k; applied after `runlocal`, so it sizes the tiny
-  model when both are given). `extra` maps a file's own variant names to
+  Known everywhere: `runlocal`, `mem=K` (`energy.memory_budget`: the builder
+  takes the dynamic_size closest to K floats, e.g. mem=4096 or mem=4k, for
+  the final architecture, so it sizes the tiny model when both are given). `extra` maps a file's own variant names to
   functions that edit the config.
   """
-  extra = dict(extra or {})
-  variants = [a for a in arg.split(",") if a]
-  budgets = [v for v in variants if v.startswith("mem=")]
-  for v in variants:
-    if v == "runlocal":
-      (runlocal_fn or runlocal)(c)
-    elif v in extra:
-      extra[v](c)
-    elif not v.startswith("mem="):
-      known = ", ".join(["runlocal", "mem=K"] + sorted(extra))
-      raise ValueError(f"Unknown variant {v!r} of {config_file}; known: {known}.")
-  for v in budgets:
-    arch = {k: v for k, v in c.energy.items()
-            if k in image_experiments.ARCH_FIELDS and k != "dynamic_size"}
-    if "channel_multipliers" in arch:
-      arch["channel_multipliers"] = tuple(arch["channel_multipliers"])
-    c.energy.dynamic_size = dynamic_size_closest_to(
-        c.energy.name, parse_memory_budget(v[4:]), **arch)
-  c.lock()
-  return c
+  def memory_budget(c, text):
+    c.energy.memory_budget = parse_memory_budget(text)
+
+  return base.apply_variants(
+      c, arg, config_file, {"runlocal": runlocal_fn or runlocal, **(extra or {})},
+      {"mem": memory_budget})

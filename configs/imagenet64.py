@@ -32,7 +32,7 @@ Table 2's non-memory baselines, 25% block noise: DAE 141.07, VAE 1889.79.
 """
 import ml_collections
 
-from configs import image_base
+from ebmm_jax.configs import image_base
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -45,7 +45,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   c.data.num_patterns = 32  # Section 4.3: batch size 32.
   c.data.block_size = 32  # Section 4.3: 32x32 masks, a quarter of the image.
-  c.data.fill = "uniform"  # RGB: uniform [0, 1] noise (PROTOCOLS.md).
+  c.data.fill = "uniform"  # RGB: uniform [0, 1] noise (docs/protocols.md).
   return image_base.apply_variants(
       c, arg, "configs/imagenet64.py",
       extra={"cpu": lambda c: image_base.cpu(c, hidden_size=128, channels=32)})

@@ -17,7 +17,7 @@ wrong; 64 is every one of them wrong (or undecided: sign(0) counts as wrong).
 """
 import ml_collections
 
-from configs import table1_baselines
+from ebmm_jax.configs import table1_baselines
 
 
 def _small(c: ml_collections.ConfigDict) -> None:

@@ -12,7 +12,7 @@ RESULTS.md has what the `cpu` variant reaches in 3 minutes per N.
 """
 import ml_collections
 
-from configs import table1_baselines
+from ebmm_jax.configs import table1_baselines
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -27,7 +27,7 @@ recognizable" with some artifacts); the query's own error is about 128.
 """
 import ml_collections
 
-from configs import omniglot_conv
+from ebmm_jax.configs import omniglot_conv
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -13,7 +13,7 @@ N = 96 (32 of 96 patterns overwritten).
 """
 import ml_collections
 
-from configs import table1_baselines
+from ebmm_jax.configs import table1_baselines
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -42,7 +42,7 @@ plot (Figure 3a); Table 2's non-memory baselines: DAE 36.08, VAE 109.08.
 """
 import ml_collections
 
-from configs import image_base
+from ebmm_jax.configs import image_base
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -30,7 +30,7 @@ at 5K; uniform 7.18 at 4K, 5.37 at 5K.
 """
 import ml_collections
 
-from configs import image_base
+from ebmm_jax.configs import image_base
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -23,7 +23,7 @@ finds FC memory less efficient than convolutional memory of equal size.
 """
 import ml_collections
 
-from configs import image_base
+from ebmm_jax.configs import image_base
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -13,7 +13,7 @@ N = 16 / 32 / 48 / 64 / 96; RESULTS.md has what 3 CPU minutes per N reach.
 """
 import ml_collections
 
-from configs import table1_baselines
+from ebmm_jax.configs import table1_baselines
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -17,6 +17,8 @@ train any subset (`--variants`). Arguments after the colon:
 """
 import ml_collections
 
+from ebmm_jax.configs import base
+
 # The first `cpu` recipe of configs/binary.py: the paper's model with a
 # smaller recurrent state and a faster meta learning rate.
 OLD_CPU = ("energy.hidden_size=256", "optim.learning_rate=0.003",
@@ -57,17 +59,15 @@ def variants(n: int):
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  n, budget, quick = 16, None, False
-  for a in (a for a in arg.split(",") if a):
-    if a.startswith("n="):
-      n = int(a[2:])
-    elif a.startswith("budget="):
-      budget = float(a[7:])
-    elif a == "quick":
-      quick = True
-    else:
-      raise ValueError(f"Unknown variant {a!r} of configs/recipe_study.py; "
-                       "known: n=K, budget=S, quick.")
+  choice = ml_collections.ConfigDict(dict(study=dict(n=16, budget=0.0, quick=False)))
+
+  def set_budget(c, text):
+    c.study.budget = float(text)
+
+  base.apply_variants(choice, arg, "configs/recipe_study.py",
+                      {"quick": lambda c: setattr(c.study, "quick", True)},
+                      {"n": base.integer("study", "n"), "budget": set_budget})
+  n, budget, quick = choice.study.n, choice.study.budget or None, choice.study.quick
   c = ml_collections.ConfigDict()
   c.base = f"configs/binary.py:paper,n={n}"  # The model every variant changes.
   c.variants = tuple(variants(n))  # (name, overrides): trained in this order.

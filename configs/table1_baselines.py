@@ -1,4 +1,4 @@
-"""What the Table 1 baseline configs share (Appendix A.2, PROTOCOLS.md).
+"""What the Table 1 baseline configs share (Appendix A.2, docs/protocols.md).
 
 A baseline config is the base config (`configs/base.py`: data, optim, train,
 eval) without EBMM's `energy` and `memory` sections, plus a `model` section
@@ -14,7 +14,7 @@ from typing import Callable, Dict, Mapping, Optional
 
 import ml_collections
 
-from configs import base
+from ebmm_jax.configs import base
 
 PATTERN_DIM = 128
 # Appendix A.2: 128 * (128 - 1) / 2 + 128 floats, the Hopfield network's.
@@ -45,24 +45,20 @@ def apply_variants(c: ml_collections.ConfigDict, arg: str, filename: str,
     runlocal: `model` fields of the seconds-scale variant.
     extra: the config file's own variants, name -> function editing `c`.
   """
-  extra = extra or {}
-  for v in [a for a in arg.split(",") if a]:
-    if v == "runlocal":
-      base.runlocal(c)
-      c.data.num_patterns = 16
-      for field, value in runlocal.items():
-        c.model[field] = value
-    elif v == "cpu":
-      c.optim.learning_rate = 3e-3
-      c.train.max_seconds = 180.0
-      c.train.log_every = 25
-      c.train.checkpoint_every_secs = 60.0
-    elif v.startswith("n="):
-      c.data.num_patterns = int(v[2:])
-    elif v in extra:
-      extra[v](c)
-    else:
-      known = ", ".join(["runlocal", "cpu", "n=K", *extra])
-      raise ValueError(f"Unknown variant {v!r} of {filename}; known: {known}.")
-  c.lock()
-  return c
+  def runlocal_variant(c):
+    base.runlocal(c)
+    c.data.num_patterns = 16
+    for field, value in runlocal.items():
+      c.model[field] = value
+
+  return base.apply_variants(
+      c, arg, filename, {"runlocal": runlocal_variant, "cpu": cpu, **(extra or {})},
+      {"n": base.integer("data", "num_patterns")})
+
+
+def cpu(c: ml_collections.ConfigDict) -> None:
+  """Table 1's CPU budget for a baseline: AdamW 3e-3, 180 s."""
+  c.optim.learning_rate = 3e-3
+  c.train.max_seconds = 180.0
+  c.train.log_every = 25
+  c.train.checkpoint_every_secs = 60.0

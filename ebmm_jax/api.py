@@ -7,8 +7,8 @@
     energies = mem.energy(iterates[-1])                # [N]
 
 `Memory` is a thin, stateful shell over the pure core: `write` is
-`ebmm_jax.memory.write` (Eq. 4) from the meta-learned θ̄, `read` is
-`ebmm_jax.memory.read` (Eq. 1, Appendix B) under the written weights, and
+`ebmm_jax.core.memory.write` (Eq. 4) from the meta-learned θ̄, `read` is
+`ebmm_jax.core.memory.read` (Eq. 1, Appendix B) under the written weights, and
 `energy` evaluates the energy model. The object holds only the meta-learned
 parameters and the last written memory; the compiled functions take both as
 arguments, so they never see stale state. They are jitted once per
@@ -21,6 +21,8 @@ Inputs are checked before anything is compiled, and a problem raises
 for a read before any write.
 """
 import copy
+import json
+import os
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import haiku as hk
@@ -29,12 +31,18 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import memory as memory_lib
-from ebmm_jax import meta
-from ebmm_jax import params as params_lib
+from ebmm_jax import setups
+from ebmm_jax.core import memory as memory_lib
+from ebmm_jax.core import meta
+from ebmm_jax.core import params as params_lib
 from ebmm_jax import training
-from ebmm_jax.tasks import Task
+from ebmm_jax.core.tasks import Task
+from ebmm_jax.training import checkpoint
+
+# Trained memories shipped in ebmm_jax/pretrained/NAME/ (`Memory.pretrained`).
+_PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+PRETRAINED = ("binary-n16", "binary-n64")
+PRETRAINED_PARAMS = "meta_params.npz"
 
 
 class InvalidInputError(ValueError):
@@ -54,10 +62,10 @@ class _Compiled(NamedTuple):
 
 # Experiments and their compiled functions by config (its JSON): building a
 # second Memory of the same config reuses the compilations.
-_COMPILED: Dict[str, Tuple[experiment_lib.Experiment, _Compiled]] = {}
+_COMPILED: Dict[str, Tuple[setups.Experiment, _Compiled]] = {}
 
 
-def _compile(exp: experiment_lib.Experiment) -> _Compiled:
+def _compile(exp: setups.Experiment) -> _Compiled:
   energy_apply, box, rule = exp.energy.apply, exp.task.box, exp.rule
 
   def write(meta_params, patterns):
@@ -76,25 +84,25 @@ def _compile(exp: experiment_lib.Experiment) -> _Compiled:
 
 
 def _experiment(config: ml_collections.ConfigDict
-                ) -> Tuple[experiment_lib.Experiment, _Compiled]:
+                ) -> Tuple[setups.Experiment, _Compiled]:
   key = config.to_json_best_effort(sort_keys=True)
   if key not in _COMPILED:
     # A private, locked copy: later edits of the caller's config change nothing.
     own = copy.deepcopy(config)
     own.lock()
-    exp = experiment_lib.build(own)
+    exp = setups.build(own)
     if exp.energy is None:
       raise InvalidInputError(
           f"The config's model is the Table 1 baseline {own.model.name!r}, which "
           "has no energy: Memory serves EBMM configs only. Drive a baseline "
-          "through its MemoryModel: exp = ebmm_jax.experiment.build(config); "
+          "through its MemoryModel: exp = ebmm_jax.setups.build(config); "
           "state = exp.model.write(params, patterns); "
           "exp.model.read(params, state, queries, known).")
     _COMPILED[key] = (exp, _compile(exp))
   return _COMPILED[key]
 
 
-def _check_meta_params(exp: experiment_lib.Experiment, meta_params) -> None:
+def _check_meta_params(exp: setups.Experiment, meta_params) -> None:
   """Raises InvalidInputError unless `meta_params` fit the experiment's model."""
   expected = jax.eval_shape(exp.init_meta_params, jax.random.PRNGKey(0))
   shape = lambda tree: jax.tree_util.tree_map(lambda x: (np.shape(x), str(x.dtype)), tree)
@@ -117,7 +125,7 @@ class Memory:
   object, replacing what was stored before (every write starts from the
   meta-learned θ̄, Eq. 4; memories are not accumulated); `read` and `energy`
   then use that written memory. For a functional interface, see
-  `ebmm_jax.meta.write_and_read`.
+  `ebmm_jax.core.meta.write_and_read`.
 
   All batches are float arrays [N, *task.pattern_shape] (numpy or JAX),
   cast to float32; results are JAX arrays.
@@ -152,6 +160,38 @@ class Memory:
     """The memory trained in `workdir`: its config.json and newest checkpoint."""
     config = training.load_config(workdir)
     return cls(config, training.load_meta_params(config, workdir))
+
+  @classmethod
+  def load(cls, directory: str) -> "Memory":
+    """A memory saved by `save` (its config.json and meta_params.npz)."""
+    config_path = os.path.join(directory, "config.json")
+    params_path = os.path.join(directory, PRETRAINED_PARAMS)
+    for path in (config_path, params_path):
+      if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: {directory} is not a saved memory.")
+    with open(config_path) as f:
+      config = ml_collections.ConfigDict(json.load(f))
+    exp, _ = _experiment(config)
+    template = jax.tree_util.tree_map(
+        np.asarray, exp.init_meta_params(jax.random.PRNGKey(0)))
+    return cls(config, checkpoint.load(params_path, template))
+
+  @classmethod
+  def pretrained(cls, name: str) -> "Memory":
+    """A trained memory that ships with the package, by name (`PRETRAINED`):
+    e.g. `Memory.pretrained("binary-n64")`; `docs/pretrained.md` has their
+    training and their test errors."""
+    if name not in PRETRAINED:
+      raise ValueError(f"No pretrained memory {name!r}; known: {', '.join(PRETRAINED)}.")
+    return cls.load(os.path.join(_PRETRAINED_DIR, name))
+
+  def save(self, directory: str) -> None:
+    """Writes the config and meta-parameters (not the optimiser state, not
+    the written memory) for `load`: a few hundred KB for a binary model."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "config.json"), "w") as f:
+      f.write(self.config.to_json(indent=2, sort_keys=True))
+    checkpoint.save_tree(os.path.join(directory, PRETRAINED_PARAMS), self._meta_params)
 
   # ---------------------------------------------------------------------------
   # What the memory is.

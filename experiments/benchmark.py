@@ -27,19 +27,21 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app
 from absl import flags
 from absl import logging
 
-from ebmm_jax import checkpoint
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import memory as memory_lib
-from ebmm_jax import meta
-from ebmm_jax import parallel
+from ebmm_jax.training import checkpoint
+from ebmm_jax import setups
+from ebmm_jax.core import memory as memory_lib
+from ebmm_jax.core import meta
+from ebmm_jax.training import parallel
 from ebmm_jax import training
+from ebmm_jax.experiments import cli
+from ebmm_jax.setups import specs
 
-_CONFIGS = flags.DEFINE_list("configs", ["binary"], "Config names and variants, e.g. "
-                             "binary, binary:cpu, omniglot_conv.")
+_CONFIGS = flags.DEFINE_multi_string(
+    "configs", ["binary"], "A config and its variants, e.g. binary, binary:cpu,n=16 "
+    "or omniglot_conv; repeat the flag for several.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps after compilation.")
 _REMAT_STEPS = flags.DEFINE_integer("remat_steps", 20, "T = K for the remat comparison (0: skip).")
 _WRITE_NS = flags.DEFINE_list("write_ns", ["16", "64", "256", "1024"], "N for the write-time fit.")
@@ -62,16 +64,9 @@ def matmul_time(repeats: int = 20) -> float:
   return _median_time(jax.jit(jnp.dot), a, a, repeats=repeats)
 
 
-def _config(name: str):
-  """A config by module name and optional variants, e.g. "binary:cpu"."""
-  module_name, _, variants = name.partition(":")
-  module = __import__(f"configs.{module_name}", fromlist=["get_config"])
-  config = module.get_config(variants)
-  if _DATA_DIR.value:
-    config.unlock()
-    config.data.data_dir = _DATA_DIR.value
-    config.lock()
-  return config
+def _config(spec: str):
+  """A config spec, e.g. "binary:cpu,n=16" (`specs.load`)."""
+  return specs.load(spec, [f"data.data_dir={_DATA_DIR.value}"] if _DATA_DIR.value else [])
 
 
 def gated_rnn_forward_flops(n: int, d: int, hidden: int, dynamic: int, hops: int) -> int:
@@ -93,10 +88,10 @@ def _xla_flops(fn, *args) -> float:
 
 def bench_config(name: str, peak_matmul: float) -> dict:
   config = _config(name)
-  exp = experiment_lib.build(config)
+  exp = setups.build(config)
   state = training.initial_state(exp)
   spare = training.initial_state(exp)  # `state` is donated to the timed steps.
-  n, m = config.data.num_patterns, config.train.meta_batch_size
+  n, m = config.data.num_patterns, config.train.meta_batch_size or 1  # One device.
   patterns = exp.sample_train(jax.random.PRNGKey(1), m, n)
   key = jax.random.PRNGKey(2)
   opt = exp.optimizer()
@@ -198,7 +193,7 @@ def bench_remat(exp, name, patterns, key) -> dict:
   res = {}
   for remat in (False, True):
     config.memory.remat = remat
-    e = experiment_lib.build(config)
+    e = setups.build(config)
     state = training.initial_state(e)
     fn = jax.jit(functools.partial(meta.meta_step, e.energy.apply, e.task, e.optimizer(),
                                    loops=memory_lib.Loops(remat=remat), rule=e.rule))
@@ -232,5 +227,9 @@ def main(argv):
       json.dump(results, f, indent=2)
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

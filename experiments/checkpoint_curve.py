@@ -13,8 +13,9 @@ import os
 from absl import app
 from absl import flags
 
-from ebmm_jax import runs
+from ebmm_jax.reporting import runs
 from ebmm_jax import training
+from ebmm_jax.experiments import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir.")
 _NUM_BATCHES = flags.DEFINE_integer("num_batches", 200, "Test batches per checkpoint.")
@@ -64,5 +65,9 @@ def main(argv):
           f"[{r['p5']:.0f}, {r['p95']:.0f}]")
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -18,10 +18,12 @@ import os
 from absl import app
 from absl import flags
 
-from ebmm_jax import analysis
-from ebmm_jax import paper
-from ebmm_jax import runs
-from experiments import run_flags
+from ebmm_jax.setups import specs
+from ebmm_jax.reporting import analysis
+from ebmm_jax.reporting import paper
+from ebmm_jax.reporting import runs
+from ebmm_jax.experiments import run_flags
+from ebmm_jax.experiments import cli
 
 _CONFIG = flags.DEFINE_string("config", "configs/omniglot_correlated.py",
                               "The C.5 config and variants (2-class batches; "
@@ -39,7 +41,7 @@ def points(spec, mems, overrides, root):
   out = []
   for name, variant, prefix in SAMPLINGS:
     for m in mems:
-      config = runs.config_from_spec(spec, overrides,
+      config = specs.load(spec, overrides,
                                      [v for v in (variant, f"mem={m}") if v])
       if (config.data.batch_classes == 2) != (name == "2 classes"):
         raise app.UsageError(f"{spec} gives batch_classes="
@@ -82,5 +84,9 @@ def main(argv):
   print(text)
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -20,13 +20,14 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from ebmm_jax import analysis
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import image_experiments
-from ebmm_jax import plotting
-from ebmm_jax import runs
+from ebmm_jax.reporting import analysis
+from ebmm_jax import setups
+from ebmm_jax.setups import images as image_setups
+from ebmm_jax.reporting import plotting
+from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from ebmm_jax.data import images as images_lib
+from ebmm_jax.experiments import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of the model.")
 _NUM_BATCHES = flags.DEFINE_integer("num_batches", 100, "Written memories.")
@@ -46,16 +47,16 @@ def main(argv):
   config = training.load_config(workdir)
   if _DATA_DIR.value:
     config.data.data_dir = _DATA_DIR.value
-  exp = experiment_lib.build(config)
+  exp = setups.build(config)
   meta_params, step = runs.train_or_load(config, workdir)
   sample_ood = None
   if _OOD.value:
-    if config.data.name not in experiment_lib.IMAGE_DATASETS:
+    if config.data.name not in setups.IMAGE_DATASETS:
       raise app.UsageError("--ood needs an image memory; pass --ood='' for "
                            f"{config.data.name}.")
     images, _ = images_lib.load_dataset(_OOD.value, "test", config.data.data_dir,
                                         config.data.get("source", "auto"))
-    binary = config.data.name in image_experiments.BINARY_DATASETS
+    binary = config.data.name in image_setups.BINARY_DATASETS
     sample_ood = analysis.out_of_distribution_sampler(
         images, exp.task.pattern_shape, binarize=binary)
   populations = analysis.energy_populations(
@@ -65,7 +66,7 @@ def main(argv):
   ood_label = ""
   if _OOD.value:
     ood_label = f"; out of distribution: {_OOD.value}" + (
-        " binarized" if config.data.name in image_experiments.BINARY_DATASETS else "")
+        " binarized" if config.data.name in image_setups.BINARY_DATASETS else "")
   plotting.energy_histograms(
       os.path.join(out, "energy_histograms.png"), populations, aucs,
       title=f"{config.data.name}, {config.energy.name}, step {step}, "
@@ -89,5 +90,9 @@ def main(argv):
   print(f"Wrote {out}/energy_histograms.png and energy_analysis.json")
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

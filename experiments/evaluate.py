@@ -20,17 +20,18 @@ Each cell is the mean number of wrong bits over every query of --num_batches
 random test batches, with the 5th and 95th percentiles in brackets; every
 model is scored on the same batches and queries (--seed). A second table
 gives the training of each learned row: meta-steps and wall time. The table
-is built by `ebmm_jax.table1`.
+is built by `ebmm_jax.reporting.table1`.
 """
 import jax
 from absl import app
 from absl import flags
 
-from configs import modern_hopfield as modern_hopfield_config
-from ebmm_jax import metrics as metrics_lib
-from ebmm_jax import paper
-from ebmm_jax import table1 as table1_lib
+from ebmm_jax.configs import modern_hopfield as modern_hopfield_config
+from ebmm_jax.training import metrics as metrics_lib
+from ebmm_jax.reporting import paper
+from ebmm_jax.reporting import table1 as table1_lib
 from ebmm_jax.baselines import hopfield
+from ebmm_jax.experiments import cli
 
 _WORKDIRS = flags.DEFINE_multi_string(
     "workdir", [], "Training workdir(s) of any model (EBMM or a Table 1 baseline).")
@@ -66,5 +67,9 @@ def main(argv):
   metrics_lib.report(table + note, _OUTPUT.value, _JSON.value, results)
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -30,15 +30,16 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from ebmm_jax import checkpoint
-from ebmm_jax import evaluation
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import image_experiments
-from ebmm_jax import metrics as metrics_lib
-from ebmm_jax import paper
-from ebmm_jax import params as params_lib
-from ebmm_jax import plotting
+from ebmm_jax.training import checkpoint
+from ebmm_jax.reporting import evaluation
+from ebmm_jax import setups
+from ebmm_jax.setups import images as image_setups
+from ebmm_jax.training import metrics as metrics_lib
+from ebmm_jax.reporting import paper
+from ebmm_jax.core import params as params_lib
+from ebmm_jax.reporting import plotting
 from ebmm_jax import training
+from ebmm_jax.experiments import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of the model.")
 _CONFIG = config_flags.DEFINE_config_file(
@@ -86,7 +87,7 @@ def evaluation_config(trained: ml_collections.ConfigDict,
 def paper_references(config: ml_collections.ConfigDict) -> str:
   """The paper's numbers for this protocol, or "-" where it gives none."""
   d = config.data
-  h, w, _ = image_experiments.image_shape(config)
+  h, w, _ = image_setups.image_shape(config)
   refs = []
   if (d.name == "omniglot" and d.num_patterns == 32 and d.distortion == "block"
       and config.energy.name == "resnet_lowlevel_conv"):
@@ -100,7 +101,7 @@ def paper_references(config: ml_collections.ConfigDict) -> str:
   else:
     matches = abs(d.noise_rate - paper.TABLE2_NOISE_RATE) < 1e-9
   # Table 2 is at the datasets' own sizes (32x32, 64x64).
-  native = (h, w) == image_experiments.NATIVE_SHAPES[d.name][:2]
+  native = (h, w) == image_setups.NATIVE_SHAPES[d.name][:2]
   baselines = paper.TABLE2.get((d.distortion, d.name))
   if matches and native and baselines:
     refs.append("no memory (Table 2): " +
@@ -136,10 +137,10 @@ def main(argv):
   workdir = _WORKDIR.value
   config = evaluation_config(training.load_config(workdir), _CONFIG.value,
                              _DATA_DIR.value)
-  if config.data.name not in experiment_lib.IMAGE_DATASETS:
+  if config.data.name not in setups.IMAGE_DATASETS:
     raise app.UsageError(f"{workdir} holds a {config.data.name} model; use "
                          "experiments.evaluate for binary strings.")
-  exp = experiment_lib.build(config)
+  exp = setups.build(config)
   restored = checkpoint.restore_latest(training.checkpoint_dir(workdir),
                                        training.initial_state(exp))
   if restored is None:
@@ -170,7 +171,7 @@ def main(argv):
            per_iterate=out["per_iterate"].tolist(),
            paper=paper_references(config)))
   if _FIGURE.value:
-    trace = image_experiments.retrieval_trace(
+    trace = image_setups.retrieval_trace(
         exp, meta_params, jax.random.PRNGKey(_SEED.value), n)
     plotting.retrieval_figure(
         _FIGURE.value, trace, _FIGURE_EXAMPLES.value,
@@ -179,5 +180,9 @@ def main(argv):
     logging.info("Wrote %s", _FIGURE.value)
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -25,12 +25,14 @@ import os
 from absl import app
 from absl import flags
 
-from ebmm_jax import analysis
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import plotting
-from ebmm_jax import runs
+from ebmm_jax.setups import specs
+from ebmm_jax.reporting import analysis
+from ebmm_jax import setups
+from ebmm_jax.reporting import plotting
+from ebmm_jax.reporting import runs
 from ebmm_jax import training
-from experiments import run_flags
+from ebmm_jax.experiments import run_flags
+from ebmm_jax.experiments import cli
 
 _CONFIG = flags.DEFINE_string("config", "", "Config file and variants to train "
                               "one model per --train_levels value.")
@@ -63,7 +65,7 @@ def models():
     if not (_TRAIN_LEVELS.value and _ROOT.value):
       raise app.UsageError("--config needs --train_levels and --root.")
     for level in _TRAIN_LEVELS.value:
-      base = runs.config_from_spec(_CONFIG.value, run_flags.SET.value)
+      base = specs.load(_CONFIG.value, run_flags.SET.value)
       config = analysis.with_distortion(base, d, float(level))
       workdir = os.path.join(_ROOT.value, f"{d}_{level}")
       runs.train_or_load(config, workdir, run_flags.TRAIN_SECONDS.value,
@@ -71,7 +73,7 @@ def models():
       out.append((f"trained at {level}", float(level), config, workdir))
   for workdir in _WORKDIRS.value:
     # --set, e.g. data.data_dir on another machine.
-    config = runs.apply_overrides(training.load_config(workdir), run_flags.SET.value)
+    config = specs.apply_overrides(training.load_config(workdir), run_flags.SET.value)
     level = training_level(config, d)
     out.append((f"trained at {level:g}", level, config, workdir))
   return out
@@ -100,7 +102,7 @@ def main(argv):
       curves.setdefault(label, []).append((level, out["summary"]))
       query_curve[level] = out["query"]  # The same queries for every model.
   # The score's name is the same at every level; one build, not one per cell.
-  score_name = experiment_lib.build(config).task.score_name
+  score_name = setups.build(config).task.score_name
   output = _OUTPUT_DIR.value or _ROOT.value or _WORKDIRS.value[0]
   analysis.write_csv(os.path.join(output, "noise_generalisation.csv"), rows)
   axis = "block side (pixels)" if _DISTORTION.value == "block" else "salt-and-pepper rate"
@@ -125,5 +127,9 @@ def main(argv):
   print(f"Wrote {output}/noise_generalisation.{{csv,md,png}}")
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

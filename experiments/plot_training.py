@@ -12,7 +12,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from ebmm_jax import metrics as metrics_lib
+from ebmm_jax.training import metrics as metrics_lib
+from ebmm_jax.experiments import cli
 
 _WORKDIRS = flags.DEFINE_multi_string("workdir", [], "Training workdirs.")
 _LABELS = flags.DEFINE_list("labels", [], "One label per workdir (default: its name).")
@@ -52,5 +53,9 @@ def main(argv):
   print(f"Wrote {_OUTPUT.value}")
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -19,7 +19,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from ebmm_jax import study
+from ebmm_jax.reporting import study
+from ebmm_jax.experiments import cli
 
 _STUDY = config_flags.DEFINE_config_file("study", None, "Study config file.",
                                          lock_config=False)
@@ -79,5 +80,9 @@ def main(argv):
   print(markdown)
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -21,10 +21,12 @@ import os
 from absl import app
 from absl import flags
 
-from ebmm_jax import analysis
-from ebmm_jax import plotting
-from ebmm_jax import runs
-from experiments import run_flags
+from ebmm_jax.setups import specs
+from ebmm_jax.reporting import analysis
+from ebmm_jax.reporting import plotting
+from ebmm_jax.reporting import runs
+from ebmm_jax.experiments import run_flags
+from ebmm_jax.experiments import cli
 
 _CONFIG = flags.DEFINE_string("config", None, "Config file and variants, "
                               "e.g. configs/omniglot_conv.py:cpu.")
@@ -41,10 +43,10 @@ def sweep_points(spec, mems, dynamic_sizes, overrides, root):
     raise app.UsageError("Give exactly one of --mems and --dynamic_sizes.")
   points = []
   for m in mems:
-    config = runs.config_from_spec(spec, overrides, [f"mem={m}"])
+    config = specs.load(spec, overrides, [f"mem={m}"])
     points.append(runs.Point(f"mem={m}", config, os.path.join(root, f"mem_{m}")))
   for d in dynamic_sizes:
-    config = runs.config_from_spec(spec, [*overrides, f"energy.dynamic_size={d}"])
+    config = specs.load(spec, [*overrides, f"energy.dynamic_size={d}"])
     points.append(runs.Point(f"d={d}", config, os.path.join(root, f"d_{d}")))
   return points
 
@@ -69,8 +71,8 @@ def main(argv):
       run_flags.SEED.value, train_steps=run_flags.TRAIN_STEPS.value)
   out = _OUTPUT_DIR.value or _ROOT.value
   config = points[0].config
-  from ebmm_jax import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
-  score_name = experiment_lib.build(config).task.score_name
+  from ebmm_jax import setups  # pylint: disable=g-import-not-at-top
+  score_name = setups.build(config).task.score_name
   analysis.write_csv(os.path.join(out, "distortion_rate.csv"), runs.csv_rows(rows))
   query = sum(r["query_mean"] for r in rows) / len(rows)
   plotting.error_curves(
@@ -87,5 +89,9 @@ def main(argv):
   print(f"Wrote {out}/distortion_rate.{{csv,png,md}}")
 
 
+def run():
+  cli.run(main)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

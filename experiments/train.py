@@ -1,6 +1,7 @@
 r"""Meta-trains an EBMM experiment.
 
   python -m experiments.train --config=configs/binary.py:runlocal --workdir=/tmp/ebmm
+  ebmm-train --config=binary:runlocal --workdir=/tmp/ebmm   # installed, from anywhere
 
 Writes `config.json`, `metrics.jsonl`, TensorBoard summaries (`tb/`) and
 checkpoints (`checkpoints/`) under --workdir, and resumes from the newest
@@ -13,16 +14,14 @@ SLURM clusters the processes find each other; elsewhere also pass
 --coordinator_address=HOST:PORT --num_processes=P --process_id=I.
 Only process 0 writes files.
 """
-import sys
-
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from ebmm_jax import parallel
+from ebmm_jax.training import parallel
 from ebmm_jax import training
-from ebmm_jax import workdir
+from ebmm_jax.experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -46,12 +45,12 @@ def main(argv):
     parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
                                     _PROCESS_ID.value)
   logging.info("Config:\n%s", _CONFIG.value)
-  try:
-    training.train(_CONFIG.value, _WORKDIR.value, restart=_RESTART.value)
-  except (workdir.ConfigMismatchError, workdir.WorkdirBusyError,
-          training.CheckpointError) as e:
-    sys.exit(f"error: {e}")
+  training.train(_CONFIG.value, _WORKDIR.value, restart=_RESTART.value)
+
+
+def run():
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run()

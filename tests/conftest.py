@@ -3,7 +3,7 @@
 Every test process sees 4 fake CPU devices, so multi-device tests can compare
 against single-device runs in the same process.
 
-Real data: set EBMM_DATA_DIR to the folder laid out like `../shared/data`
+Real data: set EBMM_DATA_DIR to the datasets folder (docs/data.md)
 (CI does). When it is unset the real-data tests are skipped with a reason; when
 it is set but holds no data they fail.
 """
@@ -27,7 +27,7 @@ def data_dir() -> pathlib.Path:
   path = os.environ.get("EBMM_DATA_DIR")
   if not path:
     pytest.skip("EBMM_DATA_DIR is not set; real-data tests need it "
-                "(e.g. EBMM_DATA_DIR=../shared/data).")
+                "(e.g. EBMM_DATA_DIR=DATA_DIR, the folder of the datasets).")
   path = pathlib.Path(path)
   if not path.is_dir() or not any(path.iterdir()):
     pytest.fail(f"EBMM_DATA_DIR={path} is set but is not a non-empty folder.")

@@ -1,6 +1,6 @@
 """Tiny binary-strings experiments shared by the core tests (few compilations)."""
-from configs import binary
-from ebmm_jax import experiment
+from ebmm_jax import setups
+from ebmm_jax.setups import specs
 
 # A seconds-scale binary config: D = 16, hidden 8, 2 hops, N = 4, T = K = 2.
 TINY = {
@@ -18,7 +18,7 @@ TINY = {
 
 
 def tiny_config(**overrides):
-  c = binary.get_config("runlocal")
+  c = specs.load("binary:runlocal")
   c.unlock()
   for key, value in {**TINY, **overrides}.items():
     section, field = key.split(".")
@@ -34,4 +34,4 @@ def tiny_flags(**overrides):
 
 
 def tiny_experiment(**overrides):
-  return experiment.build(tiny_config(**overrides))
+  return setups.build(tiny_config(**overrides))

@@ -4,7 +4,7 @@ Each reference is a plain loop over what the paper indexes (write steps t,
 writable tensors, the three terms of Eq. (3), patterns i; read steps k) in
 float64 NumPy. Only the energy of ONE pattern and its derivatives come from
 JAX (`jax.grad` of the energy model itself); nothing here calls
-`ebmm_jax.memory` or `ebmm_jax.meta`, so a wrong rule there cannot be copied
+`ebmm_jax.core.memory` or `ebmm_jax.core.meta`, so a wrong rule there cannot be copied
 into its reference. Run them under `jax.enable_x64(True)` for float64
 derivatives.
 

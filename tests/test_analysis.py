@@ -15,11 +15,13 @@ import jax
 import numpy as np
 import pytest
 
-from ebmm_jax import analysis
-from ebmm_jax import checkpoint
-from ebmm_jax import experiment
-from ebmm_jax import memory as memory_lib
-from ebmm_jax import runs
+from ebmm_jax.setups import specs
+from ebmm_jax.reporting import analysis
+from ebmm_jax.training import checkpoint
+from ebmm_jax import setups
+from ebmm_jax.setups import images as image_setups
+from ebmm_jax.core import memory as memory_lib
+from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from tests import helpers
 
@@ -101,16 +103,16 @@ def test_out_of_distribution_images_are_binarized_and_resized():
 
 
 def test_config_from_spec_variants_and_overrides():
-  c = runs.config_from_spec("configs/omniglot_conv.py:cpu",
+  c = specs.load("configs/omniglot_conv.py:cpu",
                             ["data.data_dir=/x", "train.max_seconds=5"], ["mem=8k"])
-  assert (c.energy.channels, c.energy.dynamic_size) == (16, 14)
+  assert (c.energy.channels, image_setups.resolved(c).energy.dynamic_size) == (16, 14)
   assert c.data.data_dir == "/x" and c.train.max_seconds == 5.0
   with pytest.raises(ValueError, match="no field 'data.nope'"):
-    runs.config_from_spec("configs/binary.py", ["data.nope=1"])
+    specs.load("configs/binary.py", ["data.nope=1"])
   with pytest.raises(ValueError, match="section.field=value"):
-    runs.config_from_spec("configs/binary.py", ["data.num_patterns"])
+    specs.load("configs/binary.py", ["data.num_patterns"])
   with pytest.raises(FileNotFoundError, match="missing.py"):
-    runs.config_from_spec("configs/missing.py")
+    specs.load("configs/missing.py")
   with pytest.raises(ValueError, match="block side"):
     analysis.with_distortion(c, "block", 2.5)
   with pytest.raises(ValueError, match="Unknown distortion"):
@@ -137,7 +139,7 @@ def test_sweep_launcher_trains_each_size_and_writes_csv_and_png(tmp_path):
   assert (tmp_path / "distortion_rate.png").stat().st_size > 1000
   assert "| d=5 | 85 |" in out
   # Loading only (no budget) gives the trained point back, at its step.
-  config = runs.config_from_spec("configs/binary.py:runlocal",
+  config = specs.load("configs/binary.py:runlocal",
                                  [s[len("--set="):] for s in sets] +
                                  ["energy.dynamic_size=2"])
   meta_params, step = runs.train_or_load(config, str(tmp_path / "d_2"))
@@ -149,20 +151,20 @@ def test_sweep_launcher_trains_each_size_and_writes_csv_and_png(tmp_path):
   point = runs.Point("d=2", config, str(tmp_path / "d_2"))
   row = runs.evaluate_cached(point, meta_params, step, 4, 4, 12345)
   assert row["mean"] == pytest.approx(float(rows[0]["mean"]))
-  untrained = training.initial_state(experiment.build(config)).meta_params
+  untrained = training.initial_state(setups.build(config)).meta_params
   assert not np.allclose(meta_params.read.step_sizes, untrained.read.step_sizes)
 
 
 @pytest.fixture(scope="module")
 def tiny_omniglot_workdir(tmp_path_factory, data_dir):
   """A runlocal Omniglot workdir holding its initial state as a checkpoint."""
-  config = runs.config_from_spec(
+  config = specs.load(
       "configs/omniglot_conv.py:runlocal",
       [f"data.data_dir={data_dir}", "memory.write_steps=1", "memory.read_steps=1"])
   workdir = tmp_path_factory.mktemp("omniglot")
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2))
-  state = training.initial_state(experiment.build(config))
+  state = training.initial_state(setups.build(config))
   checkpoint.save(training.checkpoint_dir(str(workdir)), 0, state)
   return workdir
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ebmm_jax import api
-from ebmm_jax import meta
-from ebmm_jax import parallel
+from ebmm_jax.core import meta
+from ebmm_jax.training import parallel
 from ebmm_jax import training
 from ebmm_jax.data import binary_strings
 from tests import helpers
@@ -184,6 +184,6 @@ def test_bad_masks_and_meta_params_raise_a_named_error(config, exp, batch, writt
 
 
 def test_a_baseline_config_is_refused_with_a_named_error():
-  from configs import memnet  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.configs import memnet  # pylint: disable=g-import-not-at-top
   with pytest.raises(api.InvalidInputError, match="baseline 'memory_networks'.*MemoryModel"):
     api.Memory.from_config(memnet.get_config("runlocal"))

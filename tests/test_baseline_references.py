@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebmm_jax import experiment
+from ebmm_jax import setups
 from ebmm_jax.baselines import common
 from ebmm_jax.data import binary_strings
 from tests import test_baselines
@@ -36,7 +36,7 @@ def softmax(x):
 def _build(name, num_patterns, key=0, scale=0.3, **model_fields):
   """The tiny baseline, its parameters (each leaf + N(0, scale²) noise) as
   jax arrays and as float64 NumPy, and a batch of patterns and queries."""
-  exp = experiment.build(test_baselines.tiny_config(name, num_patterns, **model_fields))
+  exp = setups.build(test_baselines.tiny_config(name, num_patterns, **model_fields))
   params = exp.model.init(jax.random.PRNGKey(key))
   rng = np.random.default_rng(key)
   params = jax.tree_util.tree_map(

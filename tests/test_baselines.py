@@ -9,12 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import binary
-from ebmm_jax import configuration
-from ebmm_jax import experiment
-from ebmm_jax import meta
-from ebmm_jax import parallel
-from ebmm_jax import table1
+from ebmm_jax.configs import binary
+from ebmm_jax.setups import configuration
+from ebmm_jax import setups
+from ebmm_jax.core import meta
+from ebmm_jax.training import parallel
+from ebmm_jax.reporting import table1
 from ebmm_jax import training
 from ebmm_jax.baselines import lstm
 from ebmm_jax.baselines import mann
@@ -59,7 +59,7 @@ def built():
   """model.name -> (experiment, params, jitted retrieve)."""
   out = {}
   for name in TINY:
-    exp = experiment.build(tiny_config(name))
+    exp = setups.build(tiny_config(name))
     out[name] = (exp, jax.jit(exp.model.init)(jax.random.PRNGKey(0)),
                  jax.jit(exp.model.retrieve))
   return out
@@ -85,7 +85,7 @@ def test_written_state_fits_the_budget(config_file, variant, expected):
   Table 1) match the documented formula and stay within 8,256."""
   module = importlib.import_module(f"configs.{config_file}")
   for n in (16, 96):
-    exp = experiment.build(module.get_config(",".join(v for v in (variant, f"n={n}") if v)))
+    exp = setups.build(module.get_config(",".join(v for v in (variant, f"n={n}") if v)))
     assert exp.model.memory_floats == expected <= BUDGET
   # Every budget-size model uses at least 99% of it (the small LSTM is the
   # one labelled exception).
@@ -93,7 +93,7 @@ def test_written_state_fits_the_budget(config_file, variant, expected):
 
 
 def test_ebmm_memory_is_its_writable_layer():
-  exp = experiment.build(binary.get_config())
+  exp = setups.build(binary.get_config())
   assert exp.model.name == "EBMM" and exp.model.memory_floats == 8127 <= BUDGET
 
 
@@ -168,8 +168,8 @@ def test_one_meta_step_lowers_the_loss(name, built, one_device_mesh):
 @pytest.fixture(scope="module")
 def modern():
   """The Table 1 modern Hopfield network (D = 128, 64 patterns), N = 16."""
-  from configs import modern_hopfield as config_file
-  return experiment.build(config_file.get_config("n=16"))
+  from ebmm_jax.configs import modern_hopfield as config_file
+  return setups.build(config_file.get_config("n=16"))
 
 
 def test_modern_hopfield_retrieves_stored_patterns_exactly(modern):

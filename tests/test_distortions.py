@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebmm_jax import distortions
+from ebmm_jax.core import distortions
 
 
 def _images(shape, seed=0):

@@ -6,8 +6,8 @@ import sys
 import jax
 import numpy as np
 
-from ebmm_jax import evaluation
-from ebmm_jax import meta
+from ebmm_jax.reporting import evaluation
+from ebmm_jax.core import meta
 from ebmm_jax.data import binary_strings
 from tests import helpers
 

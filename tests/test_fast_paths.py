@@ -6,10 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebmm_jax import memory
-from ebmm_jax import meta
-from ebmm_jax import parallel
+from ebmm_jax.core import memory
+from ebmm_jax.core import meta
+from ebmm_jax.training import parallel
 from ebmm_jax import training
+from ebmm_jax.training import loop
 from ebmm_jax.data import binary_strings
 from ebmm_jax.energies import rnn
 from tests import helpers
@@ -91,11 +92,11 @@ def test_the_training_step_is_traced_once(monkeypatch):
   """The training loop's jitted step, guarded by chex: new data and keys at
   every step must reuse the one compilation."""
   chex.clear_trace_counter()
-  monkeypatch.setattr(training.meta, "model_meta_step",
+  monkeypatch.setattr(loop.meta, "model_meta_step",
                       chex.assert_max_traces(meta.model_meta_step, n=1))
   exp = helpers.tiny_experiment(**{"data.num_patterns": 3})
   mesh = parallel.make_mesh(jax.devices()[:1])
-  step = training._make_train_step(exp, mesh, False)  # Uncached: traced here first.
+  step = loop._make_train_step(exp, mesh, False)  # Uncached: traced here first.
   sample = training.make_sampler(exp, mesh)
   state = jax.device_put(training.initial_state(exp), parallel.replicated(mesh))
   for i in range(3):

@@ -10,10 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from ebmm_jax import checkpoint
-from ebmm_jax import parallel
+from ebmm_jax.training import checkpoint
+from ebmm_jax.training import parallel
 from ebmm_jax import training
-from ebmm_jax import workdir as workdir_lib
+from ebmm_jax.training import workdir as workdir_lib
 from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,7 +75,7 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
 # `kill_after` is on disk: a crash at a known step, not after a wall time.
 _KILL_AFTER_CHECKPOINT = """
 import os, signal, sys
-from ebmm_jax import checkpoint
+from ebmm_jax.training import checkpoint
 _save = checkpoint.save
 def save(directory, step, *args, **kwargs):
   path = _save(directory, step, *args, **kwargs)
@@ -84,7 +84,7 @@ def save(directory, step, *args, **kwargs):
   return path
 checkpoint.save = save
 from absl import app
-from experiments import train
+from ebmm_jax.experiments import train
 sys.argv[0] = "train"
 app.run(train.main)
 """

@@ -14,12 +14,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import image_base
-from ebmm_jax import evaluation
-from ebmm_jax import experiment
-from ebmm_jax import image_experiments
-from ebmm_jax import parallel
-from ebmm_jax import plotting
+from ebmm_jax.configs import image_base
+from ebmm_jax.reporting import evaluation
+from ebmm_jax import setups
+from ebmm_jax.setups import images as image_setups
+from ebmm_jax.training import parallel
+from ebmm_jax.reporting import plotting
 from ebmm_jax import training
 
 # One config per energy model, covering binary and RGB data, both fills and
@@ -33,7 +33,7 @@ ENERGY_CONFIGS = {
 
 
 def _config(name, data_dir, variants="runlocal", **overrides):
-  c = importlib.import_module(f"configs.{name}").get_config(variants)
+  c = importlib.import_module(f"ebmm_jax.configs.{name}").get_config(variants)
   c.unlock()
   c.data.data_dir = str(data_dir)
   c.memory.write_steps = 1
@@ -57,7 +57,7 @@ def built(data_dir):
 
   def get(name):
     if name not in cache:
-      exp = experiment.build(_config(name, data_dir))
+      exp = setups.build(_config(name, data_dir))
       cache[name] = (exp, training.initial_state(exp))
     return cache[name]
   return get
@@ -86,7 +86,7 @@ def test_one_real_meta_step_per_energy_model(energy_name, built):
 
 
 def test_samplers_give_batches_of_the_split(data_dir):
-  exp = experiment.build(_config("omniglot_conv", data_dir))
+  exp = setups.build(_config("omniglot_conv", data_dir))
   batch = exp.sample_train(jax.random.PRNGKey(0), 3, 4)
   assert batch.shape == (3, 4, 16, 16, 1) and batch.dtype == jnp.float32
   assert set(np.unique(np.asarray(batch)).tolist()) <= {0.0, 1.0}
@@ -107,7 +107,7 @@ def test_correlated_batches_have_exactly_two_classes(data_dir):
   # Paper size (A.7): 32 images of exactly 2 characters, 16 of each.
   c = _config("omniglot_correlated", data_dir, "runlocal",
               **{"data.num_patterns": 32})
-  sampler = experiment.build(c).sample_test
+  sampler = setups.build(c).sample_test
   images, indices = sampler.sample_with_indices(jax.random.PRNGKey(3), 5, 32)
   assert images.shape == (5, 32, 16, 16, 1)
   for row in np.asarray(indices):
@@ -115,7 +115,7 @@ def test_correlated_batches_have_exactly_two_classes(data_dir):
     assert len(labels) == 2 and counts.tolist() == [16, 16]
     assert len(set(row)) == 32
   # The uncorrelated variant of Table 3 mixes many characters.
-  uniform = experiment.build(_config("omniglot_correlated", data_dir,
+  uniform = setups.build(_config("omniglot_correlated", data_dir,
                                      "runlocal,uniform",
                                      **{"data.num_patterns": 32})).sample_test
   _, indices = uniform.sample_with_indices(jax.random.PRNGKey(3), 1, 32)
@@ -123,7 +123,7 @@ def test_correlated_batches_have_exactly_two_classes(data_dir):
 
 
 def test_rgb_images_are_in_the_unit_box(data_dir):
-  exp = experiment.build(_config("imagenet64", data_dir))
+  exp = setups.build(_config("imagenet64", data_dir))
   batch = np.asarray(exp.sample_test(jax.random.PRNGKey(0), 2, 4))
   assert batch.shape == (2, 4, 16, 16, 3)
   assert batch.min() >= 0.0 and batch.max() <= 1.0 and batch.std() > 0.05
@@ -152,37 +152,37 @@ def test_rgb_images_are_in_the_unit_box(data_dir):
 def test_invalid_configs_name_the_problem(overrides, field, tmp_path):
   c = _config("omniglot_conv", tmp_path, **overrides)
   with pytest.raises(ValueError, match=field.replace(".", r"\.")):
-    experiment.build(c)
+    setups.build(c)
 
 
 def test_empty_data_dir_is_the_config_default():
-  c = importlib.import_module("configs.omniglot_conv").get_config()
+  c = importlib.import_module("ebmm_jax.configs.omniglot_conv").get_config()
   assert c.data.data_dir == ""
   with pytest.raises(ValueError, match=r"data\.data_dir is empty.*--config\.data"
                      r"\.data_dir"):
-    experiment.build(c)
+    setups.build(c)
 
 
 def test_memory_budget_variant_picks_the_closest_size():
-  c = importlib.import_module("configs.omniglot_conv").get_config("mem=4k")
-  assert c.energy.dynamic_size == 4  # 4,616 floats is nearer 4,096 than 3,462.
-  c = importlib.import_module("configs.omniglot_correlated").get_config("mem=5k")
-  assert image_experiments.memory_floats(c) == 5196  # d = 6.
+  c = importlib.import_module("ebmm_jax.configs.omniglot_conv").get_config("mem=4k")
+  assert image_setups.resolved(c).energy.dynamic_size == 4  # 4,616 floats is nearer 4,096 than 3,462.
+  c = importlib.import_module("ebmm_jax.configs.omniglot_correlated").get_config("mem=5k")
+  assert image_setups.memory_floats(c) == 5196  # d = 6.
   # The cpu variants' sizes of the figures they stand in for (their docstrings).
-  c = importlib.import_module("configs.cifar10").get_config("cpu,mem=10k")
-  assert image_experiments.memory_floats(c) == 10404  # Figure 4: 10K; d = 18.
-  c = importlib.import_module("configs.imagenet64").get_config("cpu,mem=18k")
-  assert image_experiments.memory_floats(c) == 18464  # Figure 5b: ~18K; d = 16.
+  c = importlib.import_module("ebmm_jax.configs.cifar10").get_config("cpu,mem=10k")
+  assert image_setups.memory_floats(c) == 10404  # Figure 4: 10K; d = 18.
+  c = importlib.import_module("ebmm_jax.configs.imagenet64").get_config("cpu,mem=18k")
+  assert image_setups.memory_floats(c) == 18464  # Figure 5b: ~18K; d = 16.
   assert c.energy.channels == 32  # Half the C.4 width.
   with pytest.raises(ValueError, match="mem="):
     image_base.parse_memory_budget("lots")
   with pytest.raises(ValueError, match="Unknown variant"):
-    importlib.import_module("configs.cifar10").get_config("runlocal,fast")
+    importlib.import_module("ebmm_jax.configs.cifar10").get_config("runlocal,fast")
 
 
 def test_mnist_transfer_reads_binarized_test_digits(data_dir):
   c = _config("mnist_transfer", data_dir)
-  exp = experiment.build(c)
+  exp = setups.build(c)
   assert c.energy.to_dict() == _config("omniglot_conv", data_dir).energy.to_dict()
   batch = np.asarray(exp.sample_test(jax.random.PRNGKey(0), 2, 4))
   assert batch.shape == (2, 4, 16, 16, 1)
@@ -202,7 +202,7 @@ def test_evaluation_and_figure(built, tmp_path):
   # Uniform noise over an 8x8 RGB block: E(u - x)^2 is between 1/12 and 1/3.
   assert 10 < out["query"]["mean"] < 80
 
-  trace = image_experiments.retrieval_trace(exp, state.meta_params,
+  trace = image_setups.retrieval_trace(exp, state.meta_params,
                                             jax.random.PRNGKey(1))
   assert trace["iterates"].shape == (1, 4, 16, 16, 3)
   assert trace["iterate_energies"].shape == (1, 4)
@@ -213,10 +213,10 @@ def test_evaluation_and_figure(built, tmp_path):
 
 
 def test_transfer_config_keeps_the_trained_model(tmp_path):
-  from experiments import evaluate_images
+  from ebmm_jax.experiments import evaluate_images
   trained = _config("omniglot_conv", tmp_path, "runlocal,mem=300")
   trained = ml_collections.ConfigDict(trained.to_dict())  # As loaded.
-  override = importlib.import_module("configs.mnist_transfer").get_config()
+  override = importlib.import_module("ebmm_jax.configs.mnist_transfer").get_config()
   c = evaluate_images.evaluation_config(trained, override)
   assert c.data.name == "mnist"
   assert c.data.data_dir == str(tmp_path)  # Empty in --config: the workdir's.
@@ -228,14 +228,14 @@ def test_transfer_config_keeps_the_trained_model(tmp_path):
 
 
 def test_paper_references_match_the_protocol(tmp_path):
-  from experiments import evaluate_images
+  from ebmm_jax.experiments import evaluate_images
   refs = evaluate_images.paper_references
-  correlated = importlib.import_module("configs.omniglot_correlated")
+  correlated = importlib.import_module("ebmm_jax.configs.omniglot_correlated")
   assert "Table 3): 6.22 at 4K, 2.57 at 5K" in refs(correlated.get_config())
   assert "uniform (Table 3): 7.18" in refs(correlated.get_config("uniform"))
-  conv = importlib.import_module("configs.omniglot_conv")
+  conv = importlib.import_module("ebmm_jax.configs.omniglot_conv")
   assert refs(conv.get_config()) == "no memory (Table 2): DAE 36.08, VAE 109.08"
   assert refs(conv.get_config("runlocal")) == "-"  # 16x16 images: no reference.
   assert "DAE 141.07" in refs(importlib.import_module(
       "configs.imagenet64").get_config())
-  assert refs(importlib.import_module("configs.mnist_transfer").get_config()) == "-"
+  assert refs(importlib.import_module("ebmm_jax.configs.mnist_transfer").get_config()) == "-"

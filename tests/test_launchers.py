@@ -18,10 +18,11 @@ import jax
 import numpy as np
 import pytest
 
-from ebmm_jax import checkpoint
-from ebmm_jax import experiment
-from ebmm_jax import parallel
-from ebmm_jax import runs
+from ebmm_jax.setups import specs
+from ebmm_jax.training import checkpoint
+from ebmm_jax import setups
+from ebmm_jax.training import parallel
+from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from tests import helpers
 from tests import references
@@ -101,7 +102,7 @@ def test_table1_launcher_scores_a_workdir_like_the_reference(tmp_path):
   assert cell["trained_at"] == 16 and cell["memory_floats"] == 51
   assert cell["training"]["steps"] == 2
 
-  exp = experiment.build(config)
+  exp = setups.build(config)
   meta_params = training.load_meta_params(config, workdir)
   batches = _evaluation_batches(exp, 16, 3, seed=7)
   scores, query, ambiguous = _reference_scores(exp, meta_params, batches,
@@ -134,14 +135,14 @@ def omniglot_root(tmp_path_factory, data_dir):
   root = tmp_path_factory.mktemp("table3")
   configs = {}
   for variant, prefix in (("uniform", "uniform"), ("", "2class")):
-    config = runs.config_from_spec(SPEC, [f"data.data_dir={data_dir}", *STEPS],
+    config = specs.load(SPEC, [f"data.data_dir={data_dir}", *STEPS],
                                    [v for v in (variant, f"mem={MEM}") if v])
     workdir = root / f"{prefix}_mem_{MEM}"
     os.makedirs(workdir)
     with open(workdir / "config.json", "w") as f:
       f.write(config.to_json_best_effort(indent=2))
     checkpoint.save(training.checkpoint_dir(str(workdir)), 0,
-                    training.initial_state(experiment.build(config)))
+                    training.initial_state(setups.build(config)))
     configs[prefix] = config
   return root, configs
 
@@ -159,10 +160,10 @@ def test_table3_and_image_launchers_score_like_the_reference(omniglot_root, data
     rows = {r["label"]: r for r in csv.DictReader(f)}
   assert set(rows) == {f"uniform, mem={MEM}", f"2 classes, mem={MEM}"}
   # Both rows' energies are the same C.5 model: one compilation of the references.
-  energy_apply = experiment.build(configs["2class"]).energy.apply
+  energy_apply = setups.build(configs["2class"]).energy.apply
   expected = {}
   for prefix, label in (("uniform", "uniform"), ("2class", "2 classes")):
-    exp = experiment.build(configs[prefix])  # Its own batches (uniform or 2 classes).
+    exp = setups.build(configs[prefix])  # Its own batches (uniform or 2 classes).
     meta_params = training.initial_state(exp).meta_params
     scores, query, ambiguous = _reference_scores(
         exp, meta_params, _evaluation_batches(exp, 4, 2, seed=3), _hamming, energy_apply)
@@ -212,7 +213,7 @@ def savefig(self, *args, **kwargs):
   return _savefig(self, *args, **kwargs)
 figure.Figure.savefig = savefig
 from absl import app
-from experiments import plot_training
+from ebmm_jax.experiments import plot_training
 sys.argv[0] = "plot_training"
 app.run(plot_training.main)
 """
@@ -255,7 +256,7 @@ def test_plot_training_draws_the_smoothed_logged_scores(tmp_path):
 _BENCHMARK_DRIVER = """
 import sys
 from absl import app
-from experiments import benchmark
+from ebmm_jax.experiments import benchmark
 from tests import helpers
 benchmark._config = lambda name: helpers.tiny_config()
 sys.argv[0] = "benchmark"
@@ -307,7 +308,7 @@ def test_benchmark_on_the_tiny_config(tmp_path):
 def test_checkpoint_curve_scores_every_kept_checkpoint(tmp_path):
   """experiments.checkpoint_curve: one row per checkpoint, each the evaluation
   of that checkpoint's parameters on the same batches."""
-  from ebmm_jax import evaluation  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.reporting import evaluation  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / "run"
   config = helpers.tiny_config(**{"train.num_steps": 3, "train.log_every": 1,
                                   "train.checkpoint_every_secs": 0.0})
@@ -317,7 +318,7 @@ def test_checkpoint_curve_scores_every_kept_checkpoint(tmp_path):
         f"--output={out}", f"--figure={tmp_path / 'c.png'}"])
   rows = json.load(open(out))["checkpoints"]
   assert [r["step"] for r in rows] == [1, 2, 3]
-  exp = experiment.build(config)
+  exp = setups.build(config)
   path = dict(checkpoint.list_checkpoints(training.checkpoint_dir(str(workdir))))[2]
   state = checkpoint.load(path, training.initial_state(exp))
   ref = evaluation.evaluate(exp, state.meta_params, 4, 3, config.eval.batches_per_call, 12345)

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebmm_jax import memory
-from ebmm_jax import params as params_lib
+from ebmm_jax.core import memory
+from ebmm_jax.core import params as params_lib
 from ebmm_jax.data import binary_strings
 from tests import helpers
 

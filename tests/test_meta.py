@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebmm_jax import meta
-from ebmm_jax import parallel
+from ebmm_jax.core import meta
+from ebmm_jax.training import parallel
 from ebmm_jax import training
 from ebmm_jax.data import binary_strings
 from tests import helpers

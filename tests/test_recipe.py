@@ -9,10 +9,11 @@ import numpy as np
 import optax
 import pytest
 
-from ebmm_jax import configuration
-from ebmm_jax import curriculum
-from ebmm_jax import memory
-from ebmm_jax import meta
+from ebmm_jax import setups
+from ebmm_jax.setups import configuration
+from ebmm_jax.setups import curriculum
+from ebmm_jax.core import memory
+from ebmm_jax.core import meta
 from ebmm_jax.data import binary_strings
 from tests import helpers
 
@@ -204,6 +205,19 @@ def test_warmup_and_cosine_schedule_follow_their_closed_form():
   np.testing.assert_allclose([float(warm(s)) for s in (0, 2, 4, 100)], [0, 1, 2, 2])
 
 
+def test_the_drop_schedule_steps_down_once_at_its_fraction_of_the_run():
+  o = meta.OptimizerConfig(schedule="drop", decay_steps=100, drop_at=0.8, final_fraction=0.1)
+  f = meta.learning_rate_schedule(2.0, o)
+  np.testing.assert_allclose([float(f(s)) for s in (0, 79, 80, 100, 1000)],
+                             [2, 2, 0.2, 0.2, 0.2], rtol=1e-6)
+  warm = meta.learning_rate_schedule(2.0, o._replace(warmup_steps=10))
+  np.testing.assert_allclose([float(warm(s)) for s in (0, 5, 10, 79, 80, 100)],
+                             [0, 1, 2, 2, 0.2, 0.2], rtol=1e-6)
+  # A run's config without decay_steps drops at drop_at of train.num_steps.
+  exp = helpers.tiny_experiment(**{"optim.schedule": "drop", "train.num_steps": 50})
+  assert setups.optimizer_config(exp.config).decay_steps == 50
+
+
 def test_number_of_patterns_per_step():
   c = helpers.tiny_config(**{"data.curriculum": "4@0,6@10,8@20", "data.num_patterns": 8})
   assert [curriculum.num_patterns_at(c, s) for s in (0, 9, 10, 19, 20, 1000)] == [
@@ -232,6 +246,7 @@ def test_number_of_patterns_per_step():
     ({"optim.schedule": "cosine", "optim.decay_steps": 5, "optim.warmup_steps": 5},
      "decay_steps"),
     ({"optim.clock": "hours"}, "optim.clock='hours' must be one of"),
+    ({"optim.schedule": "drop", "optim.drop_at": 1.0}, "optim.drop_at=1.0 must be in"),
     ({"optim.clock": "seconds", "train.max_seconds": 0.0}, "needs train.max_seconds > 0"),
     ({"data.curriculum": "16@5"}, "steps must start at 0"),
     ({"data.curriculum": "16-0"}, "each item must be N@STEP"),
@@ -261,13 +276,14 @@ def test_annealed_multi_step_loss_is_the_weighted_sum_of_eq_2():
 
 
 def test_training_with_annealing_and_first_order_steps_runs_and_switches(tmp_path):
-  from ebmm_jax import parallel, training  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import parallel  # pylint: disable=g-import-not-at-top
+  from ebmm_jax import training  # pylint: disable=g-import-not-at-top
   config = helpers.tiny_config(**{"memory.iterate_anneal_steps": 2,
                                   "memory.first_order_steps": 2, "train.num_steps": 4,
                                   "train.log_every": 1, "data.train_num_patterns": "3,4"})
   state = training.train(config, str(tmp_path), parallel.make_mesh(jax.devices()[:1]))
   assert int(state.step) == 4
-  from ebmm_jax import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   rows = metrics_lib.read_metrics(str(tmp_path))
   assert [r["step"] for r in rows] == [1, 2, 3, 4]
   assert {r["num_patterns"] for r in rows} <= {3, 4}
@@ -297,6 +313,8 @@ def test_the_seconds_clock_follows_the_cosine_closed_form():
   expected = [1.0, 1.0, 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi / 4)), 0.55, 0.1, 0.1]
   np.testing.assert_allclose(got, expected, rtol=1e-12)
   assert meta.seconds_fraction(o._replace(schedule="constant"), 0.7) == 1.0
+  drop = o._replace(schedule="drop", drop_at=0.8)
+  assert [meta.seconds_fraction(drop, p) for p in (0.0, 0.79, 0.8, 1.0)] == [1, 1, 0.1, 0.1]
   # On the seconds clock the optimiser itself keeps its peak.
   assert meta.learning_rate_schedule(2.0, o) == 2.0
 
@@ -333,10 +351,12 @@ class _FakeClock:
 
 
 def test_the_seconds_clock_decays_over_the_run_budget_across_a_resume(tmp_path, monkeypatch):
-  from ebmm_jax import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
-  from ebmm_jax import parallel, training  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import parallel  # pylint: disable=g-import-not-at-top
+  from ebmm_jax import training  # pylint: disable=g-import-not-at-top
   # Only the training loop's clock (time.time elsewhere keeps real time).
-  monkeypatch.setattr(training, "time", types.SimpleNamespace(time=_FakeClock()))
+  from ebmm_jax.training import loop  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(loop, "time", types.SimpleNamespace(time=_FakeClock()))
   mesh = parallel.make_mesh(jax.devices()[:1])
   overrides = {"optim.schedule": "cosine", "optim.clock": "seconds",
                "optim.final_fraction": 0.0, "train.max_seconds": 40.0,
@@ -355,5 +375,5 @@ def test_the_seconds_clock_decays_over_the_run_budget_across_a_resume(tmp_path, 
   assert np.all(np.diff(seconds) > 0) and 40.0 <= seconds[-1] < 50.0
   assert np.all(np.diff(scales) <= 1e-12) and scales[0] > 0.9 and scales[-1] < 0.05
   np.testing.assert_allclose(  # Each logged scale is the cosine at its time.
-      scales, [meta.seconds_fraction(training.experiment_lib.optimizer_config(first), p)
+      scales, [meta.seconds_fraction(setups.optimizer_config(first), p)
                for p in (seconds - 1.0) / 40.0], atol=0.1)

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebmm_jax import memory
-from ebmm_jax import meta
+from ebmm_jax.core import memory
+from ebmm_jax.core import meta
 from ebmm_jax.data import binary_strings
 from tests import helpers
 from tests import references

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebmm_jax import params as params_lib
+from ebmm_jax.core import params as params_lib
 from ebmm_jax.energies import blocks
 from ebmm_jax.energies import resnet
 

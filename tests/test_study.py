@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from ebmm_jax import study
+from ebmm_jax.reporting import study
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebmm_jax import checkpoint
-from ebmm_jax import configuration
-from ebmm_jax import experiment
-from ebmm_jax import metrics
-from ebmm_jax import parallel
+from ebmm_jax.training import checkpoint
+from ebmm_jax.setups import configuration
+from ebmm_jax import setups
+from ebmm_jax.training import metrics
+from ebmm_jax.training import parallel
 from ebmm_jax import training
 from tests import helpers
 
@@ -51,14 +51,14 @@ def test_train_checkpoints_resumes_and_is_deterministic(tmp_path, one_device_mes
 
 
 def test_nonfinite_steps_stop_training_naming_the_step(tmp_path, one_device_mesh, monkeypatch):
-  build = experiment.build
+  build = setups.build
 
   def poisoned(config):
     exp = build(config)
     nan_sampler = lambda key, m, n: jnp.full((m, n, 16), jnp.nan)
     return dataclasses.replace(exp, sample_train=nan_sampler)
 
-  monkeypatch.setattr(experiment, "build", poisoned)
+  monkeypatch.setattr(setups, "build", poisoned)
   with pytest.raises(training.NonFiniteError, match="at step 2"):
     training.train(_config(10, **{"train.max_nonfinite_steps": 3}), str(tmp_path),
                    one_device_mesh)
@@ -121,6 +121,25 @@ def test_launcher_rejects_unknown_config_key(tmp_path):
 
 
 def test_unknown_config_variant_is_rejected():
-  from configs import binary
+  from ebmm_jax.configs import binary
   with pytest.raises(ValueError, match="Unknown variant 'fast'"):
     binary.get_config("fast")
+
+
+def test_the_default_meta_batch_is_one_memory_per_device(tmp_path):
+  """The default config runs unchanged on any device count: this process has
+  4 devices, so each meta-step writes 4 memories, one per device."""
+  config = helpers.tiny_config(**{"train.num_steps": 2, "train.log_every": 1})
+  assert config.train.meta_batch_size == 0  # The default.
+  state = training.train(config, str(tmp_path))
+  assert int(state.step) == 2 and len(jax.devices()) == 4
+  saved = training.load_config(str(tmp_path))
+  assert saved.train.meta_batch_size == 4
+  # Resuming with the same (default) config is the same run, not a mismatch.
+  more = helpers.tiny_config(**{"train.num_steps": 3, "train.log_every": 1})
+  assert int(training.train(more, str(tmp_path)).step) == 3
+  one = parallel.make_mesh(jax.devices()[:1])
+  assert parallel.with_meta_batch(config, one).train.meta_batch_size == 1
+  with pytest.raises(ValueError, match="multiple of the number of devices"):
+    parallel.with_meta_batch(helpers.tiny_config(**{"train.meta_batch_size": 3}),
+                             parallel.make_mesh(jax.devices()[:2]))

@@ -10,10 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from ebmm_jax import checkpoint
-from ebmm_jax import parallel
+from ebmm_jax.training import checkpoint
+from ebmm_jax.training import parallel
 from ebmm_jax import training
-from ebmm_jax import workdir as workdir_lib
+from ebmm_jax.training import workdir as workdir_lib
 from tests import helpers
 
 STEPS = {"train.num_steps": 2, "train.checkpoint_every_secs": 0.0}
@@ -107,7 +107,7 @@ def test_a_second_trainer_is_refused(tmp_path):
 
 
 def test_a_killed_trainer_does_not_leave_the_workdir_locked(tmp_path):
-  code = ("import sys, time; from ebmm_jax import workdir as w\n"
+  code = ("import sys, time; from ebmm_jax.training import workdir as w\n"
           "with w.lock(sys.argv[1]):\n  print('locked', flush=True); time.sleep(600)\n")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=root,

@@ -9,7 +9,7 @@ Each learned baseline is a Haiku module with two methods,
 and `haiku_model` turns it into a `models.MemoryModel` that the meta-training
 loop, the evaluator and the Table 1 launcher drive like EBMM.
 
-The protocol (Appendix A.2, PROTOCOLS.md): a query replaces a random half of
+The protocol (Appendix A.2, docs/protocols.md): a query replaces a random half of
 a stored pattern's bits by random ±1 values; the other half is known and is
 clamped to its true values in every model's output. The baselines read the
 query with its replaced bits zeroed (`masked_queries`): the same information
@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ebmm_jax import models
-from ebmm_jax import tasks
+from ebmm_jax.core import models
+from ebmm_jax.core import tasks
 
 LOSSES = ("cross_entropy", "squared")
 

@@ -5,13 +5,13 @@ three rules (Hebb, Storkey, pseudo-inverse) on random binary strings, but gives
 neither the exact form of the rules nor the retrieval schedule. This module
 fixes them as follows; `docs/hopfield.md` has the measured table.
 
-Protocol (PROTOCOLS.md, "Random binary strings"): patterns x in {-1, +1}^D,
+Protocol (docs/protocols.md, "Random binary strings"): patterns x in {-1, +1}^D,
 D = 128; a query replaces a random half of the positions (exactly D/2, chosen
 afresh per query) by fresh random -1/+1 values, the other half is known and
 clamped; the score is the number of wrong bits of sign(retrieved) over all D.
 
 Writing rules. X is [N, D], one stored pattern per row; every rule returns a
-symmetric [D, D] matrix W with zero diagonal (PROTOCOLS.md: "Zero diagonal").
+symmetric [D, D] matrix W with zero diagonal (docs/protocols.md: "Zero diagonal").
 
 * Hebb:            W = X^T X / D, then W_ii = 0.
 * Storkey:         patterns written one at a time from W = 0 (Storkey, 1997;
@@ -63,13 +63,9 @@ Everything is NumPy (float64): the updates are inherently sequential, and
 vectorising one update step across thousands of queries is simplest and fast
 enough here (1,000 batches of a Table 1 cell take 1 to 40 s on one busy core).
 """
-import argparse
-import time
 from typing import Callable, Dict, NamedTuple, Tuple
 
 import numpy as np
-
-from ebmm_jax import paper
 
 PATTERN_DIM = 128
 DEFAULT_MAX_SWEEPS = 100
@@ -80,9 +76,6 @@ _BATCHES_PER_CHUNK = 50
 # Display names, as in Table 1 (Appendix A.2).
 RULE_NAMES = {"hebb": "Hopfield Hebb", "storkey": "Hopfield Storkey",
               "pseudo_inverse": "Hopfield pseudo-inverse"}
-# The paper's error bits by rule and N (from ebmm_jax.paper).
-PAPER_TABLE1 = {rule: dict(zip(paper.TABLE1_NS, paper.TABLE1[name]))
-                for rule, name in RULE_NAMES.items()}
 STORKEY_LOCAL_FIELDS = ("full", "exclude_ij")
 
 
@@ -479,40 +472,3 @@ def _evaluate(rule: str, num_patterns: int, num_batches: int, seed: int,
     sweeps.append(result.sweeps)
     converged.append(result.converged)
   return tuple(np.concatenate(v, axis=0) for v in (errors, sweeps, converged))
-
-
-def _main() -> None:
-  parser = argparse.ArgumentParser(
-      description="Table 1 (Appendix A.2) for the Hopfield baselines.")
-  parser.add_argument("--rules", default=",".join(RULES))
-  parser.add_argument("--num_patterns", default="16,32,48,64,96")
-  parser.add_argument("--num_batches", type=int, default=1000)
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--bias_unit", action="store_true",
-                      help="Also write a bias vector (write_with_bias_unit).")
-  args = parser.parse_args()
-  print(f"memory size {memory_size(PATTERN_DIM)} floats, "
-        f"{args.num_batches} batches per cell, seed {args.seed}, "
-        f"bias_unit {args.bias_unit}")
-  print("| rule | N | mean (paper) | s.e. | p5 | p95 | max | sweeps mean / max "
-        "| unconverged | wall s |")
-  print("|---|---|---|---|---|---|---|---|---|---|")
-  for rule in args.rules.split(","):
-    for n in (int(v) for v in args.num_patterns.split(",")):
-      start = time.perf_counter()
-      errors, sweeps, converged = _evaluate(
-          rule, n, args.num_batches, args.seed, bias_unit=args.bias_unit)
-      wall = time.perf_counter() - start
-      p5, p95 = np.percentile(errors, [5, 95])
-      # Queries of one batch share a memory: the standard error of the mean
-      # is over the (independent) batch means.
-      stderr = errors.mean(axis=1).std(ddof=1) / np.sqrt(len(errors))
-      paper = PAPER_TABLE1.get(rule, {}).get(n, "-")
-      print(f"| {rule} | {n} | {errors.mean():.2f} ({paper}) | {stderr:.2f} | "
-            f"{p5:.0f} | {p95:.0f} | {errors.max()} | {sweeps.mean():.1f} / "
-            f"{sweeps.max()} | {int((~converged).sum())} | {wall:.1f} |",
-            flush=True)
-
-
-if __name__ == "__main__":
-  _main()

@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ebmm_jax import models
-from ebmm_jax import tasks
+from ebmm_jax.core import models
+from ebmm_jax.core import tasks
 from ebmm_jax.baselines import common
 
 NAME = "LSTM"

@@ -39,8 +39,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ebmm_jax import models
-from ebmm_jax import tasks
+from ebmm_jax.core import models
+from ebmm_jax.core import tasks
 from ebmm_jax.baselines import common
 from ebmm_jax.baselines import lstm as lstm_lib
 

@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ebmm_jax import models
-from ebmm_jax import tasks
+from ebmm_jax.core import models
+from ebmm_jax.core import tasks
 from ebmm_jax.baselines import common
 
 NAME = "Modern Hopfield"
@@ -106,7 +106,7 @@ def tune_beta(exp, num_patterns: int, betas: Sequence[float] = DEFAULT_BETAS,
   """Picks β from `betas` by the mean error on training batches.
 
   Args:
-    exp: a modern Hopfield experiment (`experiment.build`).
+    exp: a modern Hopfield experiment (`setups.build`).
     num_patterns: N.
     betas: the grid. Ties in error bits (several β retrieve every training
       query exactly) go to the β with the smallest squared error (Eq. 2) of

@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ebmm_jax import models
-from ebmm_jax import tasks
+from ebmm_jax.core import models
+from ebmm_jax.core import tasks
 from ebmm_jax.baselines import common
 
 NAME = "Differentiable plasticity"

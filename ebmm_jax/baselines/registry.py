@@ -1,8 +1,8 @@
 """The Table 1 baselines by `config.model.name` (`configuration.BASELINES`)."""
 import ml_collections
 
-from ebmm_jax import models
-from ebmm_jax import tasks
+from ebmm_jax.core import models
+from ebmm_jax.core import tasks
 from ebmm_jax.baselines import lstm
 from ebmm_jax.baselines import mann
 from ebmm_jax.baselines import memory_networks

@@ -1,4 +1,4 @@
-"""Random binary strings, the protocol of Appendix A.2 (Table 1) and PROTOCOLS.md.
+"""Random binary strings, the protocol of Appendix A.2 (Table 1) and docs/protocols.md.
 
 Patterns are D-dimensional vectors of independent, equiprobable -1/+1 entries,
 fresh for every batch. A query replaces a random half of the entries (chosen

@@ -13,6 +13,8 @@ from typing import List, Tuple
 import numpy as np
 
 _TRAIN_PATTERN = re.compile(r"data_batch_(\d+)")
+# The official train batches; any `data_batch_<k>` present is read.
+TRAIN_FILES = tuple(f"data_batch_{k}" for k in range(1, 6))
 TEST_FILE = "test_batch"
 
 
@@ -54,7 +56,9 @@ def find_files(folder: pathlib.Path, split: str) -> List[pathlib.Path]:
 
 
 def expected_files(split: str) -> str:
-  return TEST_FILE if split == "test" else "data_batch_1 ... data_batch_5"
+  if split == "test":
+    return TEST_FILE
+  return f"{TRAIN_FILES[0]} ... {TRAIN_FILES[-1]}"
 
 
 def read_batch(path: pathlib.Path) -> Tuple[np.ndarray, np.ndarray]:

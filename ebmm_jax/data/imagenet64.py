@@ -3,7 +3,7 @@
 The paper (Section 4.3) uses downsampled ImageNet, available through tfds as
 `imagenet_resized/64x64` (see `ebmm_jax.data.tfds_source`). Offline, the
 project ships `tinyimagenet_val_1000.npz`: 1,000 Tiny-ImageNet validation
-images, 5 per class over 200 classes (see shared/data/README.md). It has no
+images, 5 per class over 200 classes (see docs/data.md). It has no
 train/test division of its own, so one is made here, deterministically: within
 each class, in file order, every 5th image (ranks 4, 9, ...) is test, the rest
 train; that is 800 train and 200 test images, disjoint, every class in both.

@@ -18,7 +18,7 @@ w.r.t. their input and, for writing, w.r.t. their parameters twice:
     ||grad_x E||^2 w.r.t. the parameters, so kinks (relu, max-pool) would make
     both piecewise constant.
   * Writable convolutions are Haiku modules named `memory`
-    (`ebmm_jax.params.is_memory_module`); everything else is static.
+    (`ebmm_jax.core.params.is_memory_module`); everything else is static.
 """
 from typing import Optional, Sequence, Tuple
 

@@ -7,7 +7,7 @@ Each `make_*_energy` returns a plain function `energy(x)` to be wrapped by
 
 No layer mixes examples, so `jax.grad(lambda x: energy(x).sum())` is the
 per-example input gradient that reading (Eq. 1) follows. Writable parameters
-live only in Haiku modules named `memory` (`ebmm_jax.params`); their number is
+live only in Haiku modules named `memory` (`ebmm_jax.core.params`); their number is
 set by `dynamic_size`, the number of output units/channels of each memory
 layer, and `memory_floats` gives it in closed form so configs can target a
 memory budget (`dynamic_size_for_budget`).
@@ -329,7 +329,7 @@ def memory_floats(model_name: str, dynamic_size: Optional[int] = None,
                   **arch_kwargs) -> int:
   """Number of writable floats (Section 4 "memory size") of an image energy.
 
-  Closed form of `ebmm_jax.params.memory_size` for the initialised model:
+  Closed form of `ebmm_jax.core.params.memory_size` for the initialised model:
   weights and biases of every `memory` module. Independent of the image
   shape, because every memory layer reads trunk features.
 

@@ -2,9 +2,9 @@
 instead of as a shape error deep inside a jitted step."""
 import ml_collections
 
-from ebmm_jax import memory as memory_lib
-from ebmm_jax import meta
-from ebmm_jax import curriculum as curriculum_lib
+from ebmm_jax.core import memory as memory_lib
+from ebmm_jax.core import meta
+from ebmm_jax.setups import curriculum as curriculum_lib
 
 EBMM = "ebmm"
 # The Table 1 baselines a config's `model.name` may name (`ebmm_jax.baselines`).
@@ -39,7 +39,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
   need(c.optim.clip_global_norm > 0, "optim.clip_global_norm must be > 0.")
   _validate_schedule(c, need)
   need(c.train.num_steps >= 1, "train.num_steps must be >= 1.")
-  need(c.train.meta_batch_size >= 1, "train.meta_batch_size must be >= 1.")
+  need(c.train.meta_batch_size >= 0,
+       "train.meta_batch_size must be >= 0 (0: one memory per device).")
   need(c.train.log_every >= 1, "train.log_every must be >= 1.")
   need(c.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1.")
   need(c.train.max_nonfinite_steps >= 1, "train.max_nonfinite_steps must be >= 1.")
@@ -88,11 +89,13 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
     need(c.train.max_seconds > 0,
          "optim.clock='seconds' measures the schedule in training seconds: it "
          f"needs train.max_seconds > 0 (got {c.train.max_seconds}).")
-  elif schedule == "cosine":
+  elif schedule != "constant":
     decay = o.decay_steps or c.train.num_steps
     need(decay > o.warmup_steps,
-         f"optim.schedule='cosine' needs optim.decay_steps={o.decay_steps} (0: "
+         f"optim.schedule={schedule!r} needs optim.decay_steps={o.decay_steps} (0: "
          f"train.num_steps={c.train.num_steps}) > optim.warmup_steps={o.warmup_steps}.")
+  need(0 < o.get("drop_at", 0.8) < 1,
+       f"optim.drop_at={o.get('drop_at')} must be in (0, 1).")
   need(0 <= o.get("final_fraction", 0.0) <= 1,
        f"optim.final_fraction={o.get('final_fraction')} must be in [0, 1].")
   try:

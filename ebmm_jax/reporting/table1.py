@@ -15,11 +15,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import ml_collections
 from absl import logging
 
-from ebmm_jax import curriculum
-from ebmm_jax import evaluation
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import metrics as metrics_lib
-from ebmm_jax import paper
+from ebmm_jax.setups import curriculum
+from ebmm_jax.reporting import evaluation
+from ebmm_jax import setups
+from ebmm_jax.training import metrics as metrics_lib
+from ebmm_jax.reporting import paper
 from ebmm_jax import training
 from ebmm_jax.baselines import hopfield
 from ebmm_jax.baselines import modern_hopfield
@@ -72,7 +72,7 @@ def _load(workdirs: Sequence[str]):
   groups = {}
   for workdir in workdirs:
     config = training.load_config(workdir)
-    exp = experiment_lib.build(config)
+    exp = setups.build(config)
     params = training.load_meta_params(config, workdir)
     floats = exp.model.memory_floats
     groups.setdefault((exp.model.name, floats), []).append(
@@ -151,7 +151,7 @@ def modern_hopfield_rows(ns: Sequence[int], results: dict, num_batches: int, see
   """
   cells, sizes = [], set()
   for n in ns:
-    exp = experiment_lib.build(make_config(n))
+    exp = setups.build(make_config(n))
     tuned = modern_hopfield.tune_beta(exp, n, num_batches=beta_batches,
                                       seed=exp.config.seed)
     start = time.time()

@@ -1,4 +1,4 @@
-"""Families of runs for the analysis launchers: configs from files, train-or-load.
+"""Families of runs for the analysis launchers: train-or-load, then score.
 
 A sweep (Figure 3's distortion-rate curve, Table 3's four models, Figure 9's
 noise levels) is a set of points, each a config and a workdir. `evaluate_points`
@@ -8,7 +8,6 @@ other point, so the rows can be compared and put next to the paper's.
 """
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import time
@@ -18,64 +17,11 @@ import jax
 import ml_collections
 from absl import logging
 
-from ebmm_jax import evaluation
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import meta
-from ebmm_jax import params as params_lib
+from ebmm_jax.reporting import evaluation
+from ebmm_jax import setups
+from ebmm_jax.core import meta
+from ebmm_jax.core import params as params_lib
 from ebmm_jax import training
-
-
-def _parse_value(text: str, current):
-  """A command-line value, typed like the field it replaces."""
-  if isinstance(current, bool):
-    if text.lower() not in ("true", "false", "1", "0"):
-      raise ValueError(f"Expected a boolean, got {text!r}.")
-    return text.lower() in ("true", "1")
-  if isinstance(current, (int, float, str)):
-    return type(current)(text)
-  raise ValueError(f"Cannot set a field of type {type(current).__name__} from "
-                   f"the command line.")
-
-
-def config_from_spec(spec: str, overrides: Sequence[str] = (),
-                     extra_variants: Sequence[str] = ()) -> ml_collections.ConfigDict:
-  """Loads `path/to/config.py[:variants]` like the launchers' --config flag.
-
-  Args:
-    spec: a config file and its comma-separated variants, e.g.
-      "configs/omniglot_conv.py:cpu".
-    overrides: "section.field=value" strings applied after the variants
-      (e.g. "data.data_dir=../shared/data"); the field must exist.
-    extra_variants: variants appended to the spec's (e.g. "mem=4k").
-  """
-  path, _, arg = spec.partition(":")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"Config file {path!r} (from {spec!r}) not found.")
-  arg = ",".join(a for a in [arg, *extra_variants] if a)
-  module_spec = importlib.util.spec_from_file_location(
-      f"_ebmm_config_{abs(hash(os.path.abspath(path)))}", path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return apply_overrides(module.get_config(arg), overrides)
-
-
-def apply_overrides(config: ml_collections.ConfigDict,
-                    overrides: Sequence[str]) -> ml_collections.ConfigDict:
-  """Sets "section.field=value" strings on `config` (in place; returned). The
-  field must exist; the value is parsed as the field's type."""
-  locked = config.is_locked
-  config.unlock()
-  for item in overrides:
-    name, sep, text = item.partition("=")
-    if not sep:
-      raise ValueError(f"Override {item!r} is not of the form section.field=value.")
-    section, _, field = name.partition(".")
-    if section not in config or field not in config[section]:
-      raise ValueError(f"Override {item!r}: the config has no field {name!r}.")
-    config[section][field] = _parse_value(text, config[section][field])
-  if locked:
-    config.lock()
-  return config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +60,8 @@ def train_or_load(config: ml_collections.ConfigDict, workdir: str,
     raise FileNotFoundError(
         f"{workdir} has no checkpoints and no training budget was given: "
         "train it first or point at a trained workdir.")
-  exp = experiment_lib.build(config)
-  from ebmm_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  exp = setups.build(config)
+  from ebmm_jax.training import checkpoint  # pylint: disable=g-import-not-at-top
   restored = checkpoint.restore_latest(training.checkpoint_dir(workdir),
                                        training.initial_state(exp))
   if restored is None:
@@ -176,7 +122,7 @@ def evaluate_cached(point: Point, meta_params, step: int, n: int,
     with open(path) as f:
       logging.info("%s: evaluation of step %d read from %s", point.label, step, path)
       return json.load(f)
-  exp = experiment_lib.build(point.config)
+  exp = setups.build(point.config)
   start = time.time()
   out = evaluation.evaluate(exp, meta_params, n, num_batches,
                             point.config.eval.batches_per_call, seed)
@@ -207,7 +153,7 @@ def csv_rows(rows: Sequence[Mapping[str, object]]) -> List[Dict[str, object]]:
 
 def checkpoint_seconds(workdir: str) -> Dict[int, float]:
   """Training seconds (compilation and pauses excluded) at every logged step."""
-  from ebmm_jax import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   out, last, total = {}, 0, 0.0
   for row in metrics_lib.read_metrics(workdir):
     if row["step"] > last and row.get("steps_per_sec", 0) > 0:
@@ -225,9 +171,9 @@ def evaluate_checkpoints(workdir: str, num_batches: int, seed: int = 12345,
   Returns one row per checkpoint, oldest first: step, train_seconds (at the
   nearest logged step), mean, p5, p95, query_mean, num_batches, seed.
   """
-  from ebmm_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import checkpoint  # pylint: disable=g-import-not-at-top
   config = training.load_config(workdir)
-  exp = experiment_lib.build(config)
+  exp = setups.build(config)
   template = training.initial_state(exp)
   seconds = checkpoint_seconds(workdir)
   n = num_patterns or config.data.num_patterns

@@ -1,6 +1,6 @@
 """What a memory is asked to do: the data's box, the distortion and the score.
 
-A `Task` bundles the pieces of an evaluation protocol (PROTOCOLS.md) that the
+A `Task` bundles the pieces of an evaluation protocol (docs/protocols.md) that the
 meta-step needs: how a query is made from a stored pattern, which range the
 reading projects onto (Appendix B.1), and the score reported in the paper.
 """

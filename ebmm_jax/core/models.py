@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-from ebmm_jax import params as params_lib
+from ebmm_jax.core import params as params_lib
 
 Params = Any  # A pytree of arrays: the meta-parameters of a model.
 State = Any  # A pytree of arrays: the written memory.

@@ -1,7 +1,7 @@
-"""From a config to the pieces of a run: model, task, data sampler, meta-params.
+"""What every setup builds: an `Experiment` (model, task, data samplers).
 
-This is the one place that knows which config names map to which modules;
-launchers, the evaluator and the user-facing API all build through it.
+The builders (`setups.binary`, `setups.images`) fill it from a config;
+`setups.build` chooses the builder by `data.name`.
 
 An experiment's memory is `exp.model`, a `models.MemoryModel`: EBMM (built
 from `exp.energy`, configs with an `energy` section) or a Table 1 baseline
@@ -16,22 +16,16 @@ import haiku as hk
 import jax
 import ml_collections
 
-from ebmm_jax import configuration
-from ebmm_jax import memory as memory_lib
-from ebmm_jax import meta
-from ebmm_jax import models
-from ebmm_jax import params as params_lib
-from ebmm_jax import tasks
-from ebmm_jax.data import binary_strings
-from ebmm_jax.energies import rnn
+from ebmm_jax.core import memory as memory_lib
+from ebmm_jax.core import meta
+from ebmm_jax.core import models
+from ebmm_jax.core import params as params_lib
+from ebmm_jax.core import tasks
 
 # (key, meta_batch_size, num_patterns) -> patterns [M, N, ...]. Called from
 # Python (not traced by the caller), so a sampler may hold its dataset as a
 # device array and jit its own indexing.
 SampleFn = Callable[[jax.Array, int, int], jax.Array]
-
-
-IMAGE_DATASETS = ("omniglot", "cifar10", "imagenet64", "mnist")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +60,10 @@ class Experiment:
 
 
 def optimizer_config(config: ml_collections.ConfigDict) -> meta.OptimizerConfig:
-  """The `optim` section, with a step-clock cosine over the whole run
+  """The `optim` section, with a step-clock schedule over the whole run
   (`decay_steps` 0: train.num_steps)."""
   o = _section(config, "optim", meta.OptimizerConfig)
-  if o.schedule == "cosine" and o.decay_steps == 0:
+  if o.schedule != "constant" and o.decay_steps == 0:
     o = o._replace(decay_steps=config.train.num_steps)
   return o
 
@@ -125,45 +119,3 @@ def ebmm_model(exp: Experiment, first_order: bool = False) -> models.MemoryModel
       count_memory_floats=models.lazy_count(lambda: params_lib.count_floats(
           exp.init_meta_params(jax.random.PRNGKey(0)).write.init_memory)),
       schedules=functools.partial(meta.schedules, rule=rule))
-
-
-def _build_energy(config) -> hk.Transformed:
-  e = config.energy
-  if e.name == "gated_rnn":
-    fn = rnn.make_gated_rnn_energy(e.hidden_size, e.dynamic_size, e.hops)
-  else:
-    raise ValueError(f"Unknown energy.name {e.name!r}; known: 'gated_rnn'.")
-  return hk.without_apply_rng(hk.transform(fn))
-
-
-def build(config: ml_collections.ConfigDict) -> Experiment:
-  """Validates `config` and builds its experiment."""
-  configuration.validate(config)
-  d = config.data
-  if configuration.model_name(config) != configuration.EBMM:
-    from ebmm_jax.baselines import registry  # The Table 1 baselines.
-    task = tasks.binary_strings_task(d.pattern_dim)
-    sample = _binary_sampler(d.pattern_dim)
-    return Experiment(config, None, task, sample, sample,
-                      model=registry.build(config, task))
-  if d.name in IMAGE_DATASETS:
-    from ebmm_jax import image_experiments  # Loads image data only when asked.
-    return image_experiments.build(config)
-  if d.name == "binary_strings":
-    task = tasks.binary_strings_task(d.pattern_dim)
-    sample_train = sample_test = _binary_sampler(d.pattern_dim)
-  else:
-    raise ValueError(f"Unknown data.name {d.name!r}; known: "
-                     f"{('binary_strings',) + IMAGE_DATASETS}.")
-  return Experiment(config, _build_energy(config), task, sample_train, sample_test)
-
-
-def _binary_sampler(pattern_dim: int) -> SampleFn:
-  """Fresh random patterns: train and test differ only by the key's stream."""
-
-  @functools.partial(jax.jit, static_argnums=(1, 2))
-  def sample(key, meta_batch_size, num_patterns):
-    return binary_strings.sample_patterns(key, num_patterns, pattern_dim,
-                                          (meta_batch_size,))
-
-  return sample

@@ -19,7 +19,7 @@ from typing import Dict, List, Tuple
 
 import ml_collections
 
-from ebmm_jax import meta
+from ebmm_jax.core import meta
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"

@@ -18,8 +18,9 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 import numpy as np
 from absl import logging
 
-from ebmm_jax import metrics as metrics_lib
-from ebmm_jax import runs
+from ebmm_jax.setups import specs
+from ebmm_jax.training import metrics as metrics_lib
+from ebmm_jax.reporting import runs
 from ebmm_jax import training
 
 DONE_FILE = "study_done.json"  # Written in a variant's folder when it finished.
@@ -28,8 +29,8 @@ DONE_FILE = "study_done.json"  # Written in a variant's folder when it finished.
 def variant_config(base_spec: str, overrides: Sequence[str], budget_secs: float):
   """The base config with a variant's overrides (checked: unknown fields and
   invalid values fail here, naming the field)."""
-  from ebmm_jax import configuration  # pylint: disable=g-import-not-at-top
-  config = runs.config_from_spec(base_spec, overrides)
+  from ebmm_jax.setups import configuration  # pylint: disable=g-import-not-at-top
+  config = specs.load(base_spec, overrides)
   config.unlock()
   config.train.max_seconds = float(budget_secs)
   config.lock()
@@ -190,8 +191,8 @@ def subsample_metrics(workdir: str, path: str, max_rows: int = 400) -> str:
 
 
 def score_name_of(config) -> str:
-  from ebmm_jax import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
-  return experiment_lib.build(config).task.score_name
+  from ebmm_jax import setups  # pylint: disable=g-import-not-at-top
+  return setups.build(config).task.score_name
 
 
 def export(workdir: str, names: Sequence[str], dest: str) -> str:

@@ -39,24 +39,31 @@ def save(directory: str, step: int, tree: Any, keep: int = 3) -> str:
   `keep - 1` others (never deleting the one just written, even if older,
   higher-step files are there)."""
   os.makedirs(directory, exist_ok=True)
+  final = save_tree(os.path.join(directory, f"ckpt_{step}.npz"), tree)
+  others = [p for _, p in list_checkpoints(directory) if p != final]
+  for old in others[:max(len(others) - (keep - 1), 0)]:
+    os.remove(old)
+  return final
+
+
+def save_tree(path: str, tree: Any) -> str:
+  """Writes the arrays of `tree` to `path` (.npz) atomically: a temporary
+  file in the same folder, fsynced, then renamed over `path`."""
   leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(tree))[0]
   arrays = {_path_key(p): np.asarray(v) for p, v in leaves}
-  final = os.path.join(directory, f"ckpt_{step}.npz")
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_ckpt_", suffix=".npz")
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                             prefix=".tmp_ckpt_", suffix=".npz")
   try:
     with os.fdopen(fd, "wb") as f:
       np.savez(f, **arrays)
       f.flush()
       os.fsync(f.fileno())
-    os.replace(tmp, final)
+    os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
-  others = [p for _, p in list_checkpoints(directory) if p != final]
-  for old in others[:max(len(others) - (keep - 1), 0)]:
-    os.remove(old)
-  return final
+  return path
 
 
 def load(path: str, template: Any) -> Any:

@@ -30,10 +30,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ebmm_jax import distortions
-from ebmm_jax import experiment
-from ebmm_jax import meta
-from ebmm_jax import tasks
+from ebmm_jax.core import distortions
+from ebmm_jax.setups import experiment
+from ebmm_jax.core import meta
+from ebmm_jax.core import tasks
 from ebmm_jax.data import images as images_lib
 from ebmm_jax.data import sampling
 from ebmm_jax.energies import resnet
@@ -71,12 +71,54 @@ def image_shape(config: ml_collections.ConfigDict) -> Tuple[int, int, int]:
 
 
 def energy_kwargs(config: ml_collections.ConfigDict) -> Dict[str, object]:
-  """Constructor arguments of `config.energy.name` found in the config."""
+  """Constructor arguments of `config.energy.name` found in the config, with
+  `dynamic_size` from `energy.memory_budget` when one is set."""
   e = config.energy
   kwargs = {k: e[k] for k in ARCH_FIELDS if k in e}
   if "channel_multipliers" in kwargs:  # JSON round trips turn tuples into lists.
     kwargs["channel_multipliers"] = tuple(kwargs["channel_multipliers"])
+  if e.get("memory_budget", 0):
+    arch = {k: v for k, v in kwargs.items() if k != "dynamic_size"}
+    kwargs["dynamic_size"] = dynamic_size_closest_to(e.name, e.memory_budget, **arch)
   return kwargs
+
+
+def resolved(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` with `energy.dynamic_size` taken from `energy.memory_budget`
+  (the `mem=K` variant) when one is set; `config` itself otherwise."""
+  if not config.energy.get("memory_budget", 0):
+    return config
+  c = ml_collections.ConfigDict(config.to_dict())
+  c.energy.dynamic_size = energy_kwargs(config)["dynamic_size"]
+  c.lock()
+  return c
+
+
+def dynamic_size_closest_to(model_name: str, budget: int, **arch) -> int:
+  """The dynamic_size whose memory size is closest to `budget` floats.
+
+  `resnet.dynamic_size_for_budget` gives the largest size that fits; the next
+  one up is taken when it is nearer (e.g. "4K" for the C.5 model: 4,330
+  floats at d=5 rather than 3,464 at d=4), because the paper labels its
+  points by round sizes.
+  """
+  try:
+    below = resnet.dynamic_size_for_budget(model_name, budget, **arch)
+  except ValueError:
+    if budget >= resnet.memory_floats(model_name, 1, **arch):
+      raise  # Larger than the whole layer: no size is close.
+    below = 0  # Less than one unit: the smallest memory is the closest.
+  candidates = [d for d in (below, below + 1) if d >= 1]
+  valid = []
+  for d in candidates:
+    try:
+      valid.append((abs(resnet.memory_floats(model_name, d, **arch) - budget), d))
+    except ValueError:  # d + 1 beyond the layer's width.
+      pass
+  return min(valid)[1]
+
+
+
 
 
 def memory_floats(config: ml_collections.ConfigDict) -> int:
@@ -87,7 +129,7 @@ def memory_floats(config: ml_collections.ConfigDict) -> int:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the field when an image config is inconsistent.
 
-  Complements `ebmm_jax.configuration.validate` (the fields every experiment
+  Complements `ebmm_jax.setups.configuration.validate` (the fields every experiment
   has) with what only image experiments have: dataset, energy, distortion,
   batch sampling.
   """
@@ -243,7 +285,7 @@ class SplitSampler:
 
 
 def make_task(config: ml_collections.ConfigDict) -> tasks.Task:
-  """The protocol of PROTOCOLS.md for the config's dataset and distortion."""
+  """The protocol of docs/protocols.md for the config's dataset and distortion."""
   d = config.data
   if d.distortion == "block":
     block_size, fill = d.block_size, d.fill
@@ -284,6 +326,7 @@ def make_energy(config: ml_collections.ConfigDict) -> hk.Transformed:
 def build(config: ml_collections.ConfigDict) -> experiment.Experiment:
   """Validates an image `config` and builds its experiment (no data is read
   until a batch is drawn)."""
+  config = resolved(config)
   validate(config)
   return experiment.Experiment(
       config=config, energy=make_energy(config), task=make_task(config),

@@ -79,7 +79,7 @@ def retrieval_figure(path: str, trace: Mapping[str, np.ndarray],
 
   Args:
     path: output PNG file.
-    trace: `ebmm_jax.image_experiments.retrieval_trace` output: originals
+    trace: `ebmm_jax.image_setups.retrieval_trace` output: originals
       [N, H, W, C], queries [N, H, W, C], iterates [K, N, H, W, C],
       original_energies [N], query_energies [N], iterate_energies [K, N],
       query_scores [N], iterate_scores [K, N].

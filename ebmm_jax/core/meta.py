@@ -1,11 +1,11 @@
 """Meta-learning the memory: the meta-loss (Eq. 5, Appendix B.4) and meta-step.
 
 The inner problem (write the batch, then read every distorted query) lives in
-`ebmm_jax.memory`; this module owns what is learned across batches — θ̄, the
+`ebmm_jax.core.memory`; this module owns what is learned across batches — θ̄, the
 static weights, the writing rates and penalties, the reading step sizes — and
 the optimiser step that learns them by differentiating through write and read.
 The step itself (`model_meta_step`) takes any per-memory loss, so the Table 1
-baselines (`ebmm_jax.baselines`, `ebmm_jax.models.MemoryModel`) are
+baselines (`ebmm_jax.baselines`, `ebmm_jax.core.models.MemoryModel`) are
 meta-trained by the same loop; `meta_step` is it with EBMM's meta-loss.
 """
 import functools
@@ -18,10 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ebmm_jax import memory as memory_lib
-from ebmm_jax import models
-from ebmm_jax import params as params_lib
-from ebmm_jax.tasks import Task
+from ebmm_jax.core import memory as memory_lib
+from ebmm_jax.core import models
+from ebmm_jax.core import params as params_lib
+from ebmm_jax.core.tasks import Task
 
 META_LOSS_ITERATES = ("all", "last")
 
@@ -176,7 +176,10 @@ def schedules(meta: MetaParams, rule: memory_lib.Rule = memory_lib.Rule()
 
 # Optimiser labels: the learned rates and step sizes vs. the network's weights.
 RATE_LABEL, WEIGHT_LABEL = "rates", "weights"
-LR_SCHEDULES = ("constant", "cosine")
+# "cosine" decays to final_fraction over the horizon; "drop" keeps the peak
+# for the first drop_at of it, then final_fraction (RESULTS.md: a late step
+# down beats a cosine at the same budget).
+LR_SCHEDULES = ("constant", "cosine", "drop")
 # What a schedule's horizon is measured in: meta-steps (`decay_steps`, default
 # train.num_steps) or training seconds (train.max_seconds; `seconds_fraction`).
 SCHEDULE_CLOCKS = ("steps", "seconds")
@@ -190,9 +193,10 @@ class OptimizerConfig(NamedTuple):
   # Learning rate of the rates, penalties and read step sizes; 0: learning_rate.
   rate_learning_rate: float = 0.0
   warmup_steps: int = 0  # Linear warm-up from 0.
-  schedule: str = "constant"  # LR_SCHEDULES; "cosine" decays to final_fraction.
-  decay_steps: int = 0  # Length of the cosine, warm-up included.
-  final_fraction: float = 0.0  # Learning rate at the cosine's end / the peak.
+  schedule: str = "constant"  # LR_SCHEDULES.
+  decay_steps: int = 0  # Horizon of a cosine or drop on the steps clock, warm-up included.
+  final_fraction: float = 0.0  # Learning rate at the end / the peak.
+  drop_at: float = 0.8  # "drop": fraction of the horizon at the peak.
   # SCHEDULE_CLOCKS. "seconds": the optimiser keeps its peak (after warm-up)
   # and the loop scales every update by `seconds_fraction` (`lr_scale`).
   clock: str = "steps"
@@ -215,9 +219,11 @@ def seconds_fraction(o: OptimizerConfig, progress: float) -> float:
   """Learning rate / peak of a schedule on the seconds clock, at `progress`
   (training seconds / the horizon, clipped to [0, 1]): the same cosine shape
   as optax's `warmup_cosine_decay_schedule` after its warm-up."""
+  p = min(max(float(progress), 0.0), 1.0)
+  if o.schedule == "drop":
+    return 1.0 if p < o.drop_at else o.final_fraction
   if o.schedule != "cosine":
     return 1.0
-  p = min(max(float(progress), 0.0), 1.0)
   return o.final_fraction + (1.0 - o.final_fraction) * 0.5 * (1.0 + math.cos(math.pi * p))
 
 
@@ -226,12 +232,19 @@ def learning_rate_schedule(peak: float, o: OptimizerConfig) -> optax.ScalarOrSch
     raise ValueError(f"schedule={o.schedule!r} is not one of {LR_SCHEDULES}.")
   if o.clock not in SCHEDULE_CLOCKS:
     raise ValueError(f"clock={o.clock!r} is not one of {SCHEDULE_CLOCKS}.")
-  if o.schedule == "cosine" and o.clock == "steps":
+  if o.schedule != "constant" and o.clock == "steps":
     if o.decay_steps <= o.warmup_steps:
       raise ValueError(f"decay_steps={o.decay_steps} must exceed warmup_steps="
-                       f"{o.warmup_steps} for a cosine schedule.")
-    return optax.warmup_cosine_decay_schedule(
-        0.0, peak, max(o.warmup_steps, 1), o.decay_steps, peak * o.final_fraction)
+                       f"{o.warmup_steps} for a {o.schedule} schedule.")
+    if o.schedule == "cosine":
+      return optax.warmup_cosine_decay_schedule(
+          0.0, peak, max(o.warmup_steps, 1), o.decay_steps, peak * o.final_fraction)
+    at_peak = optax.piecewise_constant_schedule(
+        peak, {int(o.drop_at * o.decay_steps) - o.warmup_steps: o.final_fraction})
+    if o.warmup_steps == 0:
+      return at_peak
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, peak, o.warmup_steps), at_peak], [o.warmup_steps])
   if o.warmup_steps > 0:
     return optax.join_schedules(
         [optax.linear_schedule(0.0, peak, o.warmup_steps), optax.constant_schedule(peak)],

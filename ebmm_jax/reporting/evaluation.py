@@ -14,11 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import metrics as metrics_lib
+from ebmm_jax import setups
+from ebmm_jax.training import metrics as metrics_lib
 
 
-def _evaluate_call(exp: experiment_lib.Experiment, meta_params,
+def _evaluate_call(exp: setups.Experiment, meta_params,
                    patterns: jax.Array, k_distort: jax.Array):
   """Scores of every iterate [B, K, N] and of the queries [B, N]."""
 
@@ -35,7 +35,7 @@ def _evaluate_call(exp: experiment_lib.Experiment, meta_params,
   return jax.lax.map(lambda args: one(*args), (patterns, keys))
 
 
-def evaluate(exp: experiment_lib.Experiment, meta_params,
+def evaluate(exp: setups.Experiment, meta_params,
              num_patterns: int, num_batches: int, batches_per_call: int = 50,
              seed: int = 12345, progress_secs: float = 60.0) -> Dict[str, object]:
   """Scores `num_batches` random test memories of `num_patterns` patterns.

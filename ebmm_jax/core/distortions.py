@@ -10,7 +10,7 @@ block): the model is never told where the distortion is (Section 4).
 
 - `block_noise`: one square block at a uniformly random position fully inside
   the image (Section 4.1: 16x16 on 32x32 Omniglot with {0, 1} noise;
-  Section 4.2-4.3: a quarter of the image of CIFAR / ImageNet, PROTOCOLS.md:
+  Section 4.2-4.3: a quarter of the image of CIFAR / ImageNet, docs/protocols.md:
   uniform [0, 1] noise).
 - `salt_and_pepper`: each pixel independently, with probability p, set to 0
   or 1 with equal chance (Appendix A.4, A.5: p = 15%).

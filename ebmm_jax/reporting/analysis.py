@@ -9,7 +9,7 @@ Pure numerical pieces, shared by the analysis launchers in `experiments/`:
 - `with_distortion`: a config evaluated at another noise level (Figure 9).
 - `write_csv`: the rows of a sweep as CSV (Figures 3a, 5a and 9).
 
-Plots of these results are in `ebmm_jax.plotting`.
+Plots of these results are in `ebmm_jax.reporting.plotting`.
 """
 import csv
 import functools
@@ -23,9 +23,9 @@ import ml_collections
 import numpy as np
 import scipy.stats
 
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import memory as memory_lib
-from ebmm_jax import meta
+from ebmm_jax import setups
+from ebmm_jax.core import memory as memory_lib
+from ebmm_jax.core import meta
 
 # Figure 6's populations, in the order they are plotted.
 POPULATIONS = ("stored", "non_stored", "distorted_stored", "out_of_distribution")
@@ -65,9 +65,9 @@ def _energies_of_batch(energy_apply, task, rule, meta_params, stored, non_stored
                     energy(ood)])
 
 
-def energy_populations(exp: experiment_lib.Experiment,
+def energy_populations(exp: setups.Experiment,
                        meta_params: meta.MetaParams, num_batches: int,
-                       sample_ood: Optional[experiment_lib.SampleFn] = None,
+                       sample_ood: Optional[setups.SampleFn] = None,
                        num_patterns: Optional[int] = None,
                        seed: int = 12345) -> Dict[str, np.ndarray]:
   """Energies of Figure 6's populations over `num_batches` written memories.
@@ -164,7 +164,7 @@ def write_csv(path: str, rows: Sequence[Mapping[str, object]]) -> str:
 
 
 def out_of_distribution_sampler(images: np.ndarray, shape: Sequence[int],
-                                binarize: bool) -> experiment_lib.SampleFn:
+                                binarize: bool) -> setups.SampleFn:
   """A `SampleFn` over another dataset's images, shaped like the memory's.
 
   Figure 6: "CIFAR images were produced by binarizing the original RGB

@@ -8,6 +8,7 @@ equivalent of `pmap` + `pmean`, without a per-device leading axis).
 from typing import Optional, Sequence
 
 import jax
+import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -26,6 +27,18 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def data_sharded(mesh: Mesh) -> NamedSharding:
   """Leading (meta-batch) axis split over the devices."""
   return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def with_meta_batch(config: ml_collections.ConfigDict, mesh: Mesh) -> ml_collections.ConfigDict:
+  """`config` with `train.meta_batch_size = 0` (the default: one memory per
+  device) made the mesh's device count, so the same config runs unchanged on
+  one CPU, 8 GPUs or a TPU host; checks a given size divides over the mesh."""
+  if config.train.meta_batch_size == 0:
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.train.meta_batch_size = int(mesh.devices.size)
+    config.lock()
+  check_meta_batch(config.train.meta_batch_size, mesh)
+  return config
 
 
 def check_meta_batch(meta_batch_size: int, mesh: Mesh) -> None:

@@ -19,14 +19,14 @@ from absl import logging
 from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
-from ebmm_jax import checkpoint
-from ebmm_jax import curriculum
-from ebmm_jax import experiment as experiment_lib
-from ebmm_jax import meta
-from ebmm_jax import metrics as metrics_lib
-from ebmm_jax import parallel
-from ebmm_jax import params as params_lib
-from ebmm_jax import workdir as workdir_lib
+from ebmm_jax.training import checkpoint
+from ebmm_jax.setups import curriculum
+from ebmm_jax import setups
+from ebmm_jax.core import meta
+from ebmm_jax.training import metrics as metrics_lib
+from ebmm_jax.training import parallel
+from ebmm_jax.core import params as params_lib
+from ebmm_jax.training import workdir as workdir_lib
 
 
 class NonFiniteError(FloatingPointError):
@@ -42,7 +42,7 @@ def checkpoint_dir(workdir: str) -> str:
 _STEP_CACHE = {}
 
 
-def make_train_step(exp: experiment_lib.Experiment, mesh, first_order: bool = False):
+def make_train_step(exp: setups.Experiment, mesh, first_order: bool = False):
   """The jitted meta-step: state replicated, meta-batch split over `mesh`.
 
   `first_order` (EBMM only): the meta-gradient holds the writing gradients
@@ -60,13 +60,13 @@ def make_train_step(exp: experiment_lib.Experiment, mesh, first_order: bool = Fa
   return _STEP_CACHE[cache_key]
 
 
-def _make_train_step(exp: experiment_lib.Experiment, mesh, first_order: bool):
+def _make_train_step(exp: setups.Experiment, mesh, first_order: bool):
   optimizer = exp.optimizer()
   model = exp.model
   if first_order:
     if exp.energy is None:
       raise ValueError("first-order meta-gradients apply to EBMM only.")
-    model = experiment_lib.ebmm_model(exp, first_order=True)
+    model = setups.ebmm_model(exp, first_order=True)
 
   anneal = exp.energy is not None and exp.config.memory.get("iterate_anneal_steps", 0)
 
@@ -98,7 +98,7 @@ def _make_train_step(exp: experiment_lib.Experiment, mesh, first_order: bool):
   return train_step
 
 
-def make_sampler(exp: experiment_lib.Experiment, mesh):
+def make_sampler(exp: setups.Experiment, mesh):
   """(key, N=data.num_patterns) -> a meta-batch of training patterns [M, N, ...],
   split over `mesh`.
 
@@ -109,7 +109,7 @@ def make_sampler(exp: experiment_lib.Experiment, mesh):
   """
   c = exp.config
   sharding = parallel.data_sharded(mesh)
-  per_process = c.train.meta_batch_size // jax.process_count()
+  per_process = (c.train.meta_batch_size or mesh.devices.size) // jax.process_count()
   first = jax.process_index() * per_process
 
   def sample(key, num_patterns=None):
@@ -130,7 +130,7 @@ def run_keys(seed: int):
   return k_init, k_data, k_distort
 
 
-def initial_state(exp: experiment_lib.Experiment) -> meta.TrainState:
+def initial_state(exp: setups.Experiment) -> meta.TrainState:
   k_init, _, _ = run_keys(exp.config.seed)
   return meta.init_train_state(exp.init_meta_params(k_init), exp.optimizer())
 
@@ -157,9 +157,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None,
   `WORKDIR/previous_<time>/` and a new run starts. One trainer at a time:
   a second one on a live workdir raises `workdir.WorkdirBusyError`.
   """
-  exp = experiment_lib.build(config)
   mesh = parallel.make_mesh() if mesh is None else mesh
-  parallel.check_meta_batch(config.train.meta_batch_size, mesh)
+  config = parallel.with_meta_batch(config, mesh)
+  exp = setups.build(config)
   is_writer = jax.process_index() == 0
   if is_writer:
     os.makedirs(workdir, exist_ok=True)
@@ -222,7 +222,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   writer = metrics_lib.MetricWriter(workdir, enabled=is_writer)
 
   t = config.train
-  o = experiment_lib.optimizer_config(config)
+  o = setups.optimizer_config(config)
   on_seconds = o.clock == "seconds"
   step = int(parallel.to_host(state.step))
   # Training seconds of the run so far: on the seconds clock, train.max_seconds
@@ -308,7 +308,7 @@ def _agreed(seconds: float) -> float:
 
 def load_meta_params(config: ml_collections.ConfigDict, workdir: str) -> meta.MetaParams:
   """Meta-parameters of the newest checkpoint in `workdir` (raises if none)."""
-  exp = experiment_lib.build(config)
+  exp = setups.build(config)
   restored = checkpoint.restore_latest(checkpoint_dir(workdir), initial_state(exp))
   if restored is None:
     raise FileNotFoundError(f"No readable checkpoint in {checkpoint_dir(workdir)}.")

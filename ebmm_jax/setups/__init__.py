@@ -1,0 +1,40 @@
+"""From a config to an experiment: the one place that maps config names to
+modules. Launchers, the evaluator and the API all build through `build`.
+
+Data flow: config -> `configuration.validate` -> a builder chosen by
+`data.name` (`BUILDERS`) -> `Experiment(model, task, samplers)`.
+"""
+from typing import Callable, Dict
+
+import ml_collections
+
+from ebmm_jax.setups import binary
+from ebmm_jax.setups import configuration
+from ebmm_jax.setups import images
+from ebmm_jax.setups.experiment import Experiment
+from ebmm_jax.setups.experiment import SampleFn
+from ebmm_jax.setups.experiment import ebmm_model
+from ebmm_jax.setups.experiment import optimizer_config
+from ebmm_jax.setups.experiment import rule_of
+
+# data.name -> builder. Image data is read lazily, when a batch is drawn.
+BUILDERS: Dict[str, Callable[[ml_collections.ConfigDict], Experiment]] = {
+    "binary_strings": binary.build,
+    **{name: images.build for name in images.NATIVE_SHAPES},
+}
+IMAGE_DATASETS = tuple(images.NATIVE_SHAPES)
+
+
+def build(config: ml_collections.ConfigDict) -> Experiment:
+  """Validates `config` and builds its experiment."""
+  configuration.validate(config)
+  if configuration.model_name(config) != configuration.EBMM:
+    return binary.build(config)  # The Table 1 baselines store binary strings.
+  name = config.data.name
+  if name not in BUILDERS:
+    raise ValueError(f"Unknown data.name {name!r}; known: {sorted(BUILDERS)}.")
+  return BUILDERS[name](config)
+
+
+__all__ = ["BUILDERS", "IMAGE_DATASETS", "Experiment", "SampleFn", "build",
+           "ebmm_model", "optimizer_config", "rule_of"]

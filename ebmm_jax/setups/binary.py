@@ -1,0 +1,46 @@
+"""The binary-strings setup (Appendix A.2, C.1; Table 1): EBMM with the
+gated-RNN energy, or a Table 1 baseline, on fresh random ±1 patterns."""
+import functools
+
+import haiku as hk
+import jax
+import ml_collections
+
+from ebmm_jax.baselines import registry
+from ebmm_jax.core import tasks
+from ebmm_jax.data import binary_strings
+from ebmm_jax.energies import rnn
+from ebmm_jax.setups import configuration
+from ebmm_jax.setups import experiment
+
+
+def make_energy(config: ml_collections.ConfigDict) -> hk.Transformed:
+  e = config.energy
+  if e.name == "gated_rnn":
+    fn = rnn.make_gated_rnn_energy(e.hidden_size, e.dynamic_size, e.hops)
+  else:
+    raise ValueError(f"Unknown energy.name {e.name!r}; known: 'gated_rnn'.")
+  return hk.without_apply_rng(hk.transform(fn))
+
+
+def build(config: ml_collections.ConfigDict) -> experiment.Experiment:
+  """EBMM (configs with an `energy` section) or the baseline named by
+  `model.name`, on binary strings of `data.pattern_dim` bits."""
+  d = config.data
+  task = tasks.binary_strings_task(d.pattern_dim)
+  sample = make_sampler(d.pattern_dim)
+  if configuration.model_name(config) != configuration.EBMM:
+    return experiment.Experiment(config, None, task, sample, sample,
+                                 model=registry.build(config, task))
+  return experiment.Experiment(config, make_energy(config), task, sample, sample)
+
+
+def make_sampler(pattern_dim: int) -> experiment.SampleFn:
+  """Fresh random patterns: train and test differ only by the key's stream."""
+
+  @functools.partial(jax.jit, static_argnums=(1, 2))
+  def sample(key, meta_batch_size, num_patterns):
+    return binary_strings.sample_patterns(key, num_patterns, pattern_dim,
+                                          (meta_batch_size,))
+
+  return sample
