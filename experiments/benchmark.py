@@ -107,7 +107,8 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   out["peak_memory_bytes"] = int(mem.argument_size_in_bytes + mem.output_size_in_bytes
                                  + mem.temp_size_in_bytes)
   # One compiled program, state threaded through (parameters change each step).
-  run = lambda s: compiled(s, patterns, key)[0]
+  one = jnp.ones((), jnp.float32)  # lr_scale: the steps clock.
+  run = lambda s: compiled(s, patterns, key, one)[0]
   state_now = jax.block_until_ready(run(state))  # Warm-up: not timed.
   times = []
   for _ in range(_STEPS.value):
@@ -122,11 +123,11 @@ def bench_config(name: str, peak_matmul: float) -> dict:
     fo_step = training.make_train_step(exp, parallel.make_mesh(jax.devices()[:1]),
                                        first_order=True)
     fo = fo_step.lower(state_now, patterns, key).compile()
-    fo_state = jax.block_until_ready(fo(state_now, patterns, key)[0])  # Warm-up.
+    fo_state = jax.block_until_ready(fo(state_now, patterns, key, one)[0])  # Warm-up.
     fo_times = []
     for _ in range(_STEPS.value):
       t0 = time.perf_counter()
-      fo_state = jax.block_until_ready(fo(fo_state, patterns, key)[0])
+      fo_state = jax.block_until_ready(fo(fo_state, patterns, key, one)[0])
       fo_times.append(time.perf_counter() - t0)
     state_now = fo_state
     out["first_order_step_s_median"] = float(np.median(fo_times))
