@@ -29,6 +29,7 @@ USER_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError,
                PermissionError, workdir.WorkdirBusyError, loop.CheckpointError,
                loop.NonFiniteError)
 EXIT_USER_ERROR = 2
+_HELP_FLAGS = {"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"}
 
 
 def resolve_argv(argv: Sequence[str]) -> List[str]:
@@ -87,9 +88,15 @@ def _parse(argv: List[str]) -> List[str]:
   try:
     argv = resolve_argv(argv)
   except FileNotFoundError as e:
+    if "--verbose" in argv:
+      raise
     _fail(str(e), help_hint=True)
   try:
     return flags.FLAGS(argv)
+  except SystemExit as e:  # absl's --help prints the flags, then exits 1.
+    if _HELP_FLAGS.intersection(argv):
+      sys.exit(0)
+    raise
   except flags.Error as e:
     if "--verbose" in argv:
       raise
@@ -117,6 +124,11 @@ def run(main: Callable[[List[str]], None]) -> None:
   def guarded(argv):
     try:
       return main(argv)
+    except ModuleNotFoundError as e:
+      if _VERBOSE.value:
+        raise
+      _fail(f"{e}: this needs an optional dependency; pip install 'ebmm-jax[all]' "
+            "installs them all")
     except USER_ERRORS as e:
       if _VERBOSE.value:
         raise

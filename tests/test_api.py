@@ -187,3 +187,32 @@ def test_a_baseline_config_is_refused_with_a_named_error():
   from ebmm_jax.configs import memnet  # pylint: disable=g-import-not-at-top
   with pytest.raises(api.InvalidInputError, match="baseline 'memory_networks'.*MemoryModel"):
     api.Memory.from_config(memnet.get_config("runlocal"))
+
+
+@pytest.mark.parametrize("name, n, bar", [("binary-n16", 16, 1.0), ("binary-n64", 64, 14.0)])
+def test_pretrained_memories_load_by_name_and_retrieve(name, n, bar):
+  """The shipped models remember: on fresh batches their retrieval is far
+  below the distorted queries' 32 wrong bits (docs/pretrained.md has their
+  1,000-batch numbers; the bars here leave room for 8 batches' noise)."""
+  mem = api.Memory.pretrained(name)
+  assert mem.memory_floats == 8127 and mem.config.data.num_patterns == n
+  errors = []
+  for seed in range(8):
+    patterns = binary_strings.sample_patterns(jax.random.PRNGKey(100 + seed), n)
+    queries, known = binary_strings.corrupt_half(jax.random.PRNGKey(200 + seed), patterns)
+    mem.write(patterns)
+    errors.append(np.asarray(binary_strings.error_bits(mem.read(queries, mask=known)[-1], patterns)))
+  assert float(np.mean(errors)) < bar
+  with pytest.raises(ValueError, match="No pretrained memory 'binary-n32'; known: binary-n16"):
+    api.Memory.pretrained("binary-n32")
+
+
+def test_a_saved_memory_loads_with_the_same_parameters(tmp_path):
+  config = helpers.tiny_config()
+  mem = api.Memory.from_config(config)
+  mem.save(str(tmp_path / "m"))
+  loaded = api.Memory.load(str(tmp_path / "m"))
+  chex.assert_trees_all_equal(jax.device_get(mem.meta_params), jax.device_get(loaded.meta_params))
+  assert loaded.config.to_dict() == mem.config.to_dict()
+  with pytest.raises(FileNotFoundError, match="is not a saved memory"):
+    api.Memory.load(str(tmp_path))

@@ -111,13 +111,38 @@ def test_locked_config_rejects_unknown_keys():
     c.data.num_pattern = 3
 
 
-def test_launcher_rejects_unknown_config_key(tmp_path):
-  proc = subprocess.run(
-      [sys.executable, "-m", "experiments.train", "--config=configs/binary.py:runlocal",
-       f"--workdir={tmp_path}", "--config.data.num_pattern=3"],
-      cwd=ROOT, capture_output=True, text=True, timeout=120)
-  assert proc.returncode != 0
-  assert "num_pattern" in proc.stderr
+def _train_launcher(*args, cwd=ROOT):
+  return subprocess.run([sys.executable, "-m", "ebmm_jax.experiments.train", *args],
+                        cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config=configs/binary.py:runlocal", "--config.data.num_pattern=3"],
+     "error: the config has no field 'data.num_pattern'; did you mean data.num_patterns"),
+    (["--config=binary:fast"], "Unknown variant 'fast' of configs/binary.py; known: "
+     "runlocal, cpu, paper, n=K."),
+    (["--config=binari:runlocal"], "error: config 'binari' is neither a file nor an "
+     "installed config; did you mean binary?"),
+    (["--config=binary:runlocal", "--config.train.num_steps=many"],
+     "error: flag --config.train.num_steps=many: invalid literal for int()"),
+    (["--config=binary:runlocal", "--config.energy.hidden_size=32"],
+     "error: Invalid config: energy.dynamic_size=63 must be in (0, energy.hidden_size=32)."),
+])
+def test_launcher_user_errors_are_one_line(tmp_path, args, message):
+  proc = _train_launcher(*args, f"--workdir={tmp_path / 'w'}", cwd=tmp_path)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  last = proc.stderr.strip().splitlines()[-1]
+  assert message in last and "Traceback" not in proc.stderr
+  assert not (tmp_path / "w" / "checkpoints").exists()
+  verbose = _train_launcher(*args, f"--workdir={tmp_path / 'w'}", "--verbose", cwd=tmp_path)
+  assert verbose.returncode != 0 and "Traceback" in verbose.stderr
+
+
+def test_launcher_help_lists_its_flags_and_exits_0(tmp_path):
+  proc = _train_launcher("--help", cwd=tmp_path)
+  assert proc.returncode == 0
+  for flag in ("--config:", "--workdir:", "--[no]restart:", "--[no]verbose:"):
+    assert flag in proc.stdout
 
 
 def test_unknown_config_variant_is_rejected():
