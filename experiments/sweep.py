@@ -27,6 +27,7 @@ from ebmm_jax.reporting import plotting
 from ebmm_jax.reporting import runs
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.experiments import cli
+from ebmm_jax import setups
 
 _CONFIG = flags.DEFINE_string("config", None, "Config file and variants, "
                               "e.g. configs/omniglot_conv.py:cpu.")
@@ -71,7 +72,6 @@ def main(argv):
       run_flags.SEED.value, train_steps=run_flags.TRAIN_STEPS.value)
   out = _OUTPUT_DIR.value or _ROOT.value
   config = points[0].config
-  from ebmm_jax import setups  # pylint: disable=g-import-not-at-top
   score_name = setups.build(config).task.score_name
   analysis.write_csv(os.path.join(out, "distortion_rate.csv"), runs.csv_rows(rows))
   query = sum(r["query_mean"] for r in rows) / len(rows)

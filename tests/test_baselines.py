@@ -38,7 +38,7 @@ LEARNED = ("memory_networks", "mann", "lstm", "plasticity")
 
 
 def _config_module(name):
-  return importlib.import_module(f"configs.{TINY[name][0]}")
+  return importlib.import_module(f"ebmm_jax.configs.{TINY[name][0]}")
 
 
 def tiny_config(name, num_patterns=4, **overrides):
@@ -83,7 +83,7 @@ def one_device_mesh():
 def test_written_state_fits_the_budget(config_file, variant, expected):
   """The floats of the state `write` returns (shapes only, for every N of
   Table 1) match the documented formula and stay within 8,256."""
-  module = importlib.import_module(f"configs.{config_file}")
+  module = importlib.import_module(f"ebmm_jax.configs.{config_file}")
   for n in (16, 96):
     exp = setups.build(module.get_config(",".join(v for v in (variant, f"n={n}") if v)))
     assert exp.model.memory_floats == expected <= BUDGET

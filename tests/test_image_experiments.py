@@ -237,5 +237,5 @@ def test_paper_references_match_the_protocol(tmp_path):
   assert refs(conv.get_config()) == "no memory (Table 2): DAE 36.08, VAE 109.08"
   assert refs(conv.get_config("runlocal")) == "-"  # 16x16 images: no reference.
   assert "DAE 141.07" in refs(importlib.import_module(
-      "configs.imagenet64").get_config())
+      "ebmm_jax.configs.imagenet64").get_config())
   assert refs(importlib.import_module("ebmm_jax.configs.mnist_transfer").get_config()) == "-"

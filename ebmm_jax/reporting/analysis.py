@@ -26,6 +26,7 @@ import scipy.stats
 from ebmm_jax import setups
 from ebmm_jax.core import memory as memory_lib
 from ebmm_jax.core import meta
+from ebmm_jax.data import images as images_lib
 
 # Figure 6's populations, in the order they are plotted.
 POPULATIONS = ("stored", "non_stored", "distorted_stored", "out_of_distribution")
@@ -172,7 +173,6 @@ def out_of_distribution_sampler(images: np.ndarray, shape: Sequence[int],
   averaged over channels, resized to the memory's side (area averaging down,
   bilinear up) and thresholded at 0.5; otherwise they are only resized.
   """
-  from ebmm_jax.data import images as images_lib  # pylint: disable=g-import-not-at-top
   x = np.asarray(images, np.float32)
   if binarize:
     x = np.mean(x, axis=-1, keepdims=True)

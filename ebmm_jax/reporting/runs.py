@@ -22,6 +22,8 @@ from ebmm_jax import setups
 from ebmm_jax.core import meta
 from ebmm_jax.core import params as params_lib
 from ebmm_jax import training
+from ebmm_jax.training import checkpoint
+from ebmm_jax.training import metrics as metrics_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +63,6 @@ def train_or_load(config: ml_collections.ConfigDict, workdir: str,
         f"{workdir} has no checkpoints and no training budget was given: "
         "train it first or point at a trained workdir.")
   exp = setups.build(config)
-  from ebmm_jax.training import checkpoint  # pylint: disable=g-import-not-at-top
   restored = checkpoint.restore_latest(training.checkpoint_dir(workdir),
                                        training.initial_state(exp))
   if restored is None:
@@ -153,7 +154,6 @@ def csv_rows(rows: Sequence[Mapping[str, object]]) -> List[Dict[str, object]]:
 
 def checkpoint_seconds(workdir: str) -> Dict[int, float]:
   """Training seconds (compilation and pauses excluded) at every logged step."""
-  from ebmm_jax.training import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   out, last, total = {}, 0, 0.0
   for row in metrics_lib.read_metrics(workdir):
     if row["step"] > last and row.get("steps_per_sec", 0) > 0:
@@ -171,7 +171,6 @@ def evaluate_checkpoints(workdir: str, num_batches: int, seed: int = 12345,
   Returns one row per checkpoint, oldest first: step, train_seconds (at the
   nearest logged step), mean, p5, p95, query_mean, num_batches, seed.
   """
-  from ebmm_jax.training import checkpoint  # pylint: disable=g-import-not-at-top
   config = training.load_config(workdir)
   exp = setups.build(config)
   template = training.initial_state(exp)

@@ -22,6 +22,8 @@ from ebmm_jax.setups import specs
 from ebmm_jax.training import metrics as metrics_lib
 from ebmm_jax.reporting import runs
 from ebmm_jax import training
+from ebmm_jax.setups import configuration
+from ebmm_jax import setups
 
 DONE_FILE = "study_done.json"  # Written in a variant's folder when it finished.
 
@@ -29,7 +31,6 @@ DONE_FILE = "study_done.json"  # Written in a variant's folder when it finished.
 def variant_config(base_spec: str, overrides: Sequence[str], budget_secs: float):
   """The base config with a variant's overrides (checked: unknown fields and
   invalid values fail here, naming the field)."""
-  from ebmm_jax.setups import configuration  # pylint: disable=g-import-not-at-top
   config = specs.load(base_spec, overrides)
   config.unlock()
   config.train.max_seconds = float(budget_secs)
@@ -191,7 +192,6 @@ def subsample_metrics(workdir: str, path: str, max_rows: int = 400) -> str:
 
 
 def score_name_of(config) -> str:
-  from ebmm_jax import setups  # pylint: disable=g-import-not-at-top
   return setups.build(config).task.score_name
 
 
