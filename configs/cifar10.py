@@ -6,7 +6,7 @@ not told where), squared error per image summed over pixels and channels.
 The Omniglot C.3 network on 3 channels: 1,154 d writable floats (d = 8: 9,232).
 
   python -m experiments.train --config=configs/cifar10.py \
-      --config.data.data_dir=../shared/data --workdir=runs/cifar10
+      --config.data.data_dir=DATA_DIR --workdir=runs/cifar10
   python -m experiments.evaluate_images --workdir=runs/cifar10 \
       --figure=docs/cifar10_retrieval.png
 

@@ -7,7 +7,7 @@ d = 8 writable channels per bottleneck: 2 * (9 * 128 + 1) * 8 = 18,448 floats
 (Figure 5b's "about 18K memory").
 
   python -m experiments.train --config=configs/imagenet64.py \
-      --config.data.data_dir=../shared/data --workdir=runs/imagenet64
+      --config.data.data_dir=DATA_DIR --workdir=runs/imagenet64
   python -m experiments.evaluate_images --workdir=runs/imagenet64 \
       --figure=docs/imagenet64_retrieval.png
 
@@ -21,7 +21,7 @@ Arguments after the colon select variants, comma-separated:
             `cpu,mem=18k` is d = 16, 18,464 floats, Figure 5b's "about 18K".
 
 Data: offline, the 1,000 Tiny-ImageNet 64x64 images of
-../shared/data/tinyimagenet64 (800 train / 200 test, see
+DATA_DIR/tinyimagenet64 (800 train / 200 test, see
 `ebmm_jax.data.imagenet64`) stand in for ImageNet; with tfds,
 `imagenet_resized/64x64` (train / validation; bound memory with
 --config.data.max_examples). Expected time: not measured; several times

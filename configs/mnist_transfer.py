@@ -7,7 +7,7 @@ error per image. The energy and every meta-learned parameter (including the
 reading step sizes) come from the Omniglot workdir; only the data changes.
 
   python -m experiments.evaluate_images --config=configs/mnist_transfer.py \
-      --config.data.data_dir=../shared/data --workdir=runs/omniglot_conv \
+      --config.data.data_dir=DATA_DIR --workdir=runs/omniglot_conv \
       --figure=docs/mnist_transfer.png
 
 (--config.data.data_dir may be left out when the Omniglot run's data_dir also

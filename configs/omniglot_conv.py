@@ -7,7 +7,7 @@ convolutions have `dynamic_size` writable output channels each:
 2 * (9 * 64 + 1) * d = 1,154 d floats (d = 8: 9,232). T = K = 5, AdamW 5e-5.
 
   python -m experiments.train --config=configs/omniglot_conv.py \
-      --config.data.data_dir=../shared/data --workdir=runs/omniglot_conv
+      --config.data.data_dir=DATA_DIR --workdir=runs/omniglot_conv
   python -m experiments.evaluate_images --workdir=runs/omniglot_conv \
       --figure=docs/omniglot_retrieval.png
 
@@ -24,7 +24,7 @@ Arguments after the colon select variants, comma-separated:
             `mem=4k` (d = 4, 4,616 floats) or `mem=8k` (d = 7, 8,078) for the
             distortion/rate sweep of Figure 3a.
 
-Data: the offline copy (../shared/data/omniglot, 8 alphabets) is split by
+Data: the offline copy (DATA_DIR/omniglot, 8 alphabets) is split by
 alphabet: train = Balinese, Early_Aramaic, Greek, Japanese_(katakana),
 Latin, Sanskrit (3,700 images); test = Korean, Tagalog (1,140 images), never
 seen in training. With the full archives or tfds: the canonical 30/20 split.

@@ -7,9 +7,9 @@ keeps its writable convolutions in the second residual block, (27 * 32 + 2) * d
 Table 3, `mem=5k` (d = 6, 5,196 floats) the "5K" one.
 
   python -m experiments.train --config=configs/omniglot_correlated.py \
-      --config.data.data_dir=../shared/data --workdir=runs/omniglot_2class_4k
+      --config.data.data_dir=DATA_DIR --workdir=runs/omniglot_2class_4k
   python -m experiments.train --config=configs/omniglot_correlated.py:uniform \
-      --config.data.data_dir=../shared/data --workdir=runs/omniglot_uniform_4k
+      --config.data.data_dir=DATA_DIR --workdir=runs/omniglot_uniform_4k
   python -m experiments.evaluate_images --workdir=runs/omniglot_2class_4k
 
 Arguments after the colon select variants, comma-separated:

@@ -7,7 +7,7 @@ of which `dynamic_size` units are writable, (256 + 1) * d floats (d = 32:
 8,224), and a 3-hop gated recurrence.
 
   python -m experiments.train --config=configs/omniglot_fc.py \
-      --config.data.data_dir=../shared/data --workdir=runs/omniglot_fc
+      --config.data.data_dir=DATA_DIR --workdir=runs/omniglot_fc
   python -m experiments.evaluate_images --workdir=runs/omniglot_fc
 
 Arguments after the colon select variants, comma-separated:

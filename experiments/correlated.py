@@ -7,7 +7,7 @@ evaluates each on test batches drawn like its training batches, and writes
 paper's Table 3.
 
   python -m experiments.correlated --config=configs/omniglot_correlated.py:cpu \
-      --mems=4k,5k --set=data.data_dir=../shared/data \
+      --mems=4k,5k --config.data.data_dir=DATA_DIR \
       --root=runs/table3 --train_seconds=600
 
 Workdirs: `<root>/uniform_mem_<K>` and `<root>/2class_mem_<K>`; with
@@ -17,7 +17,9 @@ import os
 
 from absl import app
 from absl import flags
+from ml_collections import config_flags
 
+from ebmm_jax.configs import image_base
 from ebmm_jax.setups import specs
 from ebmm_jax.reporting import analysis
 from ebmm_jax.reporting import paper
@@ -25,29 +27,30 @@ from ebmm_jax.reporting import runs
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.experiments import cli
 
-_CONFIG = flags.DEFINE_string("config", "configs/omniglot_correlated.py",
-                              "The C.5 config and variants (2-class batches; "
-                              "the `uniform` variant is added for that row).")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", specs.resolve("omniglot_correlated"), "The C.5 config and variants "
+    "(2-class batches; the uniform row sets data.batch_classes=0); "
+    "--config.FIELD=VALUE overrides a field of every model.", lock_config=True)
 _MEMS = flags.DEFINE_list("mems", ["4k", "5k"], "Memory sizes (Table 3: 4K, 5K).")
 _ROOT = flags.DEFINE_string("root", None, "Parent folder of the four workdirs.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Default: --root.")
 flags.mark_flags_as_required(["root"])
 
-# Table 3's rows: (name, extra variant, workdir prefix).
-SAMPLINGS = (("uniform", "uniform", "uniform"), ("2 classes", "", "2class"))
+# Table 3's rows: (name, data.batch_classes, workdir prefix).
+SAMPLINGS = (("uniform", 0, "uniform"), ("2 classes", 2, "2class"))
 
 
-def points(spec, mems, overrides, root):
+def points(config, mems, root):
+  if config.data.batch_classes != 2:
+    raise app.UsageError(f"The config gives data.batch_classes="
+                         f"{config.data.batch_classes}; Table 3's correlated row needs 2.")
   out = []
-  for name, variant, prefix in SAMPLINGS:
+  for name, classes, prefix in SAMPLINGS:
     for m in mems:
-      config = specs.load(spec, overrides,
-                                     [v for v in (variant, f"mem={m}") if v])
-      if (config.data.batch_classes == 2) != (name == "2 classes"):
-        raise app.UsageError(f"{spec} gives batch_classes="
-                             f"{config.data.batch_classes} for the {name} row.")
-      out.append(runs.Point(f"{name}, mem={m}", config,
-                            os.path.join(root, f"{prefix}_mem_{m}")))
+      c = specs.with_overrides(config, [
+          f"data.batch_classes={classes}",
+          f"energy.memory_budget={image_base.parse_memory_budget(m)}"])
+      out.append(runs.Point(f"{name}, mem={m}", c, os.path.join(root, f"{prefix}_mem_{m}")))
   return out
 
 
@@ -68,7 +71,7 @@ def table(rows, mems) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  pts = points(_CONFIG.value, _MEMS.value, run_flags.SET.value, _ROOT.value)
+  pts = points(_CONFIG.value, _MEMS.value, _ROOT.value)
   rows = runs.evaluate_points(
       pts, run_flags.TRAIN_SECONDS.value, run_flags.NUM_BATCHES.value,
       run_flags.SEED.value, train_steps=run_flags.TRAIN_STEPS.value)

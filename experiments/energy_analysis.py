@@ -10,7 +10,7 @@ telling stored from each other population by energy, pooled and per batch,
 and the energies' percentiles).
 
   python -m experiments.energy_analysis --workdir=runs/omniglot_conv_cpu_2k \
-      --ood=cifar10 --data_dir=../shared/data
+      --ood=cifar10 --data_dir=DATA_DIR
 """
 import json
 import os

@@ -16,7 +16,7 @@ distortion of the workdir's config (the energy, the image size and every
 meta-learned parameter stay the workdir's):
 
   python -m experiments.evaluate_images --config=configs/mnist_transfer.py \
-      --config.data.data_dir=../shared/data --workdir=runs/omniglot_conv
+      --config.data.data_dir=DATA_DIR --workdir=runs/omniglot_conv
 
 An empty data_dir in --config falls back to the workdir's; --data_dir
 overrides both (e.g. on another machine).

@@ -11,19 +11,21 @@ Train (or resume) one model per training level, then evaluate:
 
   python -m experiments.noise_generalisation \
       --config=configs/omniglot_conv.py:cpu,mem=2k \
-      --set=data.data_dir=../shared/data --distortion=block \
+      --config.data.data_dir=DATA_DIR --distortion=block \
       --train_levels=8,16 --levels=4,8,12,16,20 --root=runs/noise \
       --train_seconds=1200
 
 or evaluate workdirs trained elsewhere (their configs say their level):
 
   python -m experiments.noise_generalisation --workdir=runs/a --workdir=runs/b \
-      --distortion=salt_and_pepper --levels=0.05,0.1,0.15,0.2 --output_dir=runs
+      --distortion=salt_and_pepper --levels=0.05,0.1,0.15,0.2 --output_dir=runs \
+      --data_dir=DATA_DIR
 """
 import os
 
 from absl import app
 from absl import flags
+from ml_collections import config_flags
 
 from ebmm_jax.setups import specs
 from ebmm_jax.reporting import analysis
@@ -34,8 +36,9 @@ from ebmm_jax import training
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.experiments import cli
 
-_CONFIG = flags.DEFINE_string("config", "", "Config file and variants to train "
-                              "one model per --train_levels value.")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file and variants to train one model per "
+    "--train_levels value (--config.FIELD=VALUE overrides a field).", lock_config=True)
 _TRAIN_LEVELS = flags.DEFINE_list("train_levels", [], "Training noise levels.")
 _ROOT = flags.DEFINE_string("root", "", "Parent of the trained models' workdirs.")
 _WORKDIRS = flags.DEFINE_multi_string("workdir", [], "Or: trained workdirs.")
@@ -44,6 +47,8 @@ _DISTORTION = flags.DEFINE_enum("distortion", "block", ["block", "salt_and_peppe
 _LEVELS = flags.DEFINE_list("levels", [], "Evaluation levels: block sides in "
                             "pixels, or salt-and-pepper rates.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Default: --root, or the first workdir.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "", "With --workdir: where this machine "
+                                "keeps the data (overrides their data.data_dir).")
 
 
 def training_level(config, distortion: str) -> float:
@@ -57,23 +62,23 @@ def training_level(config, distortion: str) -> float:
 def models():
   """[(label, level, config, workdir)] to evaluate, training them if asked."""
   d = _DISTORTION.value
-  if bool(_CONFIG.value) == bool(_WORKDIRS.value):
+  if (_CONFIG.value is not None) == bool(_WORKDIRS.value):
     raise app.UsageError("Give either --config (with --train_levels and --root) "
                          "or --workdir.")
   out = []
-  if _CONFIG.value:
+  if _CONFIG.value is not None:
     if not (_TRAIN_LEVELS.value and _ROOT.value):
       raise app.UsageError("--config needs --train_levels and --root.")
     for level in _TRAIN_LEVELS.value:
-      base = specs.load(_CONFIG.value, run_flags.SET.value)
-      config = analysis.with_distortion(base, d, float(level))
+      config = analysis.with_distortion(_CONFIG.value, d, float(level))
       workdir = os.path.join(_ROOT.value, f"{d}_{level}")
       runs.train_or_load(config, workdir, run_flags.TRAIN_SECONDS.value,
                          run_flags.TRAIN_STEPS.value)
       out.append((f"trained at {level}", float(level), config, workdir))
   for workdir in _WORKDIRS.value:
-    # --set, e.g. data.data_dir on another machine.
-    config = specs.apply_overrides(training.load_config(workdir), run_flags.SET.value)
+    config = training.load_config(workdir)
+    if _DATA_DIR.value:
+      config = specs.with_overrides(config, [f"data.data_dir={_DATA_DIR.value}"])
     level = training_level(config, d)
     out.append((f"trained at {level:g}", level, config, workdir))
   return out

@@ -6,7 +6,6 @@ spelled, documented and defaulted the same everywhere.
 """
 from absl import flags
 
-SET = flags.DEFINE_multi_string("set", [], "Config overrides section.field=value.")
 TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 0.0,
                                    "Training time per model (0: no limit).")
 TRAIN_STEPS = flags.DEFINE_integer(

@@ -125,7 +125,7 @@ def test_train_or_load_refuses_an_empty_workdir(tmp_path):
 
 
 def test_sweep_launcher_trains_each_size_and_writes_csv_and_png(tmp_path):
-  sets = [f"--set={k}={v}" for k, v in helpers.TINY.items()
+  sets = [f"--config.{k}={v}" for k, v in helpers.TINY.items()
           if k != "energy.dynamic_size"]
   out = _run(["experiments.sweep", "--config=configs/binary.py:runlocal",
               "--dynamic_sizes=2,5", "--train_steps=3", "--num_batches=4",
@@ -140,7 +140,7 @@ def test_sweep_launcher_trains_each_size_and_writes_csv_and_png(tmp_path):
   assert "| d=5 | 85 |" in out
   # Loading only (no budget) gives the trained point back, at its step.
   config = specs.load("configs/binary.py:runlocal",
-                                 [s[len("--set="):] for s in sets] +
+                                 [s[len("--config."):] for s in sets] +
                                  ["energy.dynamic_size=2"])
   meta_params, step = runs.train_or_load(config, str(tmp_path / "d_2"))
   assert step == 3

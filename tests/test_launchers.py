@@ -154,7 +154,7 @@ def test_table3_and_image_launchers_score_like_the_reference(omniglot_root, data
   2-class workdir, against the reference write-then-read of the same batches."""
   root, configs = omniglot_root
   stdout = _run(["-m", "experiments.correlated", f"--config={SPEC}", f"--mems={MEM}",
-                 f"--set=data.data_dir={data_dir}", *[f"--set={s}" for s in STEPS],
+                 f"--config.data.data_dir={data_dir}", *[f"--config.{s}" for s in STEPS],
                  f"--root={root}", "--num_batches=2", "--seed=3"])
   with open(root / "table3.csv") as f:
     rows = {r["label"]: r for r in csv.DictReader(f)}

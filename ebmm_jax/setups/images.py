@@ -146,7 +146,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
        f"{sorted(resnet.ENERGY_MODELS)}.")
   need(bool(d.data_dir),
        "data.data_dir is empty: pass the folder holding the data, e.g. "
-       "--config.data.data_dir=../shared/data.")
+       "--config.data.data_dir=DATA_DIR.")
   need(d.source in images_lib.SOURCES,
        f"data.source={d.source!r} must be one of {list(images_lib.SOURCES)}.")
   need(d.get("max_examples", 0) >= 0,

@@ -65,6 +65,16 @@ def load(spec: str, overrides: Sequence[str] = (),
   return apply_overrides(module.get_config(arg), overrides)
 
 
+def with_overrides(config: ml_collections.ConfigDict,
+                   overrides: Sequence[str]) -> ml_collections.ConfigDict:
+  """A copy of `config` with "section.field=value" overrides (`config` itself
+  is left as it is)."""
+  copy = ml_collections.ConfigDict(config.to_dict())
+  if config.is_locked:
+    copy.lock()
+  return apply_overrides(copy, overrides)
+
+
 def _parse_value(text: str, current):
   """A command-line value, typed like the field it replaces."""
   if isinstance(current, bool):

@@ -59,6 +59,7 @@ def save_tree(path: str, tree: Any) -> str:
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
+    os.chmod(path, 0o644)  # mkstemp's 0600 would hide it from other users.
   except BaseException:
     if os.path.exists(tmp):
       os.remove(tmp)
