@@ -212,49 +212,44 @@ def check_omniglot(data_dir: pathlib.Path) -> List[Check]:
                 f"alphabets; {len(test)} test alphabets: {', '.join(test)})")]
 
 
-def check_mnist(data_dir: pathlib.Path, split: str) -> Check:
-  def has(f):
-    return mnist_files.find_files(f, split) is not None
+def _check_split_files(name: str, data_dir: pathlib.Path, split: str, find, read,
+                       note=lambda paths: "") -> Check:
+  """A split of `name` read from its original files (`find(folder, split)` ->
+  paths, `read(folder, split)` -> (images, labels)), or from tfds."""
 
   def from_files():
-    folder = _find_folder("mnist", data_dir, has)
+    folder = _find_folder(name, data_dir, lambda f: bool(find(f, split)))
     if folder is None:
       return None
-    paths = mnist_files.find_files(folder, split)
-    names = ", ".join(p.name for p in paths)
+    paths = find(folder, split)
+    names = ", ".join(p.name for p in paths) + note(paths)
     try:
-      images, _ = mnist_files.read_mnist(folder, split)
+      images, _ = read(folder, split)
     except ValueError as e:
       return Check(UNREADABLE, f"{split}: {_one_line(e)}")
-    return Check(OK, f"{split}: {names} in {folder} "
-                 f"({images.shape[0]:,} images)")
+    return Check(OK, f"{split}: {names} in {folder} ({images.shape[0]:,} images)")
 
-  return _split_or_tfds("mnist", split, data_dir, from_files,
-                        mnist_files.expected_files(split))
+  return _split_or_tfds(name, split, data_dir, from_files, EXPECTED[name](split))
+
+
+def check_mnist(data_dir: pathlib.Path, split: str) -> Check:
+  return _check_split_files("mnist", data_dir, split, mnist_files.find_files,
+                            mnist_files.read_mnist)
 
 
 def check_cifar10(data_dir: pathlib.Path, split: str) -> Check:
-  def has(f):
-    return bool(cifar10_files.find_files(f, split))
+  total = len(cifar10_files.TRAIN_FILES)
 
-  def from_files():
-    folder = _find_folder("cifar10", data_dir, has)
-    if folder is None:
-      return None
-    paths = cifar10_files.find_files(folder, split)
-    names = ", ".join(p.name for p in paths)
-    if split == "train" and len(paths) < len(cifar10_files.TRAIN_FILES):
-      names += (f" ({len(paths)} of {len(cifar10_files.TRAIN_FILES)} "
-                "official batches)")
-    try:
-      images, _ = cifar10_files.read_cifar10(folder, split)
-    except ValueError as e:
-      return Check(UNREADABLE, f"{split}: {_one_line(e)}")
-    return Check(OK, f"{split}: {names} in {folder} "
-                 f"({images.shape[0]:,} images)")
+  def note(paths):
+    if split == "train" and len(paths) < total:
+      return f" ({len(paths)} of {total} official batches)"
+    return ""
 
-  return _split_or_tfds("cifar10", split, data_dir, from_files,
-                        cifar10_files.expected_files(split))
+  return _check_split_files("cifar10", data_dir, split, cifar10_files.find_files,
+                            cifar10_files.read_cifar10, note)
+
+
+EXPECTED = {"mnist": mnist_files.expected_files, "cifar10": cifar10_files.expected_files}
 
 
 def check_imagenet64(data_dir: pathlib.Path) -> List[Check]:
