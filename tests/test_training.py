@@ -168,3 +168,10 @@ def test_the_default_meta_batch_is_one_memory_per_device(tmp_path):
   with pytest.raises(ValueError, match="multiple of the number of devices"):
     parallel.with_meta_batch(helpers.tiny_config(**{"train.meta_batch_size": 3}),
                              parallel.make_mesh(jax.devices()[:2]))
+
+
+def test_a_cloud_workdir_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(ValueError, match="cloud paths are not supported yet"):
+    training.train(helpers.tiny_config(), "gs://bucket/run")
+  assert not os.listdir(tmp_path)  # No local folder named "gs:".

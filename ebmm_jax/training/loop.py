@@ -160,6 +160,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None,
   `WORKDIR/previous_<time>/` and a new run starts. One trainer at a time:
   a second one on a live workdir raises `workdir.WorkdirBusyError`.
   """
+  if "://" in workdir:
+    raise ValueError(f"workdir={workdir!r}: cloud paths are not supported yet (runs "
+                     "write with local file operations); use a local or shared folder.")
   mesh = parallel.make_mesh() if mesh is None else mesh
   config = parallel.with_meta_batch(config, mesh)
   exp = setups.build(config)
