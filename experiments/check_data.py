@@ -20,17 +20,11 @@ Which splits are needed: train and test of Omniglot, CIFAR-10 and ImageNet
 64x64; only test of MNIST (the Omniglot -> MNIST transfer test reads no other).
 See docs/data.md for how to get the files.
 """
-import pathlib
-from typing import Callable, List, NamedTuple, Sequence
-
 from absl import app
 from absl import flags
 
-from ebmm_jax.data import cifar10 as cifar10_files
-from ebmm_jax.data import imagenet64 as imagenet64_files
+from ebmm_jax.data import check
 from ebmm_jax.data import images as images_lib
-from ebmm_jax.data import mnist as mnist_files
-from ebmm_jax.data import omniglot as omniglot_files
 from ebmm_jax.experiments import cli
 
 _DATA_DIR = flags.DEFINE_string(
@@ -40,271 +34,6 @@ _DATASETS = flags.DEFINE_list(
     f"Datasets to check, comma-separated, from {', '.join(images_lib.DATASETS)}.")
 flags.mark_flags_as_required(["data_dir"])
 
-OK, MISSING, UNREADABLE = "ok", "missing", "unreadable"
-# Splits the experiments read (MNIST: only the transfer test, Appendix A.6).
-NEEDED_SPLITS = {
-    "omniglot": ("train", "test"),
-    "cifar10": ("train", "test"),
-    "mnist": ("test",),
-    "imagenet64": ("train", "test"),
-}
-# Where the original files come from.
-ORIGINAL_SOURCES = {
-    "omniglot": "from https://github.com/brendenlake/omniglot (folder python/)",
-    "mnist": ("from https://storage.googleapis.com/cvdf-datasets/mnist/ (the "
-              "mirror tfds uses; official page http://yann.lecun.com/exdb/mnist/)"),
-    "cifar10": ("from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
-                "(it unpacks to cifar-10-batches-py/)"),
-    "imagenet64": ("the project's offline stand-in: 1,000 Tiny-ImageNet "
-                   "validation images, uint8 'images' [N, 64, 64, 3] and "
-                   "integer 'labels' [N] (docs/data.md); the paper's ImageNet "
-                   "64x64 is read through tfds only"),
-}
-# The canonical Omniglot archives (the loader takes any name its globs match).
-OMNIGLOT_ARCHIVES = (omniglot_files.BACKGROUND_GLOB.replace("*", ""),
-                     omniglot_files.EVALUATION_GLOB.replace("*", ""))
-
-
-class Check(NamedTuple):
-  status: str  # OK, MISSING or UNREADABLE.
-  text: str
-
-
-def tfds_name(name: str) -> str:
-  return images_lib._TFDS_NAMES[name]  # pylint: disable=protected-access
-
-
-def tfds_split(name: str, split: str) -> str:
-  return images_lib._TFDS_SPLITS.get(name, {}).get(split, split)  # pylint: disable=protected-access
-
-
-def build_command(name: str, data_dir: str = "DATA_DIR") -> str:
-  """The command that prepares `name` for the loaders (it needs TensorFlow)."""
-  return (f"`tfds build {tfds_name(name)} --data_dir={data_dir} "
-          "--file_format=array_record`")
-
-
-def _find_folder(name: str, data_dir: pathlib.Path,
-                 has_files: Callable[[pathlib.Path], bool]):
-  return images_lib._find_folder(name, data_dir, has_files)  # pylint: disable=protected-access
-
-
-def _searched(name: str, data_dir: pathlib.Path) -> str:
-  return images_lib._searched(name, data_dir)  # pylint: disable=protected-access
-
-
-def _one_line(error: Exception) -> str:
-  return " ".join(str(error).split()) or type(error).__name__
-
-
-# ----------------------------------------------------------------------------
-# tensorflow-datasets folders.
-
-
-def check_tfds(name: str, splits: Sequence[str],
-               data_dir: pathlib.Path) -> Check | None:
-  """The tfds dataset of `name` prepared in `data_dir`; None if none is there.
-
-  Usable means what `tfds.data_source` needs: the version the installed
-  tensorflow_datasets reads, prepared in a random-access file format, with
-  the shard files of every split in `splits` (our split names).
-  """
-  tfds_dir = data_dir / tfds_name(name)
-  # A prepared version is tfds_dir/<version>/dataset_info.json. (A folder of
-  # that name alone may be the original files: DATA_DIR/mnist, ...)
-  if not tfds_dir.is_dir() or not list(tfds_dir.glob("*/dataset_info.json")):
-    return None
-  fix = f"prepare it with {build_command(name, str(data_dir))}"
-  try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    from tensorflow_datasets.core import file_adapters  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return Check(UNREADABLE, f"tfds folder {tfds_dir} found, but "
-                 "tensorflow_datasets is not installed (pip install "
-                 "'ebmm-jax[images]')")
-  try:
-    builder = tfds.builder(tfds_name(name), data_dir=str(data_dir))
-  except Exception as e:  # pylint: disable=broad-except
-    return Check(UNREADABLE, f"tfds folder {tfds_dir}: {_one_line(e)}; {fix}")
-  where = pathlib.Path(str(builder.data_path))
-  if not builder.is_prepared():
-    found = sorted(p.relative_to(tfds_dir).as_posix()
-                   for p in tfds_dir.rglob("dataset_info.json"))
-    return Check(UNREADABLE, f"tfds folder {tfds_dir} has no prepared "
-                 f"version {builder.version} (the one the installed "
-                 f"tensorflow_datasets reads; found: {found or 'none'}); {fix}")
-  formats = builder.info.available_file_formats()
-  if not formats & file_adapters.FileFormat.with_random_access():
-    names = sorted(f.value for f in formats) or ["none recorded"]
-    return Check(UNREADABLE, f"tfds dataset in {where} is stored as "
-                 f"{', '.join(names)}, which tfds.data_source (what the "
-                 f"loaders read with) cannot read; {fix}")
-  parts = []
-  for split in splits:
-    tsplit = tfds_split(name, split)
-    if tsplit not in builder.info.splits:
-      return Check(UNREADABLE, f"tfds dataset in {where} has no split "
-                   f"{tsplit!r} (has {sorted(builder.info.splits)}); {fix}")
-    info = builder.info.splits[tsplit]
-    absent = [p.name for p in map(pathlib.Path, map(str, info.filepaths))
-              if not p.is_file()]
-    if absent:
-      return Check(UNREADABLE, f"tfds dataset in {where}: split {tsplit!r} "
-                   f"lacks {', '.join(absent)}; {fix}")
-    parts.append(f"{tsplit} {info.num_examples:,}")
-  return Check(OK, f"tfds {tfds_name(name)} {builder.version} in {where} "
-               f"({', '.join(parts)} examples)")
-
-
-# ----------------------------------------------------------------------------
-# Original files, split by split.
-
-
-def _missing(name: str, split: str | None, expected: str,
-             data_dir: pathlib.Path) -> Check:
-  what = f"{split}: " if split else ""
-  return Check(MISSING, f"{what}expected {expected} in one of "
-               f"{_searched(name, data_dir)}")
-
-
-def how_to_get(name: str, data_dir: str = "DATA_DIR") -> str:
-  """Where the files of `name` come from, and the tfds alternative."""
-  return (f"files: {ORIGINAL_SOURCES[name]}; or a tfds folder: "
-          f"{build_command(name, data_dir)}")
-
-
-def _split_or_tfds(name: str, split: str, data_dir: pathlib.Path,
-                   from_files: Callable[[], Check | None],
-                   expected: str) -> Check:
-  """`from_files()` if the split has original files, else tfds, else missing."""
-  found = from_files()
-  if found is not None:
-    return found
-  tfds_check = check_tfds(name, [split], data_dir)
-  if tfds_check is not None:
-    return Check(tfds_check.status, f"{split}: {tfds_check.text}")
-  return _missing(name, split, expected, data_dir)
-
-
-def check_omniglot(data_dir: pathlib.Path) -> List[Check]:
-  folder = _find_folder("omniglot", data_dir,
-                        lambda f: bool(omniglot_files.find_archives(f)))
-  expected = (f"{' and '.join(OMNIGLOT_ARCHIVES)} (any "
-              f"{omniglot_files.BACKGROUND_GLOB} / "
-              f"{omniglot_files.EVALUATION_GLOB})")
-  if folder is None:
-    tfds_check = check_tfds("omniglot", NEEDED_SPLITS["omniglot"], data_dir)
-    return [tfds_check or _missing("omniglot", None, expected, data_dir)]
-  archives = ", ".join(p.name for p in omniglot_files.find_archives(folder))
-  try:
-    omniglot_files.list_alphabets(folder)  # Opens every archive.
-  except ValueError as e:
-    return [Check(UNREADABLE, _one_line(e))]
-  try:
-    train, test = omniglot_files.default_alphabet_split(folder)
-  except ValueError as e:  # No evaluation archive, no held-out alphabet.
-    return [Check(MISSING, f"{archives} in {folder}: {_one_line(e)} (or add "
-                  f"{OMNIGLOT_ARCHIVES[1]})")]
-  if not train:  # Only evaluation archives.
-    return [Check(MISSING, f"{archives} in {folder} hold no train "
-                  f"alphabets: expected {OMNIGLOT_ARCHIVES[0]} as well")]
-  return [Check(OK, f"{archives} in {folder} ({len(train)} train "
-                f"alphabets; {len(test)} test alphabets: {', '.join(test)})")]
-
-
-def _check_split_files(name: str, data_dir: pathlib.Path, split: str, find, read,
-                       note=lambda paths: "") -> Check:
-  """A split of `name` read from its original files (`find(folder, split)` ->
-  paths, `read(folder, split)` -> (images, labels)), or from tfds."""
-
-  def from_files():
-    folder = _find_folder(name, data_dir, lambda f: bool(find(f, split)))
-    if folder is None:
-      return None
-    paths = find(folder, split)
-    names = ", ".join(p.name for p in paths) + note(paths)
-    try:
-      images, _ = read(folder, split)
-    except ValueError as e:
-      return Check(UNREADABLE, f"{split}: {_one_line(e)}")
-    return Check(OK, f"{split}: {names} in {folder} ({images.shape[0]:,} images)")
-
-  return _split_or_tfds(name, split, data_dir, from_files, EXPECTED[name](split))
-
-
-def check_mnist(data_dir: pathlib.Path, split: str) -> Check:
-  return _check_split_files("mnist", data_dir, split, mnist_files.find_files,
-                            mnist_files.read_mnist)
-
-
-def check_cifar10(data_dir: pathlib.Path, split: str) -> Check:
-  total = len(cifar10_files.TRAIN_FILES)
-
-  def note(paths):
-    if split == "train" and len(paths) < total:
-      return f" ({len(paths)} of {total} official batches)"
-    return ""
-
-  return _check_split_files("cifar10", data_dir, split, cifar10_files.find_files,
-                            cifar10_files.read_cifar10, note)
-
-
-EXPECTED = {"mnist": mnist_files.expected_files, "cifar10": cifar10_files.expected_files}
-
-
-def check_imagenet64(data_dir: pathlib.Path) -> List[Check]:
-  folder = _find_folder("imagenet64", data_dir,
-                        lambda f: imagenet64_files.find_file(f) is not None)
-  if folder is not None:
-    path = imagenet64_files.find_file(folder)
-    try:
-      _, labels = imagenet64_files.read_npz(path)
-    except ValueError as e:
-      return [Check(UNREADABLE, _one_line(e))]
-    train = int(imagenet64_files.split_mask(labels, "train").sum())
-    test = int(imagenet64_files.split_mask(labels, "test").sum())
-    return [Check(OK, f"{path.name} in {folder} (the offline stand-in: "
-                  f"train {train:,}, test {test:,} images)")]
-  tfds_check = check_tfds("imagenet64", NEEDED_SPLITS["imagenet64"], data_dir)
-  return [tfds_check or _missing("imagenet64", None,
-                                 imagenet64_files.STANDIN_FILE, data_dir)]
-
-
-def check_dataset(name: str, data_dir: pathlib.Path) -> Check:
-  """One dataset: OK when every split in NEEDED_SPLITS is usable."""
-  if name == "omniglot":
-    checks = check_omniglot(data_dir)
-  elif name == "imagenet64":
-    checks = check_imagenet64(data_dir)
-  else:
-    check_split = check_mnist if name == "mnist" else check_cifar10
-    checks = [check_split(data_dir, s) for s in NEEDED_SPLITS[name]]
-    extra = [s for s in images_lib.SPLITS if s not in NEEDED_SPLITS[name]]
-    for split in extra:  # Reported when present, never required.
-      check = check_split(data_dir, split)
-      if check.status == OK:
-        checks.append(Check(OK, check.text + " (not needed)"))
-      else:
-        checks.append(Check(OK, f"{split}: not found (not needed)"))
-  bad = [c for c in checks if c.status != OK]
-  status = OK if not bad else (
-      UNREADABLE if any(c.status == UNREADABLE for c in bad) else MISSING)
-  text = "; ".join(c.text for c in checks)
-  if any(c.status == MISSING for c in bad):
-    text += f" -- {how_to_get(name, str(data_dir))}"
-  return Check(status, text)
-
-
-def check_all(data_dir: str, datasets: Sequence[str]) -> List[Check]:
-  unknown = [d for d in datasets if d not in images_lib.DATASETS]
-  if unknown:
-    raise ValueError(f"unknown datasets {unknown}; valid: "
-                     f"{list(images_lib.DATASETS)}.")
-  root = pathlib.Path(data_dir)
-  if not root.is_dir():
-    raise NotADirectoryError(f"--data_dir={data_dir} is not a folder.")
-  return [check_dataset(d, root) for d in datasets]
-
 
 def main(argv):
   if len(argv) > 1:
@@ -312,11 +41,11 @@ def main(argv):
   datasets = [d.strip() for d in _DATASETS.value if d.strip()]
   if not datasets:
     raise app.UsageError("--datasets is empty.")
-  checks = check_all(_DATA_DIR.value, datasets)
+  checks = check.check_all(_DATA_DIR.value, datasets)
   width = max(len(d) for d in datasets)
-  for name, check in zip(datasets, checks):
-    print(f"{name:<{width}}  {check.status:<10}  {check.text}", flush=True)
-  return 0 if all(c.status == OK for c in checks) else 1  # The exit status.
+  for name, result in zip(datasets, checks):
+    print(f"{name:<{width}}  {result.status:<10}  {result.text}", flush=True)
+  return 0 if all(c.status == check.OK for c in checks) else 1  # The exit status.
 
 
 def run():

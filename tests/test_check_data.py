@@ -1,4 +1,5 @@
-"""Tests of `experiments/check_data.py` (`ebmm-check-data`).
+"""Tests of the data check (`ebmm_jax/data/check.py`, the command
+`experiments/check_data.py`, `ebmm-check-data`).
 
 The check opens the files it finds with the loaders' readers, so the folders
 built here hold small valid files; an `ok` is confirmed by loading the data.
@@ -20,7 +21,7 @@ from ebmm_jax.data import cifar10 as cifar10_files
 from ebmm_jax.data import images as image_data
 from ebmm_jax.data import imagenet64 as imagenet64_files
 from ebmm_jax.data import mnist as mnist_files
-from ebmm_jax.experiments import check_data
+from ebmm_jax.data import check as check_data
 
 # ----------------------------------------------------------------------------
 # Small valid files, laid out as a data folder.
