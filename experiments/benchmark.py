@@ -1,4 +1,4 @@
-r"""Speed and memory of the meta-step (issue: meta-training speed).
+r"""Speed and memory of the meta-step.
 
   python -m experiments.benchmark --configs=binary --steps=10 --output=bench.json
 
