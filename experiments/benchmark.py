@@ -91,14 +91,16 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   exp = setups.build(config)
   state = training.initial_state(exp)
   spare = training.initial_state(exp)  # `state` is donated to the timed steps.
-  n, m = config.data.num_patterns, config.train.meta_batch_size or 1  # One device.
+  one_device = parallel.make_mesh(jax.devices()[:1])
+  n, m = config.data.num_patterns, parallel.meta_batch_size(config.train.meta_batch_size,
+                                                            one_device)
   patterns = exp.sample_train(jax.random.PRNGKey(1), m, n)
   key = jax.random.PRNGKey(2)
   opt = exp.optimizer()
   out = dict(config=name, num_patterns=n, meta_batch_size=m)
 
   # The training loop's own step: shard_map over a 1-device mesh, jitted.
-  train_step = training.make_train_step(exp, parallel.make_mesh(jax.devices()[:1]))
+  train_step = training.make_train_step(exp, one_device)
   start = time.perf_counter()
   lowered = train_step.lower(state, patterns, key)
   compiled = lowered.compile()
@@ -120,8 +122,7 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   if exp.energy is not None:
     # First-order meta-gradients (memory.first_order_steps): the same step with
     # the writing gradients held constant, timed in the same run.
-    fo_step = training.make_train_step(exp, parallel.make_mesh(jax.devices()[:1]),
-                                       first_order=True)
+    fo_step = training.make_train_step(exp, one_device, first_order=True)
     fo = fo_step.lower(state_now, patterns, key).compile()
     fo_state = jax.block_until_ready(fo(state_now, patterns, key, one)[0])  # Warm-up.
     fo_times = []

@@ -8,7 +8,6 @@
   command with one line on stderr, `error: ...`, and exit status 2; the
   traceback is shown with --verbose.
 """
-import difflib
 import sys
 from typing import Callable, List, Sequence
 
@@ -44,29 +43,15 @@ def resolve_argv(argv: Sequence[str]) -> List[str]:
   return out
 
 
-def _flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> List[str]:
-  keys = []
-  for k, v in config.items():
-    if isinstance(v, ml_collections.ConfigDict):
-      keys.extend(_flat_keys(v, prefix + k + "."))
-    else:
-      keys.append(prefix + k)
-  return keys
-
-
 def unknown_override(config: ml_collections.ConfigDict, flag: str,
                      argv: Sequence[str]) -> str:
   """A one-line message for the first `--FLAG.a.b=...` naming no field of
   `config`, with the nearest known fields; "" when all of them exist."""
-  keys = _flat_keys(config)
   for arg in argv:
-    if not arg.startswith(f"--{flag}."):
-      continue
-    name = arg[len(flag) + 3:].partition("=")[0]
-    if name not in keys:
-      near = difflib.get_close_matches(name, keys, n=3, cutoff=0.5)
-      return (f"the config has no field {name!r}" +
-              (f"; did you mean {', '.join(near)}?" if near else "."))
+    if arg.startswith(f"--{flag}."):
+      message = specs.unknown_field(config, arg[len(flag) + 3:].partition("=")[0])
+      if message:
+        return message
   return ""
 
 

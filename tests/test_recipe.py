@@ -365,7 +365,8 @@ def test_the_seconds_clock_decays_over_the_run_budget_across_a_resume(tmp_path, 
   first = helpers.tiny_config(**{**overrides, "train.num_steps": 5})
   state = training.train(first, str(tmp_path), mesh)  # Stopped early, by its steps.
   rows = metrics_lib.read_metrics(str(tmp_path))
-  assert int(state.step) == 5 and 10.0 < rows[-1]["train_seconds"] < 40.0
+  # At least one clock second per step (each step reads the fake clock), within budget.
+  assert int(state.step) == 5 and 5.0 <= rows[-1]["train_seconds"] < 40.0
   # Resumed (num_steps is a budget field): the clock goes on from the
   # seconds already trained, not from zero, and stops at the budget.
   state = training.train(helpers.tiny_config(**overrides), str(tmp_path), mesh)

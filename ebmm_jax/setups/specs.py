@@ -75,6 +75,28 @@ def with_overrides(config: ml_collections.ConfigDict,
   return apply_overrides(copy, overrides)
 
 
+def fields(config: ml_collections.ConfigDict, prefix: str = "") -> List[str]:
+  """Every leaf field of `config`, dotted ("train.num_steps")."""
+  out = []
+  for k, v in config.items():
+    if isinstance(v, ml_collections.ConfigDict):
+      out.extend(fields(v, prefix + k + "."))
+    else:
+      out.append(prefix + k)
+  return out
+
+
+def unknown_field(config: ml_collections.ConfigDict, name: str) -> str:
+  """"" when `name` is a field of `config`; otherwise a one-line message
+  with the nearest fields."""
+  known = fields(config)
+  if name in known:
+    return ""
+  near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+  return (f"the config has no field {name!r}" +
+          (f"; did you mean {', '.join(near)}?" if near else "."))
+
+
 def _parse_value(text: str, current):
   """A command-line value, typed like the field it replaces."""
   if isinstance(current, bool):
@@ -99,7 +121,7 @@ def apply_overrides(config: ml_collections.ConfigDict,
       raise ValueError(f"Override {item!r} is not of the form section.field=value.")
     section, _, field = name.partition(".")
     if section not in config or field not in config[section]:
-      raise ValueError(f"Override {item!r}: the config has no field {name!r}.")
+      raise ValueError(f"Override {item!r}: {unknown_field(config, name)}")
     config[section][field] = _parse_value(text, config[section][field])
   if locked:
     config.lock()

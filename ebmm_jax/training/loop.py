@@ -112,7 +112,7 @@ def make_sampler(exp: setups.Experiment, mesh):
   """
   c = exp.config
   sharding = parallel.data_sharded(mesh)
-  per_process = (c.train.meta_batch_size or mesh.devices.size) // jax.process_count()
+  per_process = parallel.meta_batch_size(c.train.meta_batch_size, mesh) // jax.process_count()
   first = jax.process_index() * per_process
 
   def sample(key, num_patterns=None):
@@ -236,17 +236,21 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   prior_seconds = _trained_seconds(workdir, step) if restored is not None else 0.0
   start_step, start_time = step, time.time()
   last_ckpt, last_log_time, last_log_step = start_time, start_time, step
-  elapsed = lambda now: _agreed(prior_seconds + now - start_time if on_seconds
-                                else now - start_time)
-  lr_scale = 1.0
+  # The budget's clock: this session's seconds, plus the earlier sessions' on
+  # the seconds clock; read once per step, agreed by every process.
+  offset = prior_seconds if on_seconds else 0.0
+  clock = _agreed(offset)
+  lr_scale, lr_scale_array = None, None
   try:
     while step < t.num_steps:
       num_patterns = curriculum.num_patterns_at(config, step)
       patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
       step_fn = step_fns[step < first_order_steps]
-      if on_seconds:
-        lr_scale = meta.seconds_fraction(o, elapsed(time.time()) / t.max_seconds)
-      state, metrics = step_fn(state, patterns, jax.random.fold_in(k_distort, step), lr_scale)
+      scale = meta.seconds_fraction(o, clock / t.max_seconds) if on_seconds else 1.0
+      if scale != lr_scale:  # A device scalar only when the scale changes.
+        lr_scale, lr_scale_array = scale, jnp.asarray(scale, jnp.float32)
+      state, metrics = step_fn(state, patterns, jax.random.fold_in(k_distort, step),
+                               lr_scale_array)
       step += 1
       if step == start_step + 1:  # Rates and ETA exclude the compilation.
         jax.block_until_ready(state)
@@ -261,7 +265,8 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
               f"{step - 1}; stopping (train.max_nonfinite_steps="
               f"{t.max_nonfinite_steps}).")
       now = time.time()
-      out_of_time = t.max_seconds > 0 and elapsed(now) >= t.max_seconds
+      clock = _agreed(offset + now - start_time)
+      out_of_time = t.max_seconds > 0 and clock >= t.max_seconds
       done = step >= t.num_steps or out_of_time
       if step % t.log_every == 0 or done:
         m = metrics_lib.to_python(parallel.to_host(metrics))
@@ -275,7 +280,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
         writer.write(step, m)
         remaining = (t.num_steps - step) / max(rate, 1e-9)
         if t.max_seconds > 0:
-          remaining = min(remaining, t.max_seconds - elapsed(now))
+          remaining = min(remaining, t.max_seconds - clock)
         logging.info(
             "step %d/%d  meta-loss %.3f  %s %.2f (query %.2f)  %.2f steps/s  ETA %s",
             step, t.num_steps, m["meta_loss"], exp.task.score_name,

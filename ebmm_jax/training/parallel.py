@@ -29,13 +29,18 @@ def data_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
+def meta_batch_size(value: int, mesh: Mesh) -> int:
+  """`train.meta_batch_size` on `mesh`: 0 (the default) is one memory per device."""
+  return value or int(mesh.devices.size)
+
+
 def with_meta_batch(config: ml_collections.ConfigDict, mesh: Mesh) -> ml_collections.ConfigDict:
   """`config` with `train.meta_batch_size = 0` (the default: one memory per
   device) made the mesh's device count, so the same config runs unchanged on
   one CPU, 8 GPUs or a TPU host; checks a given size divides over the mesh."""
   if config.train.meta_batch_size == 0:
     config = ml_collections.ConfigDict(config.to_dict())
-    config.train.meta_batch_size = int(mesh.devices.size)
+    config.train.meta_batch_size = meta_batch_size(0, mesh)
     config.lock()
   check_meta_batch(config.train.meta_batch_size, mesh)
   return config
