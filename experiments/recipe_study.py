@@ -33,6 +33,9 @@ _EVAL_BATCHES = flags.DEFINE_integer("eval_batches", 0, "Test batches per varian
 _EXPORT = flags.DEFINE_string(
     "export_dir", "", "Also copy the table, plot and each variant's evaluation, "
     "config and subsampled metrics here (e.g. a results folder).")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", "", "The data folder of an image study (sets data.data_dir in "
+    "every variant).")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False,
                                  "Only redraw the plot and table from what is trained.")
 flags.mark_flags_as_required(["study", "workdir"])
@@ -49,6 +52,8 @@ def main(argv):
   names = _VARIANTS.value or list(variants)
   budget = _BUDGET.value or s.budget_secs
   eval_batches = _EVAL_BATCHES.value or s.eval_batches
+  if _DATA_DIR.value:
+    variants = {n: o + [f"data.data_dir={_DATA_DIR.value}"] for n, o in variants.items()}
   configs = {n: study.variant_config(s.base, variants[n], budget) for n in names}
   os.makedirs(_WORKDIR.value, exist_ok=True)
   evals = {}

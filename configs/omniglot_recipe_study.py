@@ -1,0 +1,76 @@
+r"""The image recipe study: does the binary-strings recipe make the Omniglot
+C.3 memory remember, and at which memory sizes (Section 4.1, Figure 3a).
+
+  python -m experiments.recipe_study --study=configs/omniglot_recipe_study.py \
+      --workdir=runs/omniglot_study --data_dir=DATA_DIR
+
+Every variant starts from `configs/omniglot_conv.py:cpu` (the C.3 network at
+half width, 2 hops; AdamW 1e-3; softplus writing rates initialised at 1e-2)
+on a reduced protocol, stated next to every number: N = 16 images per memory
+(the paper: 64), with the paper's 32x32 binarized Omniglot, 16x16 block of
+{0, 1} noise and test alphabets never seen in training. Variants:
+  old_cpu              the `cpu` recipe as it was, 8,092 floats (d = 14).
+  recipe               the binary recipe (RESULTS.md): writing rates, alpha,
+                       beta and read step sizes in log space with their own
+                       learning rate 3e-2; the learning rates at their peak for
+                       80% of the budget, then 10x lower (seconds clock).
+                       8,092 floats.
+  recipe+large_init    `recipe` with the writing rates started at 0.1.
+  recipe_mem2k         `recipe` at 2,312 floats (d = 4).
+  recipe_mem578        `recipe` at 578 floats (d = 1).
+Arguments after the colon:
+  budget=S   training seconds per variant (default 1200).
+  n=K        N images per memory (default 16).
+  quick      a seconds-scale study of two tiny variants (tests).
+"""
+import ml_collections
+
+from ebmm_jax.configs import base
+
+LOG = ("memory.rates=log", "optim.rate_learning_rate=0.03")
+DROP = ("optim.schedule=drop", "optim.drop_at=0.8", "optim.final_fraction=0.1",
+        "optim.clock=seconds")
+RECIPE = LOG + DROP
+
+
+def variants():
+  mem = lambda floats: (f"energy.memory_budget={floats}",)
+  return (
+      ("old_cpu", mem(8092)),
+      ("recipe", mem(8092) + RECIPE),
+      ("recipe+large_init", mem(8092) + RECIPE + ("memory.write_lr_init=0.1",)),
+      ("recipe_mem2k", mem(2312) + RECIPE),
+      ("recipe_mem578", mem(578) + RECIPE),
+  )
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  choice = ml_collections.ConfigDict(dict(study=dict(n=16, budget=1200.0, quick=False)))
+
+  def set_budget(c, text):
+    c.study.budget = float(text)
+
+  base.apply_variants(choice, arg, "configs/omniglot_recipe_study.py",
+                      {"quick": lambda c: setattr(c.study, "quick", True)},
+                      {"n": base.integer("study", "n"), "budget": set_budget})
+  n, quick = choice.study.n, choice.study.quick
+  c = ml_collections.ConfigDict()
+  c.base = f"configs/omniglot_conv.py:cpu"  # The model every variant changes.
+  common = (f"data.num_patterns={n}", "train.log_every=10",
+            "train.checkpoint_every_secs=120")
+  c.variants = tuple((name, common + o) for name, o in variants())
+  c.budget_secs = choice.study.budget
+  c.table_secs = tuple(c.budget_secs * f for f in (0.25, 0.5, 1.0))
+  c.table_steps = (100, 300)
+  c.eval_batches = 200
+  c.eval_seed = 12345
+  if quick:
+    c.base = "configs/omniglot_conv.py:runlocal"
+    tiny = ("train.log_every=2", "train.checkpoint_every_secs=0",
+            "eval.batches_per_call=2", "data.num_patterns=4")
+    c.variants = (("old_cpu", tiny), ("recipe", tiny + RECIPE))
+    c.budget_secs = 4.0 if choice.study.budget == 1200.0 else choice.study.budget
+    c.table_secs = (1.0, 2.0)
+    c.table_steps = (10,)
+    c.eval_batches = 4
+  return c
