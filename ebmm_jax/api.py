@@ -6,10 +6,11 @@
     iterates = mem.read(queries, mask=known)           # [K, N, 128]: x(1), ..., x(K)
     energies = mem.energy(iterates[-1])                # [N]
 
-`Memory` is a thin, stateful shell over the pure core: `write` is
-`ebmm_jax.core.memory.write` (Eq. 4) from the meta-learned θ̄, `read` is
-`ebmm_jax.core.memory.read` (Eq. 1, Appendix B) under the written weights, and
-`energy` evaluates the energy model. The object holds only the meta-learned
+`Memory` is a thin, stateful shell over the experiment's `MemoryModel`
+(`ebmm_jax.core.models`), so it serves EBMM and every Table 1 baseline alike:
+for EBMM `write` is Eq. (4) from the meta-learned θ̄, `read` is Eq. (1) and
+Appendix B under the written weights, and `energy` evaluates the energy model
+(energy models only). The object holds only the meta-learned
 parameters and the last written memory; the compiled functions take both as
 arguments, so they never see stale state. They are jitted once per
 experiment (keyed by its config) and input shape: repeated calls with batches
@@ -25,7 +26,6 @@ import json
 import os
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
-import haiku as hk
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -34,7 +34,6 @@ import numpy as np
 from ebmm_jax import setups
 from ebmm_jax.core import memory as memory_lib
 from ebmm_jax.core import meta
-from ebmm_jax.core import params as params_lib
 from ebmm_jax import training
 from ebmm_jax.core.tasks import Task
 from ebmm_jax.training import checkpoint
@@ -55,9 +54,9 @@ class NotWrittenError(RuntimeError):
 
 class _Compiled(NamedTuple):
   """The jitted pure functions of one experiment; none holds any state."""
-  write: Callable  # (meta_params, patterns) -> (written memory, WritingLoss of [T]).
+  write: Callable  # (meta_params, patterns) -> the written memory.
   read: Callable  # (meta_params, written, queries, known or None) -> [K, M, ...].
-  energy: Callable  # (static, memory, x) -> [M].
+  energy: Optional[Callable]  # (meta_params, written or None, x) -> [M]; None: no energy.
 
 
 # Experiments and their compiled functions by config (its JSON): building a
@@ -66,21 +65,9 @@ _COMPILED: Dict[str, Tuple[setups.Experiment, _Compiled]] = {}
 
 
 def _compile(exp: setups.Experiment) -> _Compiled:
-  energy_apply, box, rule = exp.energy.apply, exp.task.box, exp.rule
-
-  def write(meta_params, patterns):
-    return memory_lib.write(energy_apply, meta_params.static, meta_params.write, patterns,
-                            rule=rule)
-
-  def read(meta_params, written, queries, known):
-    params = hk.data_structures.merge(meta_params.static, written)
-    return memory_lib.read(energy_apply, params, meta_params.read, queries, known, box,
-                           rule=rule)
-
-  def energy(static, memory, x):
-    return energy_apply(hk.data_structures.merge(static, memory), x)
-
-  return _Compiled(jax.jit(write), jax.jit(read), jax.jit(energy))
+  model = exp.model
+  energy = jax.jit(model.energy) if model.energy is not None else None
+  return _Compiled(jax.jit(model.write), jax.jit(model.read), energy)
 
 
 def _experiment(config: ml_collections.ConfigDict
@@ -91,13 +78,6 @@ def _experiment(config: ml_collections.ConfigDict
     own = copy.deepcopy(config)
     own.lock()
     exp = setups.build(own)
-    if exp.energy is None:
-      raise InvalidInputError(
-          f"The config's model is the Table 1 baseline {own.model.name!r}, which "
-          "has no energy: Memory serves EBMM configs only. Drive a baseline "
-          "through its MemoryModel: exp = ebmm_jax.setups.build(config); "
-          "state = exp.model.write(params, patterns); "
-          "exp.model.read(params, state, queries, known).")
     _COMPILED[key] = (exp, _compile(exp))
   return _COMPILED[key]
 
@@ -118,7 +98,8 @@ def _check_meta_params(exp: setups.Experiment, meta_params) -> None:
 
 
 class Memory:
-  """A meta-learned energy-based memory (EBMM) with one written batch.
+  """A meta-learned memory with one written batch: EBMM, or any Table 1
+  baseline (`energy` is EBMM's only).
 
   Build it with `Memory.from_workdir` (a trained model) or `Memory.from_config`
   (a trained or freshly initialised one). `write` stores a batch in the
@@ -131,13 +112,12 @@ class Memory:
   cast to float32; results are JAX arrays.
   """
 
-  def __init__(self, config: ml_collections.ConfigDict, meta_params: meta.MetaParams):
+  def __init__(self, config: ml_collections.ConfigDict, meta_params):
     """Prefer `from_config` / `from_workdir`; this checks `meta_params` fit `config`."""
     self._exp, self._fns = _experiment(config)
     _check_meta_params(self._exp, meta_params)
     self._meta_params = jax.tree_util.tree_map(jnp.asarray, meta_params)
-    self._written: Optional[hk.Params] = None
-    self._writing_loss: Optional[memory_lib.WritingLoss] = None
+    self._written = None
     self._num_written = 0
 
   @classmethod
@@ -207,19 +187,28 @@ class Memory:
     return self._exp.task
 
   @property
-  def meta_params(self) -> meta.MetaParams:
-    """θ̄, static weights, writing and reading rates (Eq. 5)."""
+  def meta_params(self):
+    """The meta-learned parameters: for EBMM a `meta.MetaParams` (θ̄, static
+    weights, writing and reading rates, Eq. 5)."""
     return self._meta_params
+
+  @property
+  def name(self) -> str:
+    """The model's name, as in Table 1 ("EBMM", "Memory Networks", ...)."""
+    return self._exp.model.name
 
   @property
   def memory_floats(self) -> int:
     """Number of floats that writing changes (the paper's memory size)."""
-    return params_lib.count_floats(self._meta_params.write.init_memory)
+    return self._exp.model.memory_floats
 
   @property
   def read_steps(self) -> int:
     """K: the number of iterates `read` returns."""
-    return int(self._meta_params.read.step_sizes.shape[0])
+    one = jax.ShapeDtypeStruct((1, *self.task.pattern_shape), jnp.float32)
+    known = jax.ShapeDtypeStruct(one.shape, jnp.bool_)
+    iterates = jax.eval_shape(self._exp.model.retrieve, self._meta_params, one, one, known)
+    return int(iterates.shape[0])
 
   @property
   def num_written(self) -> int:
@@ -227,18 +216,13 @@ class Memory:
     return self._num_written
 
   @property
-  def written(self) -> Optional[hk.Params]:
-    """The written memory weights θ(T), or None before any write."""
+  def written(self):
+    """The written memory (EBMM: the weights θ(T)), or None before any write."""
     return self._written
-
-  @property
-  def writing_loss(self) -> Optional[memory_lib.WritingLoss]:
-    """The terms of Eq. (3) at each write step of the last write ([T] each)."""
-    return self._writing_loss
 
   def __repr__(self) -> str:
     state = f"{self._num_written} patterns written" if self._written is not None else "empty"
-    return (f"Memory({self.task.name}, patterns {self.task.pattern_shape}, "
+    return (f"Memory({self.name}, {self.task.name}, patterns {self.task.pattern_shape}, "
             f"{self.memory_floats:,} writable floats, {state})")
 
   # ---------------------------------------------------------------------------
@@ -254,7 +238,7 @@ class Memory:
         (`config.data.num_patterns`).
     """
     patterns = self._check_batch("patterns", patterns, in_box=True)
-    self._written, self._writing_loss = self._fns.write(self._meta_params, patterns)
+    self._written = self._fns.write(self._meta_params, patterns)
     self._num_written = patterns.shape[0]
 
   def read(self, queries, mask=None) -> jax.Array:
@@ -295,10 +279,10 @@ class Memory:
     Under the written memory θ(T) after a write, and under the meta-learned
     initial memory θ̄ before any write. `x` need not lie in the data's box.
     """
+    if self._fns.energy is None:
+      raise InvalidInputError(f"{self.name} is not an energy model: it has no energy().")
     x = self._check_batch("x", x, in_box=False)
-    memory = (self._meta_params.write.init_memory if self._written is None
-              else self._written)
-    return self._fns.energy(self._meta_params.static, memory, x)
+    return self._fns.energy(self._meta_params, self._written, x)
 
   def _check_batch(self, name: str, x: Any, in_box: bool) -> jax.Array:
     """x as a float32 batch [M, *pattern_shape], or InvalidInputError naming `name`."""

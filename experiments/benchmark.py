@@ -23,7 +23,6 @@ import platform
 import tempfile
 import time
 
-import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -138,8 +137,7 @@ def bench_config(name: str, peak_matmul: float) -> dict:
                                loops=memory_lib.Loops(unroll=True), rule=exp.rule)
   out["flops_xla_unrolled"] = _xla_flops(unrolled, spare, patterns, key)
   # The cross-check: XLA's count of one energy evaluation against the formula.
-  params = hk.data_structures.merge(spare.meta_params.static,
-                                    spare.meta_params.write.init_memory)
+  params = meta.written_params(spare.meta_params, spare.meta_params.write.init_memory)
   out["energy_forward_flops_xla"] = _xla_flops(exp.energy.apply, params, patterns[0])
   if config.energy.name == "gated_rnn":
     e = config.energy
@@ -152,12 +150,11 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   mp = spare.meta_params
   one = patterns[0]
   queries, known = exp.task.distort(key, one)
-  write = jax.jit(lambda mp, x: memory_lib.write(exp.energy.apply, mp.static, mp.write, x,
-                                                 rule=exp.rule)[0])
-  read = jax.jit(lambda p, q, k: memory_lib.read(exp.energy.apply, p, mp.read, q, k,
-                                                 box=exp.task.box, rule=exp.rule))
+  write, read = jax.jit(exp.model.write), jax.jit(exp.model.read)
   out["write_s_median"] = _median_time(write, mp, one, repeats=_STEPS.value)
-  out["read_s_median"] = _median_time(read, params, queries, known, repeats=_STEPS.value)
+  written = write(mp, one)
+  out["read_s_median"] = _median_time(read, mp, written, queries, known,
+                                      repeats=_STEPS.value)
 
   # Checkpointing cost: atomic write (+ fsync) of the whole TrainState.
   host_state = parallel.to_host(spare)

@@ -78,7 +78,7 @@ def _parse(argv: List[str]) -> List[str]:
     _fail(str(e), help_hint=True)
   try:
     return flags.FLAGS(argv)
-  except SystemExit as e:  # absl's --help prints the flags, then exits 1.
+  except SystemExit:  # absl's --help prints the flags, then exits 1.
     if _HELP_FLAGS.intersection(argv):
       sys.exit(0)
     raise

@@ -26,6 +26,7 @@ from ebmm_jax.reporting import paper
 from ebmm_jax.reporting import runs
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.experiments import cli
+from ebmm_jax.reporting import tables
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", specs.resolve("omniglot_correlated"), "The C.5 config and variants "
@@ -55,17 +56,15 @@ def points(config, mems, root):
 
 
 def table(rows, mems) -> str:
-  header = "| batches | " + " | ".join(
-      f"ebmm-jax, mem={m}" for m in mems) + " | " + " | ".join(
-          f"paper, {m}" for m in paper.TABLE3_MEMORY) + " |"
-  lines = [header, "|" + "---|" * (1 + len(mems) + len(paper.TABLE3_MEMORY))]
+  header = (["batches"] + [f"ebmm-jax, mem={m}" for m in mems]
+            + [f"paper, {m}" for m in paper.TABLE3_MEMORY])
+  lines = []
   for i, (name, _, _) in enumerate(SAMPLINGS):
     mine = rows[i * len(mems):(i + 1) * len(mems)]
-    cells = [f"{r['mean']:.2f} [{r['p5']:.0f}, {r['p95']:.0f}] ({r['memory_floats']} "
+    cells = [f"{tables.cell(r, pct_digits=0)} ({r['memory_floats']} "
              f"floats, query {r['query_mean']:.1f})" for r in mine]
-    cells += [f"{v:g}" for v in paper.TABLE3[name]]
-    lines.append(f"| {name} | " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+    lines.append([name] + cells + [f"{v:g}" for v in paper.TABLE3[name]])
+  return tables.markdown(header, lines)
 
 
 def main(argv):

@@ -7,7 +7,10 @@ Prints a Markdown table: dataset and distortion, memory size in floats, N,
 the mean error of the retrieved image x(K) per image over every query of
 --num_batches random test batches (with the 5th and 95th percentiles), the
 distorted query's own error, and the paper's reference numbers where the
-paper gives any (Table 2's non-memory baselines, Table 3). --figure writes a
+paper gives any (Table 2's non-memory baselines, Table 3). A second row scores
+the same model with writing switched off (T = 0, --writing_off, on by
+default) on the same batches and queries: if the two rows agree, retrieval
+does not use the memory. --figure writes a
 Figure-2-like PNG: originals, distorted queries and every read iterate, each
 with its energy.
 
@@ -21,6 +24,7 @@ meta-learned parameter stay the workdir's):
 An empty data_dir in --config falls back to the workdir's; --data_dir
 overrides both (e.g. on another machine).
 """
+import dataclasses
 import time
 
 import jax
@@ -30,14 +34,14 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from ebmm_jax.training import checkpoint
 from ebmm_jax.reporting import evaluation
 from ebmm_jax import setups
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.training import metrics as metrics_lib
 from ebmm_jax.reporting import paper
-from ebmm_jax.core import params as params_lib
 from ebmm_jax.reporting import plotting
+from ebmm_jax.reporting import runs
+from ebmm_jax.reporting import tables
 from ebmm_jax import training
 from ebmm_jax.experiments import cli
 
@@ -55,6 +59,10 @@ _FIGURE_EXAMPLES = flags.DEFINE_integer("figure_examples", 8,
                                         "Stored images shown in --figure.")
 _OUTPUT = flags.DEFINE_string("output", "", "Also write the Markdown table here.")
 _JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
+_WRITING_OFF = flags.DEFINE_bool(
+    "writing_off", True, "Also score the same model with writing switched off "
+    "(T = 0: the weights stay θ̄), on the same batches and queries: the gap "
+    "between the two rows is what the written memory adds.")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -109,26 +117,32 @@ def paper_references(config: ml_collections.ConfigDict) -> str:
   return "; ".join(refs) or "-"
 
 
-def _cell(summary) -> str:
-  return f"{summary['mean']:.2f} [{summary['p5']:.1f}, {summary['p95']:.1f}]"
-
-
-def results_table(config, memory_floats: int, num_patterns: int, out) -> str:
-  """One Markdown row of `evaluation.evaluate`'s output `out`."""
+def results_table(config, memory_floats: int, num_patterns: int, out,
+                  writing_off=None) -> str:
+  """A Markdown row of `evaluation.evaluate`'s output `out`, and one of the
+  same model with writing switched off when `writing_off` (its output) is
+  given."""
   d = config.data
   if d.distortion == "block":
     distortion = f"{d.block_size}x{d.block_size} block, {d.fill}"
   else:
     distortion = f"{d.noise_rate:.0%} salt-and-pepper"
   sampling = "uniform" if not d.batch_classes else f"{d.batch_classes} classes"
-  lines = [
-      "| dataset | distortion | batches | memory (floats) | N | EBMM x(K) "
-      "[p5, p95] | query [p5, p95] | paper |",
-      "|---|---|---|---|---|---|---|---|",
-      f"| {d.name} | {distortion} | {sampling} | {memory_floats} | {num_patterns} "
-      f"| {_cell(out['summary'])} | {_cell(out['query'])} | "
-      f"{paper_references(config)} |"]
-  return "\n".join(lines)
+  header = ["model", "dataset", "distortion", "batches", "memory (floats)", "N",
+            "x(K) [p5, p95]", "query [p5, p95]", "paper"]
+  row = lambda name, o, refs: [name, d.name, distortion, sampling, memory_floats,
+                               num_patterns, tables.cell(o["summary"]),
+                               tables.cell(o["query"]), refs]
+  rows = [row("EBMM", out, paper_references(config))]
+  if writing_off is not None:
+    rows.append(row("EBMM, writing off (T = 0)", writing_off, "-"))
+  return tables.markdown(header, rows)
+
+
+def writing_gain(out, writing_off) -> float:
+  """The fraction of the unwritten model's error that writing removes."""
+  off = writing_off["summary"]["mean"]
+  return 1.0 - out["summary"]["mean"] / off if off else 0.0
 
 
 def main(argv):
@@ -141,35 +155,41 @@ def main(argv):
     raise app.UsageError(f"{workdir} holds a {config.data.name} model; use "
                          "experiments.evaluate for binary strings.")
   exp = setups.build(config)
-  restored = checkpoint.restore_latest(training.checkpoint_dir(workdir),
-                                       training.initial_state(exp))
-  if restored is None:
-    raise FileNotFoundError(
-        f"No readable checkpoint in {training.checkpoint_dir(workdir)}.")
-  step, state = restored
-  meta_params = state.meta_params
-  memory_floats = params_lib.count_floats(meta_params.write.init_memory)
+  step, meta_params = training.load_latest(exp, workdir)
+  memory_floats = exp.model.memory_floats
   n = _NUM_PATTERNS.value or config.data.num_patterns
-
+  evaluate = lambda e: evaluation.evaluate(e, meta_params, n, _NUM_BATCHES.value,
+                                           config.eval.batches_per_call, _SEED.value)
   start = time.time()
-  out = evaluation.evaluate(exp, meta_params, n, _NUM_BATCHES.value,
-                            config.eval.batches_per_call, _SEED.value)
+  out = evaluate(exp)
+  off = None
+  if _WRITING_OFF.value:
+    off = evaluate(dataclasses.replace(exp, model=setups.ebmm_model(exp, writing=False)))
   seconds = time.time() - start
-  table = results_table(config, memory_floats, n, out)
+  table = results_table(config, memory_floats, n, out, off)
   per_iterate = ", ".join(f"{v:.2f}" for v in out["per_iterate"])
+  train_seconds = runs.training_seconds(workdir)
   note = (f"\n{exp.task.score_name} per image: mean [5th, 95th percentile] over "
           f"every query of {_NUM_BATCHES.value} random test batches (seed "
           f"{_SEED.value}); model {config.energy.name} from {workdir} after "
-          f"{step} meta-steps; mean error at x(1..K): {per_iterate}. "
-          f"{seconds:.0f} s on {jax.devices()[0].platform}.")
-  metrics_lib.report(
-      table + note, _OUTPUT.value, _JSON.value,
-      dict(dataset=config.data.name, workdir=workdir, step=step,
-           memory_floats=memory_floats, num_patterns=n,
-           num_batches=_NUM_BATCHES.value, seed=_SEED.value,
-           summary=out["summary"], query=out["query"],
-           per_iterate=out["per_iterate"].tolist(),
-           paper=paper_references(config)))
+          f"{step} meta-steps ({train_seconds:.0f} s of training); mean error at "
+          f"x(1..K): {per_iterate}.")
+  if off is not None:
+    note += (f" Writing removes {writing_gain(out, off):.0%} of the unwritten "
+             "model's error.")
+  note += f" {seconds:.0f} s of evaluation on {jax.devices()[0].platform}."
+  record = dict(dataset=config.data.name, workdir=workdir, step=step,
+                train_seconds=round(train_seconds, 1),
+                memory_floats=memory_floats, num_patterns=n,
+                num_batches=_NUM_BATCHES.value, seed=_SEED.value,
+                summary=out["summary"], query=out["query"],
+                per_iterate=out["per_iterate"].tolist(),
+                paper=paper_references(config))
+  if off is not None:
+    record.update(writing_off=dict(summary=off["summary"],
+                                   per_iterate=off["per_iterate"].tolist()),
+                  writing_gain=writing_gain(out, off))
+  metrics_lib.report(table + note, _OUTPUT.value, _JSON.value, record)
   if _FIGURE.value:
     trace = image_setups.retrieval_trace(
         exp, meta_params, jax.random.PRNGKey(_SEED.value), n)

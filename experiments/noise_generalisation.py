@@ -35,6 +35,7 @@ from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.experiments import cli
+from ebmm_jax.reporting import tables
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file and variants to train one model per "
@@ -118,14 +119,11 @@ def main(argv):
       ylabel=f"{score_name} per pattern",
       title=f"Noise generalisation ({_DISTORTION.value}), "
             f"{run_flags.NUM_BATCHES.value} test batches per point")
-  header = "| model | " + " | ".join(f"{v:g}" for v in levels) + " |"
-  lines = [header, "|" + "---|" * (len(levels) + 1)]
-  for label in curves:
-    cells = [f"{s['mean']:.2f} [{s['p5']:.0f}, {s['p95']:.0f}]" for _, s in curves[label]]
-    lines.append(f"| {label} | " + " | ".join(cells) + " |")
-  lines.append("| distorted query | " + " | ".join(
-      f"{query_curve[v]['mean']:.2f}" for v in levels) + " |")
-  table = "\n".join(lines)
+  table = tables.markdown(
+      ["model"] + [f"{v:g}" for v in levels],
+      [[label] + [tables.cell(s, pct_digits=0) for _, s in curves[label]]
+       for label in curves]
+      + [["distorted query"] + [f"{query_curve[v]['mean']:.2f}" for v in levels]])
   with open(os.path.join(output, "noise_generalisation.md"), "w") as f:
     f.write(f"{score_name}, read at each {axis}:\n\n{table}\n")
   print(table)

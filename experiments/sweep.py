@@ -30,6 +30,7 @@ from ebmm_jax.reporting import runs
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.experiments import cli
 from ebmm_jax import setups
+from ebmm_jax.reporting import tables
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file and variants, e.g. configs/omniglot_conv.py:cpu; "
@@ -57,13 +58,12 @@ def sweep_points(config, mems, dynamic_sizes, root):
 
 
 def markdown(rows, score_name: str) -> str:
-  lines = [f"| point | memory (floats) | N | {score_name} x(K) [p5, p95] | query "
-           "| meta-steps | training (s) |", "|---|---|---|---|---|---|---|"]
-  for r in rows:
-    lines.append(f"| {r['label']} | {r['memory_floats']} | {r['num_patterns']} | "
-                 f"{r['mean']:.2f} [{r['p5']:.1f}, {r['p95']:.1f}] | "
-                 f"{r['query_mean']:.2f} | {r['steps']} | {r['train_seconds']:.0f} |")
-  return "\n".join(lines)
+  header = ["point", "memory (floats)", "N", f"{score_name} x(K) [p5, p95]",
+            "query", "meta-steps", "training (s)"]
+  return tables.markdown(header, [
+      [r["label"], r["memory_floats"], r["num_patterns"], tables.cell(r),
+       f"{r['query_mean']:.2f}", r["steps"], f"{r['train_seconds']:.0f}"]
+      for r in rows])
 
 
 def main(argv):

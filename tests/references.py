@@ -224,14 +224,19 @@ def error_bits(x, patterns) -> np.ndarray:
 
 
 def retrieve(energy_apply, static, write_params, read_params, patterns, queries,
-             known, box, rates: str = "softplus"):
+             known, box, rates: str = "softplus", writing: bool = True):
   """Write (Eq. 4), then read (Appendix B) with the written memory: iterates
   [K, N, ...] from the references above; `write_params` and `read_params`
-  are the library's WriteParams and ReadParams (only their arrays are used)."""
-  thetas, _ = write(energy_apply, static, write_params.init_memory,
-                    write_params.learning_rates, np.asarray(write_params.penalties),
-                    patterns, rates)
-  params = {**to_numpy(static), **thetas[-1]}
+  are the library's WriteParams and ReadParams (only their arrays are used).
+  `writing=False` reads with θ̄ itself (T = 0)."""
+  if writing:
+    thetas, _ = write(energy_apply, static, write_params.init_memory,
+                      write_params.learning_rates, np.asarray(write_params.penalties),
+                      patterns, rates)
+    memory = thetas[-1]
+  else:
+    memory = to_numpy(write_params.init_memory)
+  params = {**to_numpy(static), **memory}
   iterates, _ = read(energy_apply, params, np.asarray(read_params.step_sizes),
                      np.asarray(read_params.momentum), queries, known, box, rates)
   return iterates

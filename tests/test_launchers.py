@@ -59,7 +59,8 @@ def _evaluation_batches(exp, num_patterns, num_batches, seed):
   return out
 
 
-def _reference_scores(exp, meta_params, batches, score, energy_apply=None):
+def _reference_scores(exp, meta_params, batches, score, energy_apply=None,
+                      writing=True):
   """Per-query scores of every reference iterate [K, Q] and of the queries
   [Q], and per query the number of final entries within 1e-3 of the score's
   threshold (0 for ±1 strings, 0.5 for images), whose side float32 may not
@@ -70,7 +71,7 @@ def _reference_scores(exp, meta_params, batches, score, energy_apply=None):
     for patterns, queries, known in batches:
       xs = references.retrieve(energy_apply or exp.energy.apply, meta_params.static,
                                meta_params.write, meta_params.read, patterns, queries,
-                               known, exp.task.box)
+                               known, exp.task.box, writing=writing)
       iterate_scores.append([score(x, np.asarray(patterns)) for x in xs])
       query_scores.append(score(np.asarray(queries), np.asarray(patterns)))
       near = np.abs(xs[-1] - threshold) < 1e-3
@@ -193,6 +194,16 @@ def test_table3_and_image_launchers_score_like_the_reference(omniglot_root, data
   np.testing.assert_allclose(result["query"]["mean"], query.mean(), rtol=1e-12)
   assert np.all(np.abs(np.asarray(result["per_iterate"]) - scores.mean(axis=1))
                 <= ambiguous.mean())
+  # The writing-off row reads the same queries with θ̄ (T = 0).
+  exp = setups.build(configs["2class"])
+  off_scores, off_query, off_ambiguous = _reference_scores(
+      exp, training.initial_state(exp).meta_params,
+      _evaluation_batches(exp, 4, 2, seed=3), _hamming, energy_apply, writing=False)
+  np.testing.assert_allclose(off_query, query, rtol=1e-12)
+  off = result["writing_off"]["summary"]
+  assert off["count"] == 8
+  assert abs(off["mean"] - off_scores[-1].mean()) <= off_ambiguous.mean()
+  assert abs(result["writing_gain"] - (1 - result["summary"]["mean"] / off["mean"])) < 1e-12
 
 
 # --- Training curves (experiments.plot_training) ------------------------------

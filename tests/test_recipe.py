@@ -378,3 +378,23 @@ def test_the_seconds_clock_decays_over_the_run_budget_across_a_resume(tmp_path, 
   np.testing.assert_allclose(  # Each logged scale is the cosine at its time.
       scales, [meta.seconds_fraction(setups.optimizer_config(first), p)
                for p in (seconds - 1.0) / 40.0], atol=0.1)
+
+
+def test_writing_off_reads_with_theta_bar_and_writing_changes_the_read():
+  """`ebmm_model(writing=False)`, the control of the image evaluations, reads
+  with θ̄ itself; the written model reads the same queries differently."""
+  exp = setups.build(helpers.tiny_config(**{"memory.write_lr_init": 1.0}))
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  patterns = exp.sample_test(jax.random.PRNGKey(1), 1, exp.config.data.num_patterns)[0]
+  queries, known = exp.task.distort(jax.random.PRNGKey(2), patterns)
+  off = setups.ebmm_model(exp, writing=False)
+  assert off.name == "EBMM, writing off"
+  jax.tree_util.tree_map(np.testing.assert_array_equal, off.write(mp, patterns),
+                         mp.write.init_memory)
+  params = {**mp.static, **mp.write.init_memory}
+  expected = memory.read(exp.energy.apply, params, mp.read, queries, known,
+                         box=exp.task.box, rule=exp.rule)
+  np.testing.assert_allclose(off.retrieve(mp, patterns, queries, known), expected,
+                             rtol=1e-6, atol=1e-6)
+  written = exp.model.retrieve(mp, patterns, queries, known)
+  assert float(jnp.max(jnp.abs(written[-1] - expected[-1]))) > 1e-3

@@ -118,7 +118,8 @@ def haiku_model(name: str, make_module: Callable[[], hk.Module], task: tasks.Tas
     logits = read_logits(params, state, queries, known)
     return clamp(jnp.tanh(logits / 2.0), queries, known)  # [K, N, D]
 
-  def loss(params, patterns, key):
+  def loss(params, patterns, key, step=None):
+    del step  # The loss does not change over training.
     queries, known = task.distort(key, patterns)
     logits = read_logits(params, write_apply(params, patterns), queries, known)
     per_iterate = bit_losses(logits, patterns, queries, known, loss_kind)  # [K]

@@ -83,7 +83,8 @@ def build(config: ml_collections.ConfigDict, task: tasks.Task) -> models.MemoryM
   def read_fn(params, state, queries, known):
     return read(jnp.exp(params["log_beta"]), state, queries, known)
 
-  def loss(params, patterns, key):
+  def loss(params, patterns, key, step=None):
+    del step
     # Eq. (2), should anyone train β by gradient instead of `tune_beta`.
     queries, known = task.distort(key, patterns)
     xs = read_fn(params, write_fn(params, patterns), queries, known)

@@ -97,6 +97,29 @@ def init_meta_params(key: jax.Array, energy: hk.Transformed,
       read=memory_lib.ReadParams(step_sizes, momentum))
 
 
+def write(energy_apply: memory_lib.EnergyApply, meta: MetaParams, patterns: jax.Array,
+          loops: memory_lib.Loops = memory_lib.Loops(),
+          rule: memory_lib.Rule = memory_lib.Rule()):
+  """Writes `patterns` [N, ...] from θ̄ (Eq. 4): (written memory, writing-loss
+  terms [T])."""
+  return memory_lib.write(energy_apply, meta.static, meta.write, patterns, loops, rule)
+
+
+def written_params(meta: MetaParams, written: hk.Params) -> hk.Params:
+  """The energy's parameters under a written memory: static weights and θ."""
+  return hk.data_structures.merge(meta.static, written)
+
+
+def read(energy_apply: memory_lib.EnergyApply, meta: MetaParams, written: hk.Params,
+         queries: jax.Array, known: Optional[jax.Array], box,
+         loops: memory_lib.Loops = memory_lib.Loops(),
+         rule: memory_lib.Rule = memory_lib.Rule()) -> jax.Array:
+  """Reads every query [N, ...] under the written memory (Eq. 1, Appendix B):
+  iterates [K, N, ...]."""
+  return memory_lib.read(energy_apply, written_params(meta, written), meta.read,
+                         queries, known, box=box, loops=loops, rule=rule)
+
+
 def write_and_read(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
                    patterns: jax.Array, queries: jax.Array,
                    known: Optional[jax.Array], box,
@@ -107,11 +130,8 @@ def write_and_read(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
   Returns:
     iterates [K, N, ...], the written memory, the writing-loss terms [T].
   """
-  written, write_losses = memory_lib.write(
-      energy_apply, meta.static, meta.write, patterns, loops, rule)
-  params = hk.data_structures.merge(meta.static, written)
-  iterates = memory_lib.read(energy_apply, params, meta.read, queries, known,
-                             box=box, loops=loops, rule=rule)
+  written, write_losses = write(energy_apply, meta, patterns, loops, rule)
+  iterates = read(energy_apply, meta, written, queries, known, box, loops, rule)
   return iterates, written, write_losses
 
 

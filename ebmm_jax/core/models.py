@@ -6,7 +6,8 @@ evaluator (`evaluation.evaluate`) and the Table 1 launcher need from a memory:
   params = model.init(key)                              # meta-parameters
   state = model.write(params, patterns)                 # patterns [N, ...]
   iterates = model.read(params, state, queries, known)  # [K, N, ...], K >= 1
-  loss, metrics = model.loss(params, patterns, key)     # one memory's meta-loss
+  loss, metrics = model.loss(params, patterns, key, step)  # one memory's meta-loss
+  energies = model.energy(params, state, x)             # EBMM only: E(x; θ) [M]
 
 `state` is the memory: everything writing produces and reading uses. For EBMM
 it is the written weights θ (Eq. 4); for a baseline it is its recurrent or slot
@@ -29,8 +30,10 @@ from ebmm_jax.core import params as params_lib
 
 Params = Any  # A pytree of arrays: the meta-parameters of a model.
 State = Any  # A pytree of arrays: the written memory.
-# (params, patterns [N, ...], key) -> (loss [], metrics).
-LossFn = Callable[[Params, jax.Array, jax.Array], Tuple[jax.Array, Dict[str, jax.Array]]]
+# (params, patterns [N, ...], key[, step]) -> (loss [], metrics); `step`, the
+# meta-step (traced), is optional and used only by losses that change over
+# training.
+LossFn = Callable[..., Tuple[jax.Array, Dict[str, jax.Array]]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +46,17 @@ class MemoryModel:
     write: (params, patterns [N, ...]) -> state.
     read: (params, state, queries [N, ...], known [N, ...] bool or None) ->
       iterates [K, N, ...], known entries clamped.
-    loss: (params, patterns [N, ...], key) -> (loss, metrics), the meta-loss of
-      one memory; the key draws the distortion.
+    loss: (params, patterns [N, ...], key, step=None) -> (loss, metrics), the
+      meta-loss of one memory; the key draws the distortion, `step` (the
+      meta-step) is for losses annealed over training.
     count_memory_floats: () -> floats in the state written for
       `num_patterns` patterns (lazy: counting may trace the model).
     schedules: optional params -> dict of learned scalars to log.
+    energy: optional (params, state or None, x [M, ...]) -> [M], the scalar
+      energy under a written state (None: unwritten), for energy models.
+    first_order: optional () -> the same model whose meta-gradient holds the
+      inner (writing) gradients constant (MAML++'s first-order steps), for
+      models that have one.
   """
   name: str
   init: Callable[[jax.Array], Params]
@@ -56,6 +65,8 @@ class MemoryModel:
   loss: LossFn
   count_memory_floats: Callable[[], int]
   schedules: Optional[Callable[[Params], Dict[str, jax.Array]]] = None
+  energy: Optional[Callable[[Params, Optional[State], jax.Array], jax.Array]] = None
+  first_order: Optional[Callable[[], "MemoryModel"]] = None
 
   def retrieve(self, params: Params, patterns: jax.Array, queries: jax.Array,
                known: Optional[jax.Array]) -> jax.Array:

@@ -16,7 +16,6 @@ import functools
 import os
 from typing import Dict, Mapping, Optional, Sequence
 
-import haiku as hk
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -24,7 +23,6 @@ import numpy as np
 import scipy.stats
 
 from ebmm_jax import setups
-from ebmm_jax.core import memory as memory_lib
 from ebmm_jax.core import meta
 from ebmm_jax.data import images as images_lib
 
@@ -57,9 +55,8 @@ def roc_auc(lower: np.ndarray, higher: np.ndarray) -> float:
 def _energies_of_batch(energy_apply, task, rule, meta_params, stored, non_stored, ood,
                        key):
   """Energies [4, N] of one written memory's populations (Figure 6)."""
-  written, _ = memory_lib.write(energy_apply, meta_params.static,
-                                meta_params.write, stored, rule=rule)
-  params = hk.data_structures.merge(meta_params.static, written)
+  written, _ = meta.write(energy_apply, meta_params, stored, rule=rule)
+  params = meta.written_params(meta_params, written)
   distorted, _ = task.distort(key, stored)
   energy = functools.partial(energy_apply, params)
   return jnp.stack([energy(stored), energy(non_stored), energy(distorted),

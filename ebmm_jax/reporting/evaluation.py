@@ -10,7 +10,6 @@ import time
 from typing import Dict
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 

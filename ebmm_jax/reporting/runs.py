@@ -62,12 +62,8 @@ def train_or_load(config: ml_collections.ConfigDict, workdir: str,
     raise FileNotFoundError(
         f"{workdir} has no checkpoints and no training budget was given: "
         "train it first or point at a trained workdir.")
-  exp = setups.build(config)
-  restored = checkpoint.restore_latest(training.checkpoint_dir(workdir),
-                                       training.initial_state(exp))
-  if restored is None:
-    raise FileNotFoundError(f"No readable checkpoint in {workdir}.")
-  return restored[1].meta_params, restored[0]
+  step, meta_params = training.load_latest(setups.build(config), workdir)
+  return meta_params, step
 
 
 def training_seconds(workdir: str) -> float:

@@ -24,6 +24,7 @@ from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from ebmm_jax.setups import configuration
 from ebmm_jax import setups
+from ebmm_jax.reporting import tables
 
 DONE_FILE = "study_done.json"  # Written in a variant's folder when it finished.
 
@@ -113,8 +114,7 @@ def table(names: Sequence[str], curves: Mapping[str, Mapping[str, np.ndarray]],
   header = (["variant"] + [f"train, {b:g} s" for b in budgets] +
             [f"train, step {s:,}" for s in steps] +
             ["meta-steps", "train s", f"eval {score_name} [p5, p95]", "eval batches"])
-  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  rows = []
+  lines, rows = [], []
   for name in names:
     c, e = curves[name], evals.get(name)
     at = [error_at(c, b) for b in budgets]
@@ -122,16 +122,16 @@ def table(names: Sequence[str], curves: Mapping[str, Mapping[str, np.ndarray]],
     cells = [name] + [("-" if np.isnan(v) else f"{v:.2f}") for v in at + at_steps]
     if e:
       cells += [str(e["steps"]), f"{e['train_seconds']:.0f}",
-                f"{e['mean']:.2f} [{e['p5']:.0f}, {e['p95']:.0f}]", str(e["num_batches"])]
+                tables.cell(e, pct_digits=0), str(e["num_batches"])]
     else:
       cells += ["-"] * 4
-    lines.append("| " + " | ".join(cells) + " |")
+    lines.append(cells)
     rows.append(dict(variant=name, **{f"train_{b:g}s": v for b, v in zip(budgets, at)},
                      **{f"train_step{s}": v for s, v in zip(steps, at_steps)},
                      steps=e["steps"] if e else "", train_seconds=e["train_seconds"] if e else "",
                      eval_mean=e["mean"] if e else "", eval_p5=e["p5"] if e else "",
                      eval_p95=e["p95"] if e else "", eval_batches=e["num_batches"] if e else ""))
-  return "\n".join(lines) + "\n", rows
+  return tables.markdown(header, lines) + "\n", rows
 
 
 def write_csv(path: str, rows: Sequence[Mapping[str, object]]) -> None:

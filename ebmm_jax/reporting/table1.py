@@ -24,6 +24,7 @@ from ebmm_jax import training
 from ebmm_jax.baselines import hopfield
 from ebmm_jax.baselines import modern_hopfield
 from ebmm_jax.data import binary_strings
+from ebmm_jax.reporting import tables
 
 # Row order of the learned memories (Table 1 lists them in no particular order).
 _ORDER = ("EBMM", "Memory Networks", "MANN", "LSTM", "Differentiable plasticity")
@@ -34,8 +35,7 @@ Row = Tuple[str, str, List[str]]  # (name, memory floats, cells)
 
 
 def _cell(summary, marked=False) -> str:
-  star = "*" if marked else ""
-  return f"{summary['mean']:.2f}{star} [{summary['p5']:.0f}, {summary['p95']:.0f}]"
+  return tables.cell(summary, pct_digits=0, mark="*" if marked else "")
 
 
 def _paper_row(name: str, ns: Sequence[int]) -> Row:
@@ -170,9 +170,7 @@ def modern_hopfield_rows(ns: Sequence[int], results: dict, num_batches: int, see
 
 
 def _markdown(header: Sequence[str], rows: Sequence[Row]) -> str:
-  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  lines += [f"| {name} | {size} | " + " | ".join(cells) + " |" for name, size, cells in rows]
-  return "\n".join(lines)
+  return tables.markdown(header, [[name, size, *cells] for name, size, cells in rows])
 
 
 def table1(ns: Sequence[int], results: dict, workdirs: Sequence[str] = (),

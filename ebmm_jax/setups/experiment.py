@@ -84,23 +84,26 @@ def rule_of(config: ml_collections.ConfigDict) -> memory_lib.Rule:
       write_steps=m.write_steps if shared_steps else 0)
 
 
-def ebmm_model(exp: Experiment, first_order: bool = False) -> models.MemoryModel:
+def ebmm_model(exp: Experiment, first_order: bool = False,
+               writing: bool = True) -> models.MemoryModel:
   """EBMM as a `models.MemoryModel`: write is Eq. (4), read is Eq. (1), the
   loss is the meta-loss of Eq. (5) (`meta.meta_loss`); the state is the
   written weights θ. `first_order` holds the writing gradients constant in
   the loss's meta-gradient (`memory_lib.Rule.first_order`); write and read
-  compute the same values either way."""
+  compute the same values either way. `writing=False` switches writing off
+  (T = 0: θ stays θ̄), the control that shows whether retrieval uses the
+  memory at all; only `retrieve` is meaningful then."""
   c, energy, task = exp.config, exp.energy, exp.task
   loops = memory_lib.Loops(remat=c.memory.remat)
   rule = exp.rule._replace(first_order=first_order)
 
   def write(mp, patterns):
-    return memory_lib.write(energy.apply, mp.static, mp.write, patterns, loops, rule)[0]
+    if not writing:
+      return mp.write.init_memory
+    return meta.write(energy.apply, mp, patterns, loops, rule)[0]
 
   def read(mp, written, queries, known):
-    params = hk.data_structures.merge(mp.static, written)
-    return memory_lib.read(energy.apply, params, mp.read, queries, known,
-                           box=task.box, loops=loops, rule=rule)
+    return meta.read(energy.apply, mp, written, queries, known, task.box, loops, rule)
 
   anneal = c.memory.get("iterate_anneal_steps", 0)
 
@@ -111,8 +114,14 @@ def ebmm_model(exp: Experiment, first_order: bool = False) -> models.MemoryModel
                           iterates=c.memory.meta_loss_iterates, loops=loops, rule=rule,
                           early_weight=weight)
 
+  def energy_of(mp, written, x):
+    memory = mp.write.init_memory if written is None else written
+    return energy.apply(meta.written_params(mp, memory), x)
+
   return models.MemoryModel(
-      name="EBMM", init=exp.init_meta_params, write=write, read=read, loss=loss,
+      name="EBMM" if writing else "EBMM, writing off", init=exp.init_meta_params,
+      write=write, read=read, loss=loss, energy=energy_of,
+      first_order=None if first_order else lambda: ebmm_model(exp, True, writing),
       # The written weights have the shapes of θ̄: counted without writing.
       # (An initialisation, not `jax.eval_shape`: image energies initialise
       # through a jit with its own compiler options, which cannot be nested.)

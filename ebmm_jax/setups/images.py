@@ -370,8 +370,7 @@ def _trace(energy_apply: Callable, task: tasks.Task, rule, meta_params, patterns
   queries, known = task.distort(key, patterns)
   iterates, written, _ = meta.write_and_read(energy_apply, meta_params, patterns,
                                              queries, known, task.box, rule=rule)
-  params = hk.data_structures.merge(meta_params.static, written)
-  energy = functools.partial(energy_apply, params)
+  energy = functools.partial(energy_apply, meta.written_params(meta_params, written))
   return dict(
       originals=patterns, queries=queries, iterates=iterates,
       original_energies=energy(patterns), query_energies=energy(queries),

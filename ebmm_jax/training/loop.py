@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 import time
-from typing import Optional
+from typing import Any, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -45,8 +45,8 @@ _STEP_CACHE = {}
 def make_train_step(exp: setups.Experiment, mesh, first_order: bool = False):
   """The jitted meta-step: state replicated, meta-batch split over `mesh`.
 
-  `first_order` (EBMM only): the meta-gradient holds the writing gradients
-  constant (`memory.Rule.first_order`), for the first
+  `first_order`: the meta-gradient holds the inner (writing) gradients
+  constant (`MemoryModel.first_order`), for the first
   `memory.first_order_steps` meta-steps of a run (MAML++'s derivative-order
   annealing).
   """
@@ -64,17 +64,15 @@ def _make_train_step(exp: setups.Experiment, mesh, first_order: bool):
   optimizer = exp.optimizer()
   model = exp.model
   if first_order:
-    if exp.energy is None:
-      raise ValueError("first-order meta-gradients apply to EBMM only.")
-    model = setups.ebmm_model(exp, first_order=True)
-
-  anneal = exp.energy is not None and exp.config.memory.get("iterate_anneal_steps", 0)
+    if model.first_order is None:
+      raise ValueError(f"{model.name} has no first-order meta-gradients "
+                       "(memory.first_order_steps must be 0).")
+    model = model.first_order()
 
   def step(state, patterns, key, lr_scale):
-    # EBMM and every baseline: the same step on the model's own loss.
-    loss = model.loss
-    if anneal:  # MAML++'s annealed multi-step loss needs the meta-step.
-      loss = lambda p, x, k: model.loss(p, x, k, step=state.step)
+    # EBMM and every baseline: the same step on the model's own loss, told
+    # the meta-step (MAML++'s annealed multi-step loss uses it).
+    loss = lambda p, x, k: model.loss(p, x, k, step=state.step)
     return meta.model_meta_step(loss, optimizer, state, patterns, key,
                                 axis_name=parallel.DATA_AXIS,
                                 schedules_fn=model.schedules, lr_scale=lr_scale)
@@ -220,7 +218,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
     state = _initialised_from(config.train.init_from, state)
   state = jax.device_put(state, parallel.replicated(mesh))
 
-  first_order_steps = config.memory.get("first_order_steps", 0) if exp.energy else 0
+  first_order_steps = config.memory.get("first_order_steps", 0) if "memory" in config else 0
   step_fns = {fo: make_train_step(exp, mesh, fo)
               for fo in ({False, True} if first_order_steps else {False})}
   sample = make_sampler(exp, mesh)
@@ -317,13 +315,18 @@ def _agreed(seconds: float) -> float:
   return float(multihost_utils.broadcast_one_to_all(np.float64(seconds)))
 
 
-def load_meta_params(config: ml_collections.ConfigDict, workdir: str) -> meta.MetaParams:
-  """Meta-parameters of the newest checkpoint in `workdir` (raises if none)."""
-  exp = setups.build(config)
+def load_latest(exp: setups.Experiment, workdir: str) -> Tuple[int, Any]:
+  """(meta-steps, meta-parameters) of the newest readable checkpoint in
+  `workdir`; raises FileNotFoundError naming the folder if there is none."""
   restored = checkpoint.restore_latest(checkpoint_dir(workdir), initial_state(exp))
   if restored is None:
     raise FileNotFoundError(f"No readable checkpoint in {checkpoint_dir(workdir)}.")
-  return restored[1].meta_params
+  return restored[0], restored[1].meta_params
+
+
+def load_meta_params(config: ml_collections.ConfigDict, workdir: str) -> meta.MetaParams:
+  """Meta-parameters of the newest checkpoint in `workdir` (raises if none)."""
+  return load_latest(setups.build(config), workdir)[1]
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
