@@ -216,21 +216,27 @@ def test_dynamic_size_for_budget(name):
 
 
 def test_rejects_bad_images_and_sizes():
-  model = hk.transform(resnet.make_resnet_conv_energy(4))
+  model = hk.transform(resnet.make_energy("resnet_conv", dynamic_size=4))
   key = jax.random.PRNGKey(0)
   with pytest.raises(ValueError, match="rank 3"):
     jax.eval_shape(model.init, key, jnp.zeros((32, 32, 1)))
   with pytest.raises(ValueError, match="multiples of 8.*30x32"):
     jax.eval_shape(model.init, key, jnp.zeros((2, 30, 32, 1)))
-  imagenet = hk.transform(resnet.make_imagenet_energy())
+  imagenet = hk.transform(resnet.make_energy("resnet_imagenet"))
   with pytest.raises(ValueError, match="multiples of 16.*40x40"):
     jax.eval_shape(imagenet.init, key, jnp.zeros((2, 40, 40, 3)))
   with pytest.raises(ValueError, match=r"dynamic_size must be an integer in \[1, 128\]"):
-    resnet.make_resnet_conv_energy(129)
+    resnet.make_energy("resnet_conv", dynamic_size=129)
   with pytest.raises(ValueError, match=r"\[1, 512\]"):
-    resnet.make_resnet_fc_energy(0)
+    resnet.make_energy("resnet_fc", dynamic_size=0)
   with pytest.raises(ValueError, match="hops must be >= 1"):
-    resnet.make_resnet_lowlevel_conv_energy(hops=0)
+    resnet.make_energy("resnet_lowlevel_conv", hops=0)
+  with pytest.raises(ValueError, match="unexpected keyword argument 'bogus'"):
+    resnet.make_energy("resnet_conv", dynamic_size=4, bogus=1)
+  with pytest.raises(ValueError, match="no default dynamic_size"):
+    resnet.make_energy("resnet_conv")
+  assert resnet.downsampling("resnet_imagenet") == 16
+  assert resnet.downsampling("resnet_conv", dynamic_size=4) == 8
   decoder = hk.transform(lambda code: blocks.Decoder((30, 30, 1))(code))
   with pytest.raises(ValueError, match="multiples of 8; got 30x30"):
     jax.eval_shape(decoder.init, key, jnp.zeros((2, 8)))

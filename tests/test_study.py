@@ -55,3 +55,31 @@ def test_quick_study_trains_both_variants_resumes_and_reports(tmp_path):
   before = {n: (tmp_path / "s" / n / "metrics.jsonl").read_text() for n in names}
   subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
   assert before == {n: (tmp_path / "s" / n / "metrics.jsonl").read_text() for n in names}
+
+
+def test_a_seconds_clock_variant_trains_once_to_its_budget(tmp_path):
+  """A variant on the seconds clock keeps its budget in the trainer: the
+  study trains it in one call (it used to call the finished trainer again
+  and again), and a second study run only loads it."""
+  import signal  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.reporting import runs  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  config = study.variant_config(
+      "configs/binary.py:runlocal",
+      ["energy.hidden_size=8", "energy.dynamic_size=3", "energy.hops=1",
+       "memory.write_steps=1", "memory.read_steps=2", "train.log_every=2",
+       "train.num_steps=1000000", "eval.batches_per_call=2", "optim.schedule=drop",
+       "optim.clock=seconds"], 10.0)
+  workdir = str(tmp_path / "v")
+  signal.alarm(300)  # A study that never ends fails instead of hanging.
+  try:
+    row = study.run_variant("v", config, workdir, 10.0, eval_batches=2, eval_seed=1)
+    sessions = [r for r in metrics_lib.read_metrics(workdir) if r.get("session_started")]
+    again = study.run_variant("v", config, workdir, 10.0, eval_batches=2, eval_seed=1)
+  finally:
+    signal.alarm(0)
+  assert len({r["session_started"] for r in sessions}) == 1
+  last = metrics_lib.read_metrics(workdir)[-1]
+  assert 10.0 <= last["train_seconds"] < 40.0 and last["lr_scale"] == pytest.approx(0.0)
+  assert row["steps"] == last["step"] > 2 and again == row
+  assert runs.training_seconds(workdir) <= last["train_seconds"]

@@ -34,14 +34,13 @@ import ml_collections
 import optax
 
 from ebmm_jax.core import models
+from ebmm_jax.core import params as params_lib
 from ebmm_jax.core import tasks
 
 LOSSES = ("cross_entropy", "squared")
 
 
-def he_init(scale: float = 2.0) -> hk.initializers.Initializer:
-  """He initialisation (Appendix A: "all experiments")."""
-  return hk.initializers.VarianceScaling(scale, "fan_in", "truncated_normal")
+he_init = params_lib.he_init  # Appendix A: "all experiments".
 
 
 def masked_queries(queries: jax.Array, known: jax.Array) -> jax.Array:

@@ -14,6 +14,13 @@ import numpy as np
 _MEMORY_MODULE = re.compile(r"(^|/)(~/)?memory(_\d+)?$")
 
 
+def he_init(scale: float = 2.0) -> hk.initializers.Initializer:
+  """He et al. (2015) initialisation, used by every model (Appendix A): weights
+  of variance `scale` / fan-in (2.0 for ReLU-like layers; a Linear on a
+  concatenation stores each block with scale 2 * block fan-in / total fan-in)."""
+  return hk.initializers.VarianceScaling(scale, "fan_in", "truncated_normal")
+
+
 def is_memory_module(module_name: str) -> bool:
   """True for Haiku module paths whose last component is `memory[_k]`."""
   return bool(_MEMORY_MODULE.search(module_name))

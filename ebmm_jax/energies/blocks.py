@@ -27,13 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ebmm_jax.core import params as params_lib
+
 # Every spatial convolution in Appendix C is 3x3.
 KERNEL = (3, 3)
 
 
-def he_init() -> hk.initializers.Initializer:
-  """Weight initialiser of He et al. (2015), Appendix A."""
-  return hk.initializers.VarianceScaling(2.0, "fan_in", "truncated_normal")
+he_init = params_lib.he_init  # Appendix A.
 
 
 def layer_norm(x: jax.Array, name: Optional[str] = None) -> jax.Array:

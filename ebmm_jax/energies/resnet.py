@@ -1,7 +1,7 @@
 """ResNet energy models for images, Appendix C.2-C.5.
 
-Each `make_*_energy` returns a plain function `energy(x)` to be wrapped by
-`hk.transform` / `hk.without_apply_rng`:
+`make_energy(name, **architecture)` returns a plain function `energy(x)` to be
+wrapped by `hk.transform` / `hk.without_apply_rng`:
 
   x: [B, H, W, C] float images in [0, 1]  ->  e: [B] energies, one per image.
 
@@ -25,7 +25,7 @@ image shape: the writable layers see trunk features, never pixels.
 """
 import inspect
 import numbers
-from typing import Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 
 import haiku as hk
 import jax
@@ -188,141 +188,70 @@ class ResNetLowLevelConvEnergy(hk.Module):
                                self.output_hidden_size)(x)
 
 
-def make_resnet_fc_energy(
-    dynamic_size: int, *, channels: int = 32,
-    channel_multipliers: Sequence[int] = (1, 2, 3), code_size: int = 256,
-    representation_size: int = 512, hidden_size: int = 512,
-    output_hidden_size: int = 1024, hops: int = 3) -> EnergyFn:
-  """Appendix C.2 energy (ResNet, fully-connected memory), x [B, H, W, C] -> [B].
-
-  Args:
-    dynamic_size: writable units of the representation layer (swept in
-      Section 4.1; the paper gives no single value). 1..representation_size.
-    channels: base width of the encoder's ResBlocks (32, 64, 96 channels).
-    channel_multipliers: encoder ResBlock widths in units of `channels`.
-    code_size: encoder output size (`Linear(256)`).
-    representation_size: width of the memory + static layer.
-    hidden_size: gated recurrence state size.
-    output_hidden_size: width of the tanh layer under `Linear(1)`.
-    hops: recurrence steps.
-
-  Returns:
-    `energy(x)`: images [B, H, W, C] (H, W multiples of 8) -> energies [B].
-  """
-  _check_dynamic_size(dynamic_size, representation_size,
-                      "the representation layer")
-  _check_hops(hops)
-
-  def energy(x: jax.Array) -> jax.Array:
-    return ResNetFCEnergy(
-        dynamic_size, channels=channels,
-        channel_multipliers=channel_multipliers, code_size=code_size,
-        representation_size=representation_size, hidden_size=hidden_size,
-        output_hidden_size=output_hidden_size, hops=hops)(x)
-  return energy
+class EnergySpec(NamedTuple):
+  """One image energy of Appendix C: its module and the paper's sizes."""
+  module: type  # The hk.Module; its constructor's keyword arguments are the architecture.
+  appendix: str
+  defaults: Dict[str, Any]  # The paper's sizes where they differ from the module's defaults.
+  writable_width: Callable[[Dict[str, Any]], int]  # Outputs of each memory layer.
+  writable_layer: str  # Which layer that is, for error messages.
+  downsampling: Callable[[Dict[str, Any]], int]  # Total stride of the trunk.
 
 
-def make_resnet_conv_energy(
-    dynamic_size: int, *, channels: int = 32, hidden_size: int = 128,
-    output_hidden_size: int = 1024, hops: int = 3) -> EnergyFn:
-  """Appendix C.3 energy (3-block ResNet, convolutional memory), 32x32 images.
-
-  Args:
-    dynamic_size: writable output channels of each bottleneck's 3x3
-      convolution (swept in Sections 4.1-4.2). 1..4 * channels.
-    channels: base width (ResBlocks 32, 64; bottlenecks 128 via 64).
-    hidden_size: channels of the 4x4 recurrent state.
-    output_hidden_size: width of the tanh layer under `Linear(1)`.
-    hops: recurrence steps.
-
-  Returns:
-    `energy(x)`: images [B, H, W, C] (H, W multiples of 8) -> energies [B].
-  """
-  _check_dynamic_size(dynamic_size, 4 * channels,
-                      "each bottleneck's 3x3 convolution")
-  _check_hops(hops)
-
-  def energy(x: jax.Array) -> jax.Array:
-    return ResNetConvEnergy(
-        dynamic_size, channels=channels, bottleneck_downscales=(False, True),
-        hidden_size=hidden_size, output_hidden_size=output_hidden_size,
-        hops=hops, name="resnet_conv_energy")(x)
-  return energy
-
-
-def make_imagenet_energy(
-    dynamic_size: int = 8, *, channels: int = 64, hidden_size: int = 256,
-    output_hidden_size: int = 1024, hops: int = 3) -> EnergyFn:
-  """Appendix C.4 energy: the 4-block version of C.3 for 64x64 ImageNet.
-
-  Args:
-    dynamic_size: writable output channels of each bottleneck's 3x3
-      convolution (paper: 8). 1..4 * channels.
-    channels: base width (ResBlocks 64, 128; bottlenecks 256 via 128).
-    hidden_size: channels of the 4x4 recurrent state.
-    output_hidden_size: width of the tanh layer under `Linear(1)`.
-    hops: recurrence steps.
-
-  Returns:
-    `energy(x)`: images [B, H, W, C] (H, W multiples of 16) -> energies [B].
-  """
-  _check_dynamic_size(dynamic_size, 4 * channels,
-                      "each bottleneck's 3x3 convolution")
-  _check_hops(hops)
-
-  def energy(x: jax.Array) -> jax.Array:
-    return ResNetConvEnergy(
-        dynamic_size, channels=channels, bottleneck_downscales=(True, True),
-        hidden_size=hidden_size, output_hidden_size=output_hidden_size,
-        hops=hops, name="resnet_imagenet_energy")(x)
-  return energy
-
-
-def make_resnet_lowlevel_conv_energy(
-    dynamic_size: int = 8, *, channels: int = 32, hidden_size: int = 256,
-    output_hidden_size: int = 1024, hops: int = 3) -> EnergyFn:
-  """Appendix C.5 energy: convolutional memory in the second residual block.
-
-  Args:
-    dynamic_size: writable output channels of each of the block's two 3x3
-      convolutions (paper: 8). 1..2 * channels.
-    channels: base width (blocks of 32, 64, 128 channels).
-    hidden_size: channels of the 4x4 recurrent state.
-    output_hidden_size: width of the tanh layer under `Linear(1)`.
-    hops: recurrence steps.
-
-  Returns:
-    `energy(x)`: images [B, H, W, C] (H, W multiples of 8) -> energies [B].
-  """
-  _check_dynamic_size(dynamic_size, 2 * channels,
-                      "each 3x3 convolution of the second block")
-  _check_hops(hops)
-
-  def energy(x: jax.Array) -> jax.Array:
-    return ResNetLowLevelConvEnergy(
-        dynamic_size, channels=channels, hidden_size=hidden_size,
-        output_hidden_size=output_hidden_size, hops=hops)(x)
-  return energy
-
-
-ENERGY_MODELS: Dict[str, Callable[..., EnergyFn]] = {
-    "resnet_fc": make_resnet_fc_energy,
-    "resnet_conv": make_resnet_conv_energy,
-    "resnet_imagenet": make_imagenet_energy,
-    "resnet_lowlevel_conv": make_resnet_lowlevel_conv_energy,
+ENERGY_MODELS: Dict[str, EnergySpec] = {
+    "resnet_fc": EnergySpec(
+        ResNetFCEnergy, "C.2", {}, lambda a: a["representation_size"],
+        "the representation layer", lambda a: 2 ** len(a["channel_multipliers"])),
+    "resnet_conv": EnergySpec(
+        ResNetConvEnergy, "C.3", dict(bottleneck_downscales=(False, True),
+                                      name="resnet_conv_energy"),
+        lambda a: 4 * a["channels"], "each bottleneck's 3x3 convolution",
+        lambda a: 4 * 2 ** sum(a["bottleneck_downscales"])),
+    "resnet_imagenet": EnergySpec(
+        ResNetConvEnergy, "C.4", dict(dynamic_size=8, channels=64, hidden_size=256,
+                                      bottleneck_downscales=(True, True),
+                                      name="resnet_imagenet_energy"),
+        lambda a: 4 * a["channels"], "each bottleneck's 3x3 convolution",
+        lambda a: 4 * 2 ** sum(a["bottleneck_downscales"])),
+    "resnet_lowlevel_conv": EnergySpec(
+        ResNetLowLevelConvEnergy, "C.5", {}, lambda a: 2 * a["channels"],
+        "each 3x3 convolution of the second block", lambda a: 8),
 }
 
 
-def _maker(model_name: str) -> Callable[..., EnergyFn]:
+def architecture(model_name: str, **kwargs) -> Dict[str, Any]:
+  """Every constructor argument of `model_name`'s module: `kwargs` over the
+  paper's sizes over the module's defaults, checked (dynamic_size against the
+  writable layer's width, hops). Raises ValueError for unknown names or
+  arguments."""
   if model_name not in ENERGY_MODELS:
     raise ValueError(f"Unknown image energy model {model_name!r}; expected one "
                      f"of {sorted(ENERGY_MODELS)}.")
-  return ENERGY_MODELS[model_name]
+  spec = ENERGY_MODELS[model_name]
+  try:
+    bound = inspect.signature(spec.module).bind_partial(**{**spec.defaults, **kwargs})
+  except TypeError as e:
+    raise ValueError(f"{model_name}: {e}") from None
+  bound.apply_defaults()
+  a = dict(bound.arguments)
+  if a.get("dynamic_size") is None:
+    raise ValueError(f"{model_name} has no default dynamic_size; pass one.")
+  _check_dynamic_size(a["dynamic_size"], spec.writable_width(a), spec.writable_layer)
+  _check_hops(a["hops"])
+  return a
+
+
+def downsampling(model_name: str, **kwargs) -> int:
+  """Total stride of the model's trunk: image sides must be multiples of it."""
+  return ENERGY_MODELS[model_name].downsampling(architecture(model_name, **kwargs))
 
 
 def make_energy(model_name: str, **kwargs) -> EnergyFn:
-  """`ENERGY_MODELS[model_name](**kwargs)`, with a clear error for bad names."""
-  return _maker(model_name)(**kwargs)
+  """The energy of Appendix C named `model_name` (`ENERGY_MODELS`), for
+  `hk.transform`: images [B, H, W, C] -> energies [B]. `kwargs` are its
+  module's constructor arguments (the paper's sizes by default)."""
+  module, arch = ENERGY_MODELS[model_name].module, architecture(model_name, **kwargs)
+  return lambda x: module(**arch)(x)
 
 
 def memory_floats(model_name: str, dynamic_size: Optional[int] = None,
@@ -343,18 +272,12 @@ def memory_floats(model_name: str, dynamic_size: Optional[int] = None,
   Returns:
     The number of floats that writing changes.
   """
-  maker = _maker(model_name)
   if dynamic_size is not None:
     arch_kwargs["dynamic_size"] = dynamic_size
-  # Binding against the constructor's signature applies its defaults and
-  # rejects arguments it does not take, so the formula cannot drift from it.
-  bound = inspect.signature(maker).bind_partial(**arch_kwargs)
-  bound.apply_defaults()
-  a = bound.arguments
-  if "dynamic_size" not in a:
-    raise ValueError(f"{model_name} has no default dynamic_size; pass one.")
+  # The module's own arguments, defaults and checks: the formula cannot
+  # drift from the constructor.
+  a = architecture(model_name, **arch_kwargs)
   d = a["dynamic_size"]
-  maker(**a)  # Validates dynamic_size against the layer width.
   if model_name == "resnet_fc":
     return (a["code_size"] + 1) * d
   if model_name in ("resnet_conv", "resnet_imagenet"):

@@ -19,6 +19,8 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from ebmm_jax.core import params as params_lib
+
 
 def _he_init(fan_in: int, part_fan_in: int) -> hk.initializers.Initializer:
   """He initialisation (Appendix A) of one block of a Linear on a concatenation.
@@ -26,8 +28,7 @@ def _he_init(fan_in: int, part_fan_in: int) -> hk.initializers.Initializer:
   The pseudocode's Linear(input + hidden -> ...) has fan-in `fan_in`; we store it
   as blocks of fan-in `part_fan_in` whose weights must have variance 2 / fan_in.
   """
-  return hk.initializers.VarianceScaling(2.0 * part_fan_in / fan_in, "fan_in",
-                                         "truncated_normal")
+  return params_lib.he_init(2.0 * part_fan_in / fan_in)
 
 
 class GatedRNNEnergy(hk.Module):

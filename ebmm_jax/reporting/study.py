@@ -81,11 +81,17 @@ def run_variant(name: str, config, workdir: str, budget_secs: float,
     with open(done_path) as f:
       logging.info("%s: finished earlier (%s).", name, done_path)
       return json.load(f)
-  # The budget counts training seconds (compilation excluded): a call whose
-  # wall-time limit the compilation ate is followed by another (the step is
-  # compiled once per process).
   step = 0
-  while True:
+  if config.optim.get("clock", "steps") == "seconds":
+    # The trainer keeps this budget itself (`train.max_seconds` is the whole
+    # run's, resumes included, and its schedule's horizon): one call trains
+    # the rest of it, or only loads a finished run. Its clock includes the
+    # compilation, so these variants train a little less than the others.
+    meta_params, step = runs.train_or_load(config, workdir, train_seconds=budget_secs)
+  # Otherwise the budget counts training seconds (compilation excluded): a
+  # call whose wall-time limit the compilation ate is followed by another
+  # (the step is compiled once per process).
+  while config.optim.get("clock", "steps") != "seconds":
     remaining = budget_secs - runs.training_seconds(workdir)
     trained = os.path.exists(training.checkpoint_dir(workdir))
     if trained and (remaining <= 0.02 * budget_secs or step >= config.train.num_steps):

@@ -50,7 +50,7 @@ NATIVE_SHAPES = {
 BINARY_DATASETS = ("omniglot", "mnist")
 DISTORTIONS = ("block", "salt_and_pepper")
 # Architecture fields of `config.energy` passed to the energy's constructor
-# when present (each model takes a subset; see `resnet.make_*_energy`).
+# when present (each model takes a subset; see `resnet.ENERGY_MODELS`).
 ARCH_FIELDS = ("dynamic_size", "channels", "channel_multipliers", "code_size",
                "representation_size", "hidden_size", "output_hidden_size",
                "hops")
@@ -58,9 +58,6 @@ ARCH_FIELDS = ("dynamic_size", "channels", "channel_multipliers", "code_size",
 # backend optimisation compiles several times faster on CPU.
 _FAST_COMPILE = {"xla_backend_optimization_level": 0,
                  "xla_llvm_disable_expensive_passes": True}
-# Total stride of each model's trunk: image sides must be multiples of it.
-_DOWNSAMPLING = {"resnet_fc": 8, "resnet_conv": 8, "resnet_imagenet": 16,
-                 "resnet_lowlevel_conv": 8}
 
 
 def image_shape(config: ml_collections.ConfigDict) -> Tuple[int, int, int]:
@@ -151,10 +148,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
        f"data.source={d.source!r} must be one of {list(images_lib.SOURCES)}.")
   need(d.get("max_examples", 0) >= 0,
        f"data.max_examples={d.get('max_examples', 0)} must be >= 0 (0: all).")
+  need(isinstance(e.dynamic_size, int) and e.dynamic_size >= 1,
+       f"energy.dynamic_size={e.dynamic_size!r} must be an integer >= 1.")
+  try:  # The constructor checks dynamic_size against the layer's width, hops...
+    memory_floats(config)
+    step = resnet.downsampling(e.name, **energy_kwargs(config))
+  except (ValueError, TypeError) as err:
+    raise ValueError(f"Invalid config: energy ({e.name}): {err}") from err
   h, w, _ = image_shape(config)
   size = d.get("image_size", 0)
   need(size >= 0, f"data.image_size={size} must be >= 0 (0: the dataset's).")
-  step = _DOWNSAMPLING[e.name]
   need(h % step == 0 and w % step == 0,
        f"{h}x{w} images (data.image_size={size}) do not fit energy.name="
        f"{e.name!r}: its trunk downsamples by {step}, so the sides must be "
@@ -174,12 +177,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
        f"data.batch_classes={d.batch_classes} must be in [0, data.num_patterns="
        f"{d.num_patterns}] (0: uniform batches; c: exactly c classes per "
        f"batch, Appendix A.7).")
-  need(isinstance(e.dynamic_size, int) and e.dynamic_size >= 1,
-       f"energy.dynamic_size={e.dynamic_size!r} must be an integer >= 1.")
-  try:  # The constructor checks dynamic_size against the layer's width, hops...
-    memory_floats(config)
-  except (ValueError, TypeError) as err:
-    raise ValueError(f"Invalid config: energy ({e.name}): {err}") from err
 
 
 # -----------------------------------------------------------------------------
