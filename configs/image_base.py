@@ -82,13 +82,42 @@ def cpu(c: ml_collections.ConfigDict, hidden_size: int,
   c.train.checkpoint_every_secs = 120.0
 
 
+def recipe(c: ml_collections.ConfigDict, seconds: float) -> None:
+  """The binary-strings recipe (RESULTS.md) for a `seconds` training budget:
+  writing rates, alpha, beta and the read step sizes in log space with their
+  own learning rate 3e-2; both learning rates at their peak for 80% of the
+  budget, then 10x lower, on the seconds clock (a slower machine makes fewer
+  steps but always ends at the low rate)."""
+  if "memory" in c:  # EBMM's rates (a baseline has none).
+    c.memory.rates = "log"
+    c.optim.rate_learning_rate = 3e-2
+  c.optim.schedule = "drop"
+  c.optim.drop_at = 0.8
+  c.optim.final_fraction = 0.1
+  c.optim.clock = "seconds"
+  c.train.max_seconds = float(seconds)
+  c.train.num_steps = 100_000_000  # The time budget ends the run.
+
+
+def gpu(c: ml_collections.ConfigDict) -> None:
+  """The `gpu` variant: the paper's widths, hops, N and distortion, AdamW
+  1e-3 with writing rates initialised at 1e-2 (as `cpu`), and the recipe
+  over 4 hours of training (`--config.train.max_seconds` changes it)."""
+  c.optim.learning_rate = 1e-3
+  c.memory.write_lr_init = 1e-2
+  recipe(c, seconds=4 * 3600.0)
+  c.train.log_every = 100
+  c.train.checkpoint_every_secs = 600.0
+
+
 def apply_variants(c: ml_collections.ConfigDict, arg: str, config_file: str,
                    extra: Optional[Dict[str, Callable[[ml_collections.ConfigDict], None]]] = None,
                    runlocal_fn: Optional[Callable[[ml_collections.ConfigDict], None]] = None
                    ) -> ml_collections.ConfigDict:
   """Applies comma-separated variants, then locks the config.
 
-  Known everywhere: `runlocal`, `mem=K` (`energy.memory_budget`: the builder
+  Known everywhere: `runlocal`, `gpu` (the paper's sizes with the recipe, for
+  an accelerator), `mem=K` (`energy.memory_budget`: the builder
   takes the dynamic_size closest to K floats, e.g. mem=4096 or mem=4k, for
   the final architecture, so it sizes the tiny model when both are given). `extra` maps a file's own variant names to
   functions that edit the config.
@@ -97,5 +126,6 @@ def apply_variants(c: ml_collections.ConfigDict, arg: str, config_file: str,
     c.energy.memory_budget = parse_memory_budget(text)
 
   return base.apply_variants(
-      c, arg, config_file, {"runlocal": runlocal_fn or runlocal, **(extra or {})},
+      c, arg, config_file,
+      {"runlocal": runlocal_fn or runlocal, "gpu": gpu, **(extra or {})},
       {"mem": memory_budget})

@@ -20,6 +20,10 @@ Arguments after the colon select variants, comma-separated:
             64, tanh layer 256, 2 hops, AdamW 1e-3 and writing rates
             initialised at 1e-2 (the paper's 5e-5 and 1e-4 need its 2e6
             steps). Data, N = 64 and the 16x16 block are the paper's.
+  gpu       for an accelerator: the paper's widths, hops and N, with the
+            recipe of `cpu` (log-space rates with their own learning rate,
+            10x lower for the last 20% of 4 hours of training on the
+            seconds clock).
   mem=K     the dynamic_size whose memory is closest to K floats, e.g.
             `mem=4k` (d = 4, 4,616 floats) or `mem=8k` (d = 7, 8,078) for the
             distortion/rate sweep of Figure 3a.

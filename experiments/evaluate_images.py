@@ -117,7 +117,7 @@ def paper_references(config: ml_collections.ConfigDict) -> str:
   return "; ".join(refs) or "-"
 
 
-def results_table(config, memory_floats: int, num_patterns: int, out,
+def results_table(config, name: str, memory_floats: int, num_patterns: int, out,
                   writing_off=None) -> str:
   """A Markdown row of `evaluation.evaluate`'s output `out`, and one of the
   same model with writing switched off when `writing_off` (its output) is
@@ -133,9 +133,9 @@ def results_table(config, memory_floats: int, num_patterns: int, out,
   row = lambda name, o, refs: [name, d.name, distortion, sampling, memory_floats,
                                num_patterns, tables.cell(o["summary"]),
                                tables.cell(o["query"]), refs]
-  rows = [row("EBMM", out, paper_references(config))]
+  rows = [row(name, out, paper_references(config))]
   if writing_off is not None:
-    rows.append(row("EBMM, writing off (T = 0)", writing_off, "-"))
+    rows.append(row(f"{name}, writing off (T = 0)", writing_off, "-"))
   return tables.markdown(header, rows)
 
 
@@ -162,23 +162,23 @@ def main(argv):
                                            config.eval.batches_per_call, _SEED.value)
   start = time.time()
   out = evaluate(exp)
-  off = None
-  if _WRITING_OFF.value:
-    off = evaluate(dataclasses.replace(exp, model=setups.ebmm_model(exp, writing=False)))
+  off, unwritten = None, setups.writing_off(exp)
+  if _WRITING_OFF.value and unwritten is not None:
+    off = evaluate(dataclasses.replace(exp, model=unwritten))
   seconds = time.time() - start
-  table = results_table(config, memory_floats, n, out, off)
+  table = results_table(config, exp.model.name, memory_floats, n, out, off)
   per_iterate = ", ".join(f"{v:.2f}" for v in out["per_iterate"])
   train_seconds = runs.training_seconds(workdir)
   note = (f"\n{exp.task.score_name} per image: mean [5th, 95th percentile] over "
           f"every query of {_NUM_BATCHES.value} random test batches (seed "
-          f"{_SEED.value}); model {config.energy.name} from {workdir} after "
+          f"{_SEED.value}); model {exp.model.name} from {workdir} after "
           f"{step} meta-steps ({train_seconds:.0f} s of training); mean error at "
           f"x(1..K): {per_iterate}.")
   if off is not None:
     note += (f" Writing removes {writing_gain(out, off):.0%} of the unwritten "
              "model's error.")
   note += f" {seconds:.0f} s of evaluation on {jax.devices()[0].platform}."
-  record = dict(dataset=config.data.name, workdir=workdir, step=step,
+  record = dict(model=exp.model.name, dataset=config.data.name, workdir=workdir, step=step,
                 train_seconds=round(train_seconds, 1),
                 memory_floats=memory_floats, num_patterns=n,
                 num_batches=_NUM_BATCHES.value, seed=_SEED.value,

@@ -9,14 +9,18 @@ from ebmm_jax import setups
 from ebmm_jax import training
 from ebmm_jax.baselines import registry
 from ebmm_jax.reporting import evaluation
+from ebmm_jax.setups import configuration
+from ebmm_jax.setups import specs
 from ebmm_jax.training import checkpoint
 from ebmm_jax.training import metrics
 from ebmm_jax.training import parallel
 from tests import helpers
 from tests import test_baselines
 
-# Every memory the binary-strings setup builds: EBMM and the registry's baselines.
-MODELS = ["ebmm", *sorted(registry.BUILDERS)]
+# Every memory the binary-strings setup builds: EBMM and Table 1's baselines;
+# and the image baselines (Table 2), on real data.
+MODELS = ["ebmm", *sorted(set(registry.BUILDERS) - set(configuration.IMAGE_BASELINES))]
+IMAGE_MODELS = sorted(configuration.IMAGE_BASELINES)
 
 
 def _config(name, **overrides):
@@ -35,7 +39,7 @@ def _config(name, **overrides):
 
 
 def test_every_registered_baseline_is_in_the_smoke_test():
-  assert set(MODELS) == {"ebmm", *registry.BUILDERS}
+  assert set(MODELS) | set(IMAGE_MODELS) == {"ebmm", *registry.BUILDERS}
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -61,3 +65,30 @@ def test_init_train_resume_evaluate(name, tmp_path):
   assert out["summary"]["count"] == 2 * config.data.num_patterns
   assert 0 <= out["summary"]["mean"] <= config.data.pattern_dim
   assert exp.model.memory_floats > 0
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_image_baseline_trains_resumes_evaluates_on_real_data(name, data_dir, tmp_path):
+  """Table 2's baselines through the same loop and evaluator on real
+  Omniglot: training lowers the meta-loss, a resume continues, memory 0."""
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  overrides = [f"data.data_dir={data_dir}", "train.log_every=1",
+               "train.checkpoint_every_secs=0.0", "train.meta_batch_size=1"]
+  config = specs.load(f"{name}:runlocal", overrides + ["train.num_steps=30"])
+  training.train(config, str(tmp_path), mesh)
+  state = training.train(specs.load(f"{name}:runlocal", overrides + ["train.num_steps=31"]),
+                         str(tmp_path), mesh)
+  assert int(state.step) == 31
+  rows = metrics.read_metrics(str(tmp_path))
+  assert [r["step"] for r in rows] == list(range(1, 32))
+  first, last = np.mean([r["meta_loss"] for r in rows[:5]]), np.mean(
+      [r["meta_loss"] for r in rows[-5:]])
+  assert last < 0.9 * first  # It learns to restore the block.
+  exp = setups.build(config)
+  params = training.load_meta_params(config, str(tmp_path))
+  out = evaluation.evaluate(exp, params, config.data.num_patterns, num_batches=2,
+                            batches_per_call=2)
+  assert out["summary"]["count"] == 2 * config.data.num_patterns
+  assert 0 <= out["summary"]["mean"] < out["query"]["mean"]
+  assert exp.model.memory_floats == 0 and exp.energy is None
+  assert setups.writing_off(exp) is None

@@ -1,8 +1,10 @@
-"""The Table 1 baselines by `config.model.name` (`configuration.BASELINES`)."""
+"""The baselines by `config.model.name` (`configuration.BASELINES`): Table 1's
+on binary strings, Table 2's on images."""
 import ml_collections
 
 from ebmm_jax.core import models
 from ebmm_jax.core import tasks
+from ebmm_jax.baselines import dae
 from ebmm_jax.baselines import lstm
 from ebmm_jax.baselines import mann
 from ebmm_jax.baselines import memory_networks
@@ -15,6 +17,7 @@ BUILDERS = {
     "lstm": lstm.build,
     "plasticity": plasticity.build,
     "modern_hopfield": modern_hopfield.build,
+    "dae": dae.build,
 }
 
 

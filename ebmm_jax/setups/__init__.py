@@ -16,6 +16,7 @@ from ebmm_jax.setups.experiment import SampleFn
 from ebmm_jax.setups.experiment import ebmm_model
 from ebmm_jax.setups.experiment import optimizer_config
 from ebmm_jax.setups.experiment import rule_of
+from ebmm_jax.setups.experiment import writing_off
 
 # data.name -> builder. Image data is read lazily, when a batch is drawn.
 BUILDERS: Dict[str, Callable[[ml_collections.ConfigDict], Experiment]] = {
@@ -28,8 +29,6 @@ IMAGE_DATASETS = tuple(images.NATIVE_SHAPES)
 def build(config: ml_collections.ConfigDict) -> Experiment:
   """Validates `config` and builds its experiment."""
   configuration.validate(config)
-  if configuration.model_name(config) != configuration.EBMM:
-    return binary.build(config)  # The Table 1 baselines store binary strings.
   name = config.data.name
   if name not in BUILDERS:
     raise ValueError(f"Unknown data.name {name!r}; known: {sorted(BUILDERS)}.")
@@ -37,4 +36,4 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
 
 
 __all__ = ["BUILDERS", "IMAGE_DATASETS", "Experiment", "SampleFn", "build",
-           "ebmm_model", "optimizer_config", "rule_of"]
+           "ebmm_model", "optimizer_config", "rule_of", "writing_off"]

@@ -8,7 +8,9 @@ from ebmm_jax.setups import curriculum as curriculum_lib
 
 EBMM = "ebmm"
 # The Table 1 baselines a config's `model.name` may name (`ebmm_jax.baselines`).
-BASELINES = ("memory_networks", "mann", "lstm", "plasticity", "modern_hopfield")
+BASELINES = ("memory_networks", "mann", "lstm", "plasticity", "modern_hopfield", "dae")
+# The baselines that store images (Table 2); the others store binary strings.
+IMAGE_BASELINES = ("dae",)
 # Size fields of a baseline's `model` section; each must be >= 1 when present.
 _BASELINE_SIZES = ("slots", "embedding_size", "hops", "hidden_size", "word_size",
                    "controller_size", "present_steps", "read_steps", "capacity")
@@ -123,7 +125,16 @@ def _validate_ebmm_energy(c: ml_collections.ConfigDict, need) -> None:
 
 
 def _validate_baseline(c: ml_collections.ConfigDict, need) -> None:
-  """The fields of a Table 1 baseline's config (`configs/memnet.py` etc.)."""
+  """The fields of a baseline's config (`configs/memnet.py`, `configs/dae.py`...)."""
+  if c.model.name in IMAGE_BASELINES:
+    need(c.data.name != "binary_strings",
+         f"model.name={c.model.name!r} is an image baseline (Table 2); "
+         f"data.name={c.data.name!r}.")
+    for field in ("channels", "code_size"):
+      if field in c.model:
+        need(isinstance(c.model[field], int) and c.model[field] >= 1,
+             f"model.{field}={c.model[field]!r} must be an integer >= 1.")
+    return
   need(c.data.name == "binary_strings",
        f"model.name={c.model.name!r} is a binary-strings baseline (Table 1); "
        f"data.name={c.data.name!r}.")

@@ -84,6 +84,13 @@ def rule_of(config: ml_collections.ConfigDict) -> memory_lib.Rule:
       write_steps=m.write_steps if shared_steps else 0)
 
 
+def writing_off(exp: Experiment) -> Optional[models.MemoryModel]:
+  """The experiment's model with writing switched off (T = 0: θ stays θ̄),
+  the control that shows whether retrieval uses the written memory; None
+  for a model that has no meta-learned initial memory (the baselines)."""
+  return ebmm_model(exp, writing=False) if exp.energy is not None else None
+
+
 def ebmm_model(exp: Experiment, first_order: bool = False,
                writing: bool = True) -> models.MemoryModel:
   """EBMM as a `models.MemoryModel`: write is Eq. (4), read is Eq. (1), the

@@ -31,6 +31,8 @@ import ml_collections
 import numpy as np
 
 from ebmm_jax.core import distortions
+from ebmm_jax.baselines import registry
+from ebmm_jax.setups import configuration
 from ebmm_jax.setups import experiment
 from ebmm_jax.core import meta
 from ebmm_jax.core import tasks
@@ -134,13 +136,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not cond:
       raise ValueError(f"Invalid config: {msg}")
 
-  d, e = config.data, config.energy
+  d = config.data
   need(d.name in NATIVE_SHAPES,
        f"data.name={d.name!r} is not an image dataset; known: "
        f"{sorted(NATIVE_SHAPES)}.")
-  need(e.name in resnet.ENERGY_MODELS,
-       f"energy.name={e.name!r} is not an image energy; known: "
-       f"{sorted(resnet.ENERGY_MODELS)}.")
   need(bool(d.data_dir),
        "data.data_dir is empty: pass the folder holding the data, e.g. "
        "--config.data.data_dir=DATA_DIR.")
@@ -148,20 +147,28 @@ def validate(config: ml_collections.ConfigDict) -> None:
        f"data.source={d.source!r} must be one of {list(images_lib.SOURCES)}.")
   need(d.get("max_examples", 0) >= 0,
        f"data.max_examples={d.get('max_examples', 0)} must be >= 0 (0: all).")
-  need(isinstance(e.dynamic_size, int) and e.dynamic_size >= 1,
-       f"energy.dynamic_size={e.dynamic_size!r} must be an integer >= 1.")
-  try:  # The constructor checks dynamic_size against the layer's width, hops...
-    memory_floats(config)
-    step = resnet.downsampling(e.name, **energy_kwargs(config))
-  except (ValueError, TypeError) as err:
-    raise ValueError(f"Invalid config: energy ({e.name}): {err}") from err
+  if configuration.model_name(config) == configuration.EBMM:
+    e = config.energy
+    need(e.name in resnet.ENERGY_MODELS,
+         f"energy.name={e.name!r} is not an image energy; known: "
+         f"{sorted(resnet.ENERGY_MODELS)}.")
+    need(isinstance(e.dynamic_size, int) and e.dynamic_size >= 1,
+         f"energy.dynamic_size={e.dynamic_size!r} must be an integer >= 1.")
+    try:  # The constructor checks dynamic_size against the layer's width, hops...
+      memory_floats(config)
+      step = resnet.downsampling(e.name, **energy_kwargs(config))
+    except (ValueError, TypeError) as err:
+      raise ValueError(f"Invalid config: energy ({e.name}): {err}") from err
+    model = f"energy.name={e.name!r}"
+  else:  # An image baseline: the encoder's stride.
+    step = 2 ** len(config.model.get("channel_multipliers", (1, 2, 3)))
+    model = f"model.name={config.model.name!r}"
   h, w, _ = image_shape(config)
   size = d.get("image_size", 0)
   need(size >= 0, f"data.image_size={size} must be >= 0 (0: the dataset's).")
   need(h % step == 0 and w % step == 0,
-       f"{h}x{w} images (data.image_size={size}) do not fit energy.name="
-       f"{e.name!r}: its trunk downsamples by {step}, so the sides must be "
-       f"multiples of {step}.")
+       f"{h}x{w} images (data.image_size={size}) do not fit {model}: its "
+       f"trunk downsamples by {step}, so the sides must be multiples of {step}.")
   need(d.distortion in DISTORTIONS,
        f"data.distortion={d.distortion!r} must be one of {list(DISTORTIONS)}.")
   if d.distortion == "block":
@@ -323,6 +330,13 @@ def make_energy(config: ml_collections.ConfigDict) -> hk.Transformed:
 def build(config: ml_collections.ConfigDict) -> experiment.Experiment:
   """Validates an image `config` and builds its experiment (no data is read
   until a batch is drawn)."""
+  if configuration.model_name(config) != configuration.EBMM:  # Table 2's baselines.
+    validate(config)
+    task = make_task(config)
+    return experiment.Experiment(
+        config=config, energy=None, task=task, model=registry.build(config, task),
+        sample_train=SplitSampler(config, "train"),
+        sample_test=SplitSampler(config, "test"))
   config = resolved(config)
   validate(config)
   return experiment.Experiment(
