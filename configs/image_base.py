@@ -117,7 +117,8 @@ def apply_variants(c: ml_collections.ConfigDict, arg: str, config_file: str,
   """Applies comma-separated variants, then locks the config.
 
   Known everywhere: `runlocal`, `gpu` (the paper's sizes with the recipe, for
-  an accelerator), `mem=K` (`energy.memory_budget`: the builder
+  an accelerator), `recipe` (the binary recipe over 1 hour of training, e.g.
+  `cpu,recipe`), `mem=K` (`energy.memory_budget`: the builder
   takes the dynamic_size closest to K floats, e.g. mem=4096 or mem=4k, for
   the final architecture, so it sizes the tiny model when both are given). `extra` maps a file's own variant names to
   functions that edit the config.
@@ -127,5 +128,6 @@ def apply_variants(c: ml_collections.ConfigDict, arg: str, config_file: str,
 
   return base.apply_variants(
       c, arg, config_file,
-      {"runlocal": runlocal_fn or runlocal, "gpu": gpu, **(extra or {})},
+      {"runlocal": runlocal_fn or runlocal, "gpu": gpu,
+       "recipe": lambda c: recipe(c, seconds=3600.0), **(extra or {})},
       {"mem": memory_budget})
