@@ -37,19 +37,31 @@ def apply_variants(c: ml_collections.ConfigDict, arg: str, config_file: str,
   return c
 
 
-def integer(section: str, field: str, minimum: int = 1) -> KeyedVariant:
-  """A `key=K` variant that sets the integer field `section.field` to K."""
+def number(section: str, field: str, minimum: float = 1, kind: type = int) -> KeyedVariant:
+  """A `key=K` variant that sets the field `section.field` to K, an `int`
+  (`kind`) or a `float`, at least `minimum`."""
+  expected = "an integer" if kind is int else "a number"
 
   def set_field(c: ml_collections.ConfigDict, text: str) -> None:
     try:
-      value = int(text)
+      value = kind(text)
     except ValueError:
-      raise ValueError(f"{section}.{field}: expected an integer, got {text!r}.") from None
+      raise ValueError(f"{section}.{field}: expected {expected}, got {text!r}.") from None
     if value < minimum:
-      raise ValueError(f"{section}.{field}={value} must be >= {minimum}.")
+      raise ValueError(f"{section}.{field}={value:g} must be >= {minimum:g}.")
     c[section][field] = value
 
   return set_field
+
+
+def integer(section: str, field: str, minimum: int = 1) -> KeyedVariant:
+  """A `key=K` variant that sets the integer field `section.field` to K."""
+  return number(section, field, minimum, int)
+
+
+def real(section: str, field: str, minimum: float = 0.0) -> KeyedVariant:
+  """A `key=X` variant that sets the float field `section.field` to X."""
+  return number(section, field, minimum, float)
 
 
 def get_base_config() -> ml_collections.ConfigDict:

@@ -12,12 +12,8 @@ The Omniglot C.3 network on 3 channels: 1,154 d writable floats (d = 8: 9,232).
 
 Arguments after the colon select variants, comma-separated:
   runlocal  smoke run (tiny widths, one hop, N = 4, 16x16 images, 20 steps).
-  gpu       for an accelerator: the paper's widths, hops and N, AdamW 1e-3,
-            with `recipe`'s schedule over 4 hours of training.
-  recipe    the binary-strings recipe (RESULTS.md): log-space rates with
-            their own learning rate 3e-2; the learning rates 10x lower for
-            the last 20% of 1 hour of training, on the seconds clock (e.g.
-            `cpu,recipe`; --config.train.max_seconds changes the hour).
+  gpu, recipe  as in every image config (`configs/image_base.py`): the
+            paper's sizes for an accelerator; the binary-strings recipe.
   mem=K     the dynamic_size whose memory is closest to K floats (Figure 3b
             sweeps memory size; e.g. mem=10k: d = 9, 10,386 floats, as Figure 4).
   zeros     fill the block with zeros instead of uniform noise.

@@ -2,7 +2,13 @@
 
 Each image config (`omniglot_conv.py`, `cifar10.py`, ...) starts from
 `get_image_config`, sets its energy's architecture, and parses its variants
-with `apply_variants` (`runlocal`, `mem=K` and its own). The experiment
+with `apply_variants` (`runlocal`, `gpu`, `recipe`, `mem=K` and its own):
+  gpu     for an accelerator: the paper's widths, hops and N, AdamW 1e-3,
+          with `recipe`'s schedule over 4 hours of training.
+  recipe  the binary-strings recipe (RESULTS.md): log-space rates with their
+          own learning rate 3e-2; the learning rates 10x lower for the last
+          20% of 1 hour of training, on the seconds clock (e.g. `cpu,recipe`;
+          --config.train.max_seconds changes the hour). The experiment
 builder (`ebmm_jax.setups.images`) validates the config and turns a memory
 budget (`energy.memory_budget`, the `mem=K` variant) into the energy's
 `dynamic_size`.

@@ -14,12 +14,8 @@ d = 8 writable channels per bottleneck: 2 * (9 * 128 + 1) * 8 = 18,448 floats
 Arguments after the colon select variants, comma-separated:
   runlocal  smoke run (tiny widths, one hop, N = 4, images downscaled to
             16x16 with an 8x8 block, 20 steps).
-  gpu       for an accelerator: the paper's widths, hops and N, AdamW 1e-3,
-            with `recipe`'s schedule over 4 hours of training.
-  recipe    the binary-strings recipe (RESULTS.md): log-space rates with
-            their own learning rate 3e-2; the learning rates 10x lower for
-            the last 20% of 1 hour of training, on the seconds clock (e.g.
-            `cpu,recipe`; --config.train.max_seconds changes the hour).
+  gpu, recipe  as in every image config (`configs/image_base.py`): the
+            paper's sizes for an accelerator; the binary-strings recipe.
   mem=K     the dynamic_size whose memory is closest to K floats (Figure 5a).
   cpu       a CPU-hours model: the C.4 network at half width (ResBlocks 32,
             64; bottlenecks 128 via 64, so 1,154 d floats), recurrent state

@@ -20,12 +20,8 @@ Arguments after the colon select variants, comma-separated:
             64, tanh layer 256, 2 hops, AdamW 1e-3 and writing rates
             initialised at 1e-2 (the paper's 5e-5 and 1e-4 need its 2e6
             steps). Data, N = 64 and the 16x16 block are the paper's.
-  gpu       for an accelerator: the paper's widths, hops and N, AdamW 1e-3,
-            with `recipe`'s schedule over 4 hours of training.
-  recipe    the binary-strings recipe (RESULTS.md): log-space rates with
-            their own learning rate 3e-2; the learning rates 10x lower for
-            the last 20% of 1 hour of training, on the seconds clock (e.g.
-            `cpu,recipe`; --config.train.max_seconds changes the hour).
+  gpu, recipe  as in every image config (`configs/image_base.py`): the
+            paper's sizes for an accelerator; the binary-strings recipe.
   mem=K     the dynamic_size whose memory is closest to K floats, e.g.
             `mem=4k` (d = 4, 4,616 floats) or `mem=8k` (d = 7, 8,078) for the
             distortion/rate sweep of Figure 3a.

@@ -20,12 +20,8 @@ Arguments after the colon select variants, comma-separated:
             32, 64 channels, so 434 d floats: `mem=4k` is d = 9, 3,906
             floats; `mem=5k` d = 12, 5,208), recurrent state 128, tanh
             layer 256, 2 hops, AdamW 1e-3, writing rates initialised at 1e-2.
-  gpu       for an accelerator: the paper's widths, hops and N, AdamW 1e-3,
-            with `recipe`'s schedule over 4 hours of training.
-  recipe    the binary-strings recipe (RESULTS.md): log-space rates with
-            their own learning rate 3e-2; the learning rates 10x lower for
-            the last 20% of 1 hour of training, on the seconds clock (e.g.
-            `cpu,recipe`; --config.train.max_seconds changes the hour).
+  gpu, recipe  as in every image config (`configs/image_base.py`): the
+            paper's sizes for an accelerator; the binary-strings recipe.
   mem=K     the dynamic_size whose memory is closest to K floats.
 
 Test batches are drawn like training batches (2 classes each, from the test

@@ -12,12 +12,8 @@ of which `dynamic_size` units are writable, (256 + 1) * d floats (d = 32:
 
 Arguments after the colon select variants, comma-separated:
   runlocal  smoke run (tiny widths, one hop, N = 4, 16x16 images, 20 steps).
-  gpu       for an accelerator: the paper's widths, hops and N, AdamW 1e-3,
-            with `recipe`'s schedule over 4 hours of training.
-  recipe    the binary-strings recipe (RESULTS.md): log-space rates with
-            their own learning rate 3e-2; the learning rates 10x lower for
-            the last 20% of 1 hour of training, on the seconds clock (e.g.
-            `cpu,recipe`; --config.train.max_seconds changes the hour).
+  gpu, recipe  as in every image config (`configs/image_base.py`): the
+            paper's sizes for an accelerator; the binary-strings recipe.
   mem=K     the dynamic_size whose memory is closest to K floats (e.g. mem=4k:
             d = 16, 4,112 floats).
 

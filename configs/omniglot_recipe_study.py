@@ -47,12 +47,9 @@ def variants():
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   choice = ml_collections.ConfigDict(dict(study=dict(n=16, budget=1200.0, quick=False)))
 
-  def set_budget(c, text):
-    c.study.budget = float(text)
-
   base.apply_variants(choice, arg, "configs/omniglot_recipe_study.py",
                       {"quick": lambda c: setattr(c.study, "quick", True)},
-                      {"n": base.integer("study", "n"), "budget": set_budget})
+                      {"n": base.integer("study", "n"), "budget": base.real("study", "budget")})
   n, quick = choice.study.n, choice.study.quick
   c = ml_collections.ConfigDict()
   c.base = f"configs/omniglot_conv.py:cpu"  # The model every variant changes.

@@ -61,12 +61,9 @@ def variants(n: int):
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   choice = ml_collections.ConfigDict(dict(study=dict(n=16, budget=0.0, quick=False)))
 
-  def set_budget(c, text):
-    c.study.budget = float(text)
-
   base.apply_variants(choice, arg, "configs/recipe_study.py",
                       {"quick": lambda c: setattr(c.study, "quick", True)},
-                      {"n": base.integer("study", "n"), "budget": set_budget})
+                      {"n": base.integer("study", "n"), "budget": base.real("study", "budget")})
   n, budget, quick = choice.study.n, choice.study.budget or None, choice.study.quick
   c = ml_collections.ConfigDict()
   c.base = f"configs/binary.py:paper,n={n}"  # The model every variant changes.
