@@ -118,7 +118,7 @@ def bench_config(name: str, peak_matmul: float) -> dict:
     times.append(time.perf_counter() - t0)
   out["step_s_median"] = float(np.median(times))
   out["step_in_matmuls"] = out["step_s_median"] / peak_matmul
-  if exp.energy is not None:
+  if exp.model.first_order is not None:
     # First-order meta-gradients (memory.first_order_steps): the same step with
     # the writing gradients held constant, timed in the same run.
     fo_step = training.make_train_step(exp, one_device, first_order=True)
