@@ -82,7 +82,8 @@ def run_variant(name: str, config, workdir: str, budget_secs: float,
       logging.info("%s: finished earlier (%s).", name, done_path)
       return json.load(f)
   step = 0
-  if config.optim.get("clock", "steps") == "seconds":
+  on_seconds = config.optim.get("clock", "steps") == "seconds"
+  if on_seconds:
     # The trainer keeps this budget itself (`train.max_seconds` is the whole
     # run's, resumes included, and its schedule's horizon): one call trains
     # the rest of it, or only loads a finished run. Its clock includes the
@@ -91,7 +92,7 @@ def run_variant(name: str, config, workdir: str, budget_secs: float,
   # Otherwise the budget counts training seconds (compilation excluded): a
   # call whose wall-time limit the compilation ate is followed by another
   # (the step is compiled once per process).
-  while config.optim.get("clock", "steps") != "seconds":
+  while not on_seconds:
     remaining = budget_secs - runs.training_seconds(workdir)
     trained = os.path.exists(training.checkpoint_dir(workdir))
     if trained and (remaining <= 0.02 * budget_secs or step >= config.train.num_steps):

@@ -330,17 +330,14 @@ def make_energy(config: ml_collections.ConfigDict) -> hk.Transformed:
 def build(config: ml_collections.ConfigDict) -> experiment.Experiment:
   """Validates an image `config` and builds its experiment (no data is read
   until a batch is drawn)."""
-  if configuration.model_name(config) != configuration.EBMM:  # Table 2's baselines.
-    validate(config)
-    task = make_task(config)
-    return experiment.Experiment(
-        config=config, energy=None, task=task, model=registry.build(config, task),
-        sample_train=SplitSampler(config, "train"),
-        sample_test=SplitSampler(config, "test"))
-  config = resolved(config)
+  ebmm = configuration.model_name(config) == configuration.EBMM
+  config = resolved(config) if ebmm else config
   validate(config)
+  task = make_task(config)
   return experiment.Experiment(
-      config=config, energy=make_energy(config), task=make_task(config),
+      config=config, energy=make_energy(config) if ebmm else None, task=task,
+      # None: EBMM, built from the energy; else a baseline of Table 2.
+      model=None if ebmm else registry.build(config, task),
       sample_train=SplitSampler(config, "train"),
       sample_test=SplitSampler(config, "test"))
 
