@@ -102,6 +102,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.optim.weight_decay = 1e-6  # AdamW (Appendix A).
   c.optim.clip_global_norm = 0.05  # Meta-gradient clipping (Appendix A).
   c.optim.rate_learning_rate = 0.0  # Own lr for rates and step sizes (0: learning_rate).
+  # Own lr for the static (non-writable) energy weights (< 0: learning_rate;
+  # 0: frozen at initialisation, a random-feature energy whose θ̄, rates and
+  # step sizes are still meta-learned).
+  c.optim.static_learning_rate = -1.0
   c.optim.warmup_steps = 0  # Linear learning-rate warm-up.
   # "constant"; "cosine" (to final_fraction over the horizon); "drop" (the
   # peak for drop_at of the horizon, then final_fraction of it).

@@ -35,3 +35,13 @@ def tiny_flags(**overrides):
 
 def tiny_experiment(**overrides):
   return setups.build(tiny_config(**overrides))
+
+
+def corrupt_checkpoint(path) -> None:
+  """Makes checkpoint `path` unreadable, as a crash or a bad disk would: every
+  file of an orbax step folder (or a legacy .npz) cut to a few junk bytes."""
+  import pathlib  # pylint: disable=g-import-not-at-top
+  p = pathlib.Path(path)
+  files = [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else [p]
+  for f in files:
+    f.write_bytes(b"junk")

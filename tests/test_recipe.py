@@ -192,6 +192,23 @@ def test_rates_get_their_own_learning_rate():
   np.testing.assert_allclose(np.asarray(_flat(updates.static)), -1e-3, rtol=1e-4)
 
 
+@pytest.mark.parametrize("static_lr, rate_lr", [(0.0, 0.1), (1e-2, 0.0)])
+def test_static_weights_get_their_own_learning_rate_or_stay_frozen(static_lr, rate_lr):
+  exp = helpers.tiny_experiment(**{"optim.static_learning_rate": static_lr,
+                                   "optim.rate_learning_rate": rate_lr,
+                                   "optim.learning_rate": 1e-3,
+                                   "optim.clip_global_norm": 1e9,
+                                   "optim.weight_decay": 0.0})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  opt = exp.optimizer()
+  grads = jax.tree_util.tree_map(jnp.ones_like, mp)
+  updates, _ = opt.update(grads, opt.init(mp), mp)
+  # Adam's first step moves every parameter by its learning rate (0: frozen).
+  np.testing.assert_allclose(np.asarray(_flat(updates.static)), -static_lr, rtol=1e-4)
+  np.testing.assert_allclose(np.asarray(_flat(updates.write.init_memory)), -1e-3, rtol=1e-4)
+  np.testing.assert_allclose(np.asarray(_flat(updates.read)), -(rate_lr or 1e-3), rtol=1e-4)
+
+
 def test_warmup_and_cosine_schedule_follow_their_closed_form():
   o = meta.OptimizerConfig(learning_rate=1.0, warmup_steps=10, schedule="cosine",
                            decay_steps=110, final_fraction=0.1)

@@ -1,6 +1,7 @@
 """The training loop: checkpoints, resume, determinism, non-finite guard, configs."""
 import dataclasses
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from etils import epath
 
 from ebmm_jax.training import checkpoint
 from ebmm_jax.setups import configuration
@@ -16,6 +18,7 @@ from ebmm_jax import setups
 from ebmm_jax.training import metrics
 from ebmm_jax.training import parallel
 from ebmm_jax import training
+from ebmm_jax.training import workdir as workdir_lib
 from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,28 +72,45 @@ def test_truncated_newest_checkpoint_falls_back_with_warning(tmp_path, caplog):
   checkpoint.save(str(tmp_path), 1, tree)
   newer = jax.tree_util.tree_map(lambda x: x + 1, tree)
   path = checkpoint.save(str(tmp_path), 2, newer)
-  with open(path, "r+b") as f:
-    f.truncate(os.path.getsize(path) // 2)
+  helpers.corrupt_checkpoint(path)
   with caplog.at_level("WARNING"):
     step, restored = checkpoint.restore_latest(str(tmp_path), tree)
   assert step == 1
   chex.assert_trees_all_equal(restored, tree)
-  assert "ckpt_2.npz" in caplog.text
+  assert f"Skipping unreadable checkpoint {path}" in caplog.text
   # A checkpoint of another model (wrong shapes) is not silently loaded either.
   with pytest.raises(ValueError, match="shape"):
-    checkpoint.load(os.path.join(tmp_path, "ckpt_1.npz"), {"a": np.zeros(3), "b": {"c": 0}})
+    checkpoint.load(os.path.join(tmp_path, "1"), {"a": np.zeros(3), "b": {"c": 0}})
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
   checkpoint.save(str(tmp_path), 1, {"a": np.ones(3)})
+  ocp = checkpoint._ocp()
 
   def crash(*args, **kwargs):
     raise KeyboardInterrupt  # The process dies mid-write.
 
-  monkeypatch.setattr(np, "savez", crash)
+  monkeypatch.setattr(ocp.StandardCheckpointHandler, "async_save", crash)
   with pytest.raises(KeyboardInterrupt):
     checkpoint.save(str(tmp_path), 2, {"a": np.zeros(3)})
-  assert sorted(os.listdir(tmp_path)) == ["ckpt_1.npz"]
+  # What the crash left is not a checkpoint: restore still finds step 1.
+  assert [s for s, _ in checkpoint.list_checkpoints(str(tmp_path))] == [1]
+  assert checkpoint.restore_latest(str(tmp_path), {"a": np.zeros(3)})[0] == 1
+
+
+def test_checkpoints_of_earlier_versions_still_load(tmp_path):
+  """A workdir of an earlier version holds `ckpt_<step>.npz` files: they are
+  listed and read with the new ones, newest first."""
+  tree = {"a": np.arange(3.0, dtype=np.float32), "b": {"c": np.int32(7)}}
+  checkpoint.save_tree(os.path.join(tmp_path, "ckpt_4.npz"), tree)
+  assert checkpoint.list_checkpoints(str(tmp_path)) == [(4, os.path.join(tmp_path, "ckpt_4.npz"))]
+  step, restored = checkpoint.restore_latest(str(tmp_path), tree)
+  assert step == 4
+  chex.assert_trees_all_equal(restored, tree)
+  newer = jax.tree_util.tree_map(lambda x: x + 1, tree)
+  checkpoint.save(str(tmp_path), 6, newer)
+  assert [s for s, _ in checkpoint.list_checkpoints(str(tmp_path))] == [4, 6]
+  chex.assert_trees_all_equal(checkpoint.restore_latest(str(tmp_path), tree)[1], newer)
 
 
 @pytest.mark.parametrize("overrides, match", [
@@ -170,8 +190,47 @@ def test_the_default_meta_batch_is_one_memory_per_device(tmp_path):
                              parallel.make_mesh(jax.devices()[:2]))
 
 
-def test_a_cloud_workdir_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+def test_a_cloud_workdir_without_its_client_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  with pytest.raises(ValueError, match="cloud paths are not supported yet"):
+  monkeypatch.setitem(sys.modules, "gcsfs", None)  # As on a machine without it.
+  with pytest.raises(ValueError, match="cannot be reached.*gcsfs"):
     training.train(helpers.tiny_config(), "gs://bucket/run")
   assert not os.listdir(tmp_path)  # No local folder named "gs:".
+
+
+def test_run_files_go_through_the_filesystem_layer_so_cloud_workdirs_work(tmp_path):
+  """config.json, metrics.jsonl and moving a run aside use etils.epath: with
+  gs:// mapped onto a local folder (a fake bucket), they land in the bucket
+  and nothing is written under a local folder named "gs:"."""
+  bucket = tmp_path / "bucket"
+  to_local = lambda p: str(p).replace("gs://bucket", str(bucket))
+
+  def redirect(fn, path, *args, **kwargs):
+    return fn(to_local(path), *args, **kwargs)
+
+  def redirect2(fn, src, dst, *args, **kwargs):
+    return fn(to_local(src), to_local(dst), *args, **kwargs)
+
+  def listdir(fn, path):
+    return fn(to_local(path))
+
+  config = helpers.tiny_config()
+  with epath.testing.mock_epath(
+      exists=redirect, isdir=redirect, listdir=listdir, makedirs=redirect, mkdir=redirect,
+      open=redirect, remove=redirect, rename=redirect2, replace=redirect2,
+      rmtree=redirect, stat=redirect, glob=redirect, walk=redirect):
+    workdir = "gs://bucket/run"
+    epath.Path(workdir).mkdir(parents=True)  # What train() does first.
+    workdir_lib.write_config(workdir, config)
+    workdir_lib.check_config(workdir, config)  # Reads it back: no mismatch.
+    writer = metrics.MetricWriter(workdir, tensorboard=False)
+    for step in (1, 2):
+      writer.write(step, {"meta_loss": float(step)})
+    writer.close()
+    assert [r["step"] for r in metrics.read_metrics(workdir)] == [1, 2]
+    moved = workdir_lib.move_aside(workdir)
+  assert moved.startswith("gs://bucket/run/previous_")
+  moved_local = pathlib.Path(to_local(moved))
+  assert sorted(p.name for p in moved_local.iterdir()) == ["config.json", "metrics.jsonl"]
+  assert not (tmp_path / "gs:").exists() and not pathlib.Path("gs:").exists()

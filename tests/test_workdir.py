@@ -75,15 +75,13 @@ def test_unreadable_checkpoints_fall_back_or_refuse_naming_the_files(tmp_path):
   _train(tmp_path, **{"train.num_steps": 3, "train.log_every": 1})
   ckpts = checkpoint.list_checkpoints(training.checkpoint_dir(str(tmp_path)))
   assert [s for s, _ in ckpts] == [1, 2, 3]
-  with open(ckpts[-1][1], "wb") as f:
-    f.write(b"truncated")
+  helpers.corrupt_checkpoint(ckpts[-1][1])
   # The newest is unreadable: resume from step 2, train to 4.
   assert int(_train(tmp_path, **{"train.num_steps": 4}).step) == 4
   ckpts = checkpoint.list_checkpoints(training.checkpoint_dir(str(tmp_path)))
   for _, p in ckpts:
-    with open(p, "wb") as f:
-      f.write(b"garbage")
-  with pytest.raises(training.CheckpointError, match=r"ckpt_\d+\.npz.*refusing to start over"):
+    helpers.corrupt_checkpoint(p)
+  with pytest.raises(training.CheckpointError, match=r"steps 2, 3, 4\); refusing to start over"):
     _train(tmp_path, **{"train.num_steps": 5})
   # Nothing was removed.
   assert checkpoint.list_checkpoints(training.checkpoint_dir(str(tmp_path))) == ckpts

@@ -195,7 +195,7 @@ def schedules(meta: MetaParams, rule: memory_lib.Rule = memory_lib.Rule()
 
 
 # Optimiser labels: the learned rates and step sizes vs. the network's weights.
-RATE_LABEL, WEIGHT_LABEL = "rates", "weights"
+RATE_LABEL, WEIGHT_LABEL, STATIC_LABEL = "rates", "weights", "static"
 # "cosine" decays to final_fraction over the horizon; "drop" keeps the peak
 # for the first drop_at of it, then final_fraction (RESULTS.md: a late step
 # down beats a cosine at the same budget).
@@ -212,6 +212,9 @@ class OptimizerConfig(NamedTuple):
   clip_global_norm: float = 0.05
   # Learning rate of the rates, penalties and read step sizes; 0: learning_rate.
   rate_learning_rate: float = 0.0
+  # Learning rate of the static (non-writable) energy weights; < 0: learning_rate,
+  # 0: frozen at their initialisation (θ̄, the rates and step sizes still learn).
+  static_learning_rate: float = -1.0
   warmup_steps: int = 0  # Linear warm-up from 0.
   schedule: str = "constant"  # LR_SCHEDULES.
   decay_steps: int = 0  # Horizon of a cosine or drop on the steps clock, warm-up included.
@@ -222,13 +225,14 @@ class OptimizerConfig(NamedTuple):
   clock: str = "steps"
 
 
-def meta_param_labels(meta: MetaParams) -> MetaParams:
+def meta_param_labels(meta: MetaParams, static: str = WEIGHT_LABEL) -> MetaParams:
   """RATE_LABEL for the writing rates, penalties and read step sizes (a few
-  scalars that set the scale of every update), WEIGHT_LABEL for θ̄ and the
-  static weights."""
+  scalars that set the scale of every update), WEIGHT_LABEL for θ̄, and
+  `static` for the static weights (WEIGHT_LABEL, or STATIC_LABEL when they
+  have their own learning rate)."""
   label = lambda tree, name: jax.tree_util.tree_map(lambda _: name, tree)
   return MetaParams(
-      static=label(meta.static, WEIGHT_LABEL),
+      static=label(meta.static, static),
       write=memory_lib.WriteParams(label(meta.write.init_memory, WEIGHT_LABEL),
                                    label(meta.write.learning_rates, RATE_LABEL),
                                    label(meta.write.penalties, RATE_LABEL)),
@@ -278,16 +282,23 @@ def make_optimizer(o: OptimizerConfig = OptimizerConfig(), *,
 
   With `o.rate_learning_rate` set (and `multi`, for MetaParams), the rates and
   step sizes get their own AdamW learning rate (`optax.multi_transform`);
-  both follow the same warm-up / cosine shape.
+  with `o.static_learning_rate` >= 0, so do the static weights (0: frozen).
+  All follow the same warm-up / schedule shape.
   """
   adamw = lambda peak: optax.adamw(learning_rate_schedule(peak, o),
                                    weight_decay=o.weight_decay)
-  if not multi or o.rate_learning_rate <= 0:
+  own_static = o.static_learning_rate >= 0
+  if not multi or (o.rate_learning_rate <= 0 and not own_static):
     inner = adamw(o.learning_rate)
   else:
+    rate_lr = o.rate_learning_rate if o.rate_learning_rate > 0 else o.learning_rate
+    transforms = {WEIGHT_LABEL: adamw(o.learning_rate), RATE_LABEL: adamw(rate_lr)}
+    if own_static:
+      transforms[STATIC_LABEL] = (adamw(o.static_learning_rate) if o.static_learning_rate > 0
+                                  else optax.set_to_zero())
     inner = optax.multi_transform(
-        {WEIGHT_LABEL: adamw(o.learning_rate), RATE_LABEL: adamw(o.rate_learning_rate)},
-        meta_param_labels)
+        transforms, functools.partial(
+            meta_param_labels, static=STATIC_LABEL if own_static else WEIGHT_LABEL))
   return optax.chain(optax.clip_by_global_norm(o.clip_global_norm), inner)
 
 

@@ -1,96 +1,216 @@
-"""Atomic, pickle-free checkpoints of a pytree, newest-first restore with fallback.
+"""Training checkpoints on any filesystem: orbax-checkpoint, newest-first
+restore with fallback, and a retention rule that never drops the newest save.
 
-A checkpoint is `ckpt_<step>.npz`: one array per pytree leaf, keyed by its tree
-path, written to a temporary file, fsynced and renamed, so a process killed
-mid-write never leaves a half-written checkpoint under the final name. Restoring
-walks from the newest to older ones and skips (with a warning) any file that is
-unreadable or does not match the expected tree.
+A checkpoint of step S is the folder `DIRECTORY/S`, written by an orbax
+`CheckpointManager`: orbax writes it under a temporary name and renames it
+once complete (on object stores it marks it complete with
+`commit_success.txt`), so a process killed mid-write never leaves a
+half-written checkpoint that looks finished; the folder may be local or on a
+cloud path such as `gs://bucket/run/checkpoints` (orbax and `etils.epath`
+speak to it), and in a multi-host job every process takes part in the save.
+
+Restoring walks from the newest step to older ones and skips, with a
+warning, any checkpoint that is unreadable or does not match the expected
+tree. Checkpoints written by earlier versions of this project, single files
+`ckpt_<step>.npz`, are still found and read (`load`); new saves are always
+orbax folders.
+
+Single pytrees outside a training run (a saved `api.Memory`'s
+`meta_params.npz`) are one `.npz` file: `save_tree` / `load`.
 """
-import os
+import functools
+import io
 import re
-import tempfile
 from typing import Any, List, Optional, Tuple
 
 import jax
 import numpy as np
 from absl import logging
+from etils import epath
 
-_NAME = re.compile(r"^ckpt_(\d+)\.npz$")
+_LEGACY = re.compile(r"^ckpt_(\d+)\.npz$")
+_STEP = re.compile(r"^(\d+)$")
+_ITEM = "default"  # The folder of the one item a CheckpointManager step holds.
 
 
 def _path_key(path) -> str:
   return jax.tree_util.keystr(path)
 
 
-def list_checkpoints(directory: str) -> List[Tuple[int, str]]:
-  """(step, path) of every checkpoint in `directory`, oldest first."""
-  if not os.path.isdir(directory):
+@functools.lru_cache(maxsize=None)
+def _ocp():
+  """orbax.checkpoint, imported on first use (it takes seconds to import)."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  return ocp
+
+
+def _manager(directory: epath.Path):
+  ocp = _ocp()
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=None,  # Retention is ours (`save`): it never drops the newest save.
+      create=True, enable_async_checkpointing=False)
+  return ocp.CheckpointManager(directory, options=options)
+
+
+def _is_complete(step_dir: epath.Path) -> bool:
+  """A finished orbax step folder (not one a killed process left half-written)."""
+  if ".orbax-checkpoint-tmp" in step_dir.name:
+    return False
+  return ((step_dir / "_CHECKPOINT_METADATA").exists()
+          or (step_dir / "commit_success.txt").exists())
+
+
+def list_checkpoints(directory) -> List[Tuple[int, str]]:
+  """(step, path) of every finished checkpoint in `directory`, oldest first:
+  orbax step folders and legacy `ckpt_<step>.npz` files."""
+  d = epath.Path(directory)
+  if not d.is_dir():
     return []
   found = []
-  for name in os.listdir(directory):
-    m = _NAME.match(name)
-    if m:
-      found.append((int(m.group(1)), os.path.join(directory, name)))
+  for p in d.iterdir():
+    legacy, step = _LEGACY.match(p.name), _STEP.match(p.name)
+    if legacy and p.is_file():
+      found.append((int(legacy.group(1)), str(p)))
+    elif step and p.is_dir() and _is_complete(p):
+      found.append((int(step.group(1)), str(p)))
   return sorted(found)
 
 
-def save(directory: str, step: int, tree: Any, keep: int = 3) -> str:
-  """Writes `tree` as checkpoint `step` atomically; keeps it and the newest
-  `keep - 1` others (never deleting the one just written, even if older,
-  higher-step files are there)."""
-  os.makedirs(directory, exist_ok=True)
-  final = save_tree(os.path.join(directory, f"ckpt_{step}.npz"), tree)
-  others = [p for _, p in list_checkpoints(directory) if p != final]
-  for old in others[:max(len(others) - (keep - 1), 0)]:
-    os.remove(old)
-  return final
+def _remove(path: str) -> None:
+  p = epath.Path(path)
+  if p.is_dir():
+    p.rmtree()
+  else:
+    p.unlink()
 
 
-def save_tree(path: str, tree: Any) -> str:
-  """Writes the arrays of `tree` to `path` (.npz) atomically: a temporary
-  file in the same folder, fsynced, then renamed over `path`."""
-  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(tree))[0]
-  arrays = {_path_key(p): np.asarray(v) for p, v in leaves}
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                             prefix=".tmp_ckpt_", suffix=".npz")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-    os.chmod(path, 0o644)  # mkstemp's 0600 would hide it from other users.
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-  return path
+def save(directory, step: int, tree: Any, keep: int = 3) -> str:
+  """Writes `tree` as checkpoint `step` (an orbax folder) and returns its
+  path; keeps it and the newest `keep - 1` others (never deleting the one
+  just written, even if older, higher-step checkpoints are there). Every
+  process of a multi-host job must call it with the same step."""
+  d = epath.Path(directory)
+  final = d / str(step)
+  if jax.process_index() == 0:  # Process 0 writes the files (orbax: the primary host).
+    d.mkdir(parents=True, exist_ok=True)
+    if final.exists():  # Only after a fallback past an unreadable checkpoint.
+      final.rmtree()
+  ocp = _ocp()
+  manager = _manager(d)
+  # force: orbax would skip a step below its newest, which a run resumed from
+  # an older checkpoint (the newer unreadable) writes next.
+  manager.save(step, args=ocp.args.StandardSave(_as_numpy(tree)), force=True)
+  manager.wait_until_finished()
+  manager.close()
+  if jax.process_index() == 0:
+    others = [p for _, p in list_checkpoints(d) if p != str(final)]
+    for old in others[:max(len(others) - (keep - 1), 0)]:
+      _remove(old)
+  return str(final)
 
 
-def load(path: str, template: Any) -> Any:
-  """Reads checkpoint `path` into the structure (and dtypes) of `template`."""
+def _as_numpy(tree: Any) -> Any:
+  """Host arrays (0-d included): orbax refuses NumPy scalars."""
+  return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
+
+
+def _check_like(path: str, restored: Any, template: Any) -> Any:
+  """`restored` in the structure and dtypes of `template`, or ValueError."""
   leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
-  with np.load(path, allow_pickle=False) as data:
+  values = jax.tree_util.tree_leaves(restored)
+  if len(values) != len(leaves):
+    raise ValueError(f"checkpoint {path} holds {len(values)} arrays, expected {len(leaves)}.")
+  out = []
+  for (p, like), value in zip(leaves, values):
+    value = np.asarray(value)
+    if value.shape != np.shape(like):
+      raise ValueError(f"checkpoint {path}: {_path_key(p)} has shape {value.shape}, "
+                       f"expected {np.shape(like)}.")
+    out.append(value.astype(np.asarray(like).dtype))
+  return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def load(path, template: Any) -> Any:
+  """Reads checkpoint `path` (an orbax step folder, or a `.npz` file) into the
+  structure (and dtypes) of `template`."""
+  p = epath.Path(path)
+  if p.is_dir():
+    # The item's handler, not a CheckpointManager: restoring then involves no
+    # other process (a manager synchronises every process of a job).
+    ocp = _ocp()
+    restored = ocp.StandardCheckpointHandler().restore(
+        p / _ITEM, args=ocp.args.StandardRestore(_as_numpy(template)))
+    return _check_like(str(p), restored, template)
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+  with np.load(io.BytesIO(p.read_bytes()), allow_pickle=False) as data:
     keys = set(data.files)
     restored = []
-    for p, like in leaves:
-      k = _path_key(p)
+    for key_path, like in leaves:
+      k = _path_key(key_path)
       if k not in keys:
         raise ValueError(f"checkpoint {path} lacks the array {k}.")
-      value = data[k]
-      if value.shape != np.shape(like):
-        raise ValueError(f"checkpoint {path}: {k} has shape {value.shape}, "
-                         f"expected {np.shape(like)}.")
-      restored.append(value.astype(np.asarray(like).dtype))
-  return jax.tree_util.tree_unflatten(treedef, restored)
+      restored.append(data[k])
+  return _check_like(str(p), jax.tree_util.tree_unflatten(treedef, restored), template)
 
 
-def restore_latest(directory: str, template: Any) -> Optional[Tuple[int, Any]]:
-  """The newest readable checkpoint as (step, tree), or None if there is none."""
-  for step, path in reversed(list_checkpoints(directory)):
-    try:
-      return step, load(path, template)
-    except Exception as e:  # A truncated or foreign file: fall back to older.
-      logging.warning("Skipping unreadable checkpoint %s (%s: %s); trying an "
-                      "older one.", path, type(e).__name__, e)
-  return None
+def save_tree(path, tree: Any) -> str:
+  """Writes the arrays of `tree` to one `.npz` file at `path` (any filesystem),
+  through a temporary file renamed over `path`, so a reader never sees a
+  half-written file."""
+  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(tree))[0]
+  arrays = {_path_key(p): np.asarray(v) for p, v in leaves}
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  final = epath.Path(path)
+  tmp = final.parent / f".tmp_{final.name}"
+  try:
+    with tmp.open("wb") as f:
+      f.write(buffer.getvalue())
+      f.flush()
+      if hasattr(f, "fileno"):  # A local file: on disk before the rename.
+        import os  # pylint: disable=g-import-not-at-top
+        os.fsync(f.fileno())
+    tmp.rename(final)
+  except BaseException:
+    if tmp.exists():
+      tmp.unlink()
+    raise
+  return str(final)
+
+
+def _agreed_step(step: int) -> int:
+  """Process 0's choice on every process (-1: none), so that a multi-host job
+  resumes every process from the same checkpoint."""
+  if jax.process_count() == 1:
+    return step
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return int(multihost_utils.broadcast_one_to_all(np.int64(step)))
+
+
+def restore_latest(directory, template: Any) -> Optional[Tuple[int, Any]]:
+  """The newest readable checkpoint as (step, tree), or None if there is none.
+
+  In a multi-host job process 0 chooses the step and every process restores
+  that one; a process that cannot read it raises instead of resuming
+  elsewhere."""
+  chosen, tree = -1, None
+  if jax.process_index() == 0:
+    for step, path in reversed(list_checkpoints(directory)):
+      try:
+        chosen, tree = step, load(path, template)
+        break
+      except Exception as e:  # A truncated or foreign file: fall back to older.
+        logging.warning("Skipping unreadable checkpoint %s (%s: %s); trying an "
+                        "older one.", path, type(e).__name__, e)
+  chosen = _agreed_step(chosen)
+  if chosen < 0:
+    return None
+  if tree is None:  # Not process 0: read the step process 0 chose.
+    path = dict(list_checkpoints(directory)).get(chosen)
+    if path is None:
+      raise FileNotFoundError(
+          f"Process {jax.process_index()} cannot see checkpoint {chosen} in "
+          f"{directory}, which process 0 resumes from: every process must see "
+          "the same workdir.")
+    tree = load(path, template)
+  return chosen, tree

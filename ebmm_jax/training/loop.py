@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
@@ -158,18 +159,28 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None,
   `WORKDIR/previous_<time>/` and a new run starts. One trainer at a time:
   a second one on a live workdir raises `workdir.WorkdirBusyError`.
   """
-  if "://" in workdir:
-    raise ValueError(f"workdir={workdir!r}: cloud paths are not supported yet (runs "
-                     "write with local file operations); use a local or shared folder.")
+  _check_reachable(workdir)
   mesh = parallel.make_mesh() if mesh is None else mesh
   config = parallel.with_meta_batch(config, mesh)
   exp = setups.build(config)
   is_writer = jax.process_index() == 0
   if is_writer:
-    os.makedirs(workdir, exist_ok=True)
+    epath.Path(workdir).mkdir(parents=True, exist_ok=True)
   guard = workdir_lib.lock(workdir) if is_writer else contextlib.nullcontext()
   with guard:
     return _train(exp, workdir, mesh, is_writer, restart)
+
+
+def _check_reachable(workdir: str) -> None:
+  """A cloud workdir (gs://, s3://) needs its filesystem's client library:
+  say which, before anything is written."""
+  if "://" not in workdir:
+    return
+  try:
+    epath.Path(workdir).exists()
+  except ImportError as e:
+    raise ValueError(f"workdir={workdir!r} cannot be reached: {e} (or install "
+                     "TensorFlow, whose file system reads cloud paths).") from None
 
 
 def _initialised_from(source: str, state: meta.TrainState) -> meta.TrainState:
@@ -190,7 +201,7 @@ def _initialised_from(source: str, state: meta.TrainState) -> meta.TrainState:
 def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   config = exp.config
   saved = checkpoint.list_checkpoints(checkpoint_dir(workdir))
-  has_run = bool(saved) or os.path.exists(os.path.join(workdir, workdir_lib.CONFIG_FILE))
+  has_run = bool(saved) or (epath.Path(workdir) / workdir_lib.CONFIG_FILE).exists()
   if restart and has_run:
     if is_writer:
       logging.warning("Restarting: the previous run was moved to %s.",
@@ -209,7 +220,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   if saved and restored is None:
     raise CheckpointError(
         f"None of the checkpoints in {checkpoint_dir(workdir)} can be read "
-        f"({', '.join(os.path.basename(p) for _, p in saved)}); refusing to start "
+        f"(steps {', '.join(epath.Path(p).name for _, p in saved)}); refusing to start "
         "over and lose the run. Move them away to start a new run, or pass --restart.")
   if restored is not None:
     state = restored[1]
@@ -233,11 +244,12 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   # is the whole run's budget and its schedule's horizon, resumes included.
   prior_seconds = _trained_seconds(workdir, step) if restored is not None else 0.0
   start_step, start_time = step, time.time()
-  last_ckpt, last_log_time, last_log_step = start_time, start_time, step
+  last_log_time, last_log_step = start_time, step
   # The budget's clock: this session's seconds, plus the earlier sessions' on
   # the seconds clock; read once per step, agreed by every process.
   offset = prior_seconds if on_seconds else 0.0
   clock = _agreed(offset)
+  last_ckpt = clock
   lr_scale, lr_scale_array = None, None
   try:
     while step < t.num_steps:
@@ -284,11 +296,12 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
             step, t.num_steps, m["meta_loss"], exp.task.score_name,
             m["score"][-1], m["query_score"], rate, _format_eta(remaining))
         last_log_time, last_log_step = now, step
-      # Only process 0 writes; every process holds the same replicated state.
-      if is_writer and (done or now - last_ckpt >= t.checkpoint_every_secs):
+      # Every process takes part in a save (orbax), at the same steps: the
+      # clock is agreed.
+      if done or clock - last_ckpt >= t.checkpoint_every_secs:
         checkpoint.save(checkpoint_dir(workdir), step, parallel.to_host(state),
                         keep=t.keep_checkpoints)
-        last_ckpt = now
+        last_ckpt = clock
       if done:
         break
   finally:
@@ -331,8 +344,7 @@ def load_meta_params(config: ml_collections.ConfigDict, workdir: str) -> meta.Me
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a workdir was trained with (its config.json)."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / workdir_lib.CONFIG_FILE
+  if not path.exists():
     raise FileNotFoundError(f"{path} not found: is {workdir} a training workdir?")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(json.loads(path.read_text()))

@@ -5,6 +5,10 @@ import time
 from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
+from etils import epath
+
+METRICS_FILE = "metrics.jsonl"
+REWRITE_SECS = 60.0  # Cloud workdirs: how often metrics.jsonl is rewritten.
 
 
 def summarize(values) -> Dict[str, float]:
@@ -36,9 +40,19 @@ class MetricWriter:
     self._tb = None
     if not enabled:
       return
-    os.makedirs(workdir, exist_ok=True)
-    self._file = open(os.path.join(workdir, "metrics.jsonl"), "a")
-    if tensorboard:
+    root = epath.Path(workdir)
+    root.mkdir(parents=True, exist_ok=True)
+    self._path = root / METRICS_FILE
+    # Object stores cannot append: there the file is rewritten whole, at most
+    # every REWRITE_SECS and at close.
+    self._rewrite = "://" in str(workdir)
+    self._rows, self._last_rewrite = [], 0.0
+    if self._rewrite:
+      if self._path.exists():
+        self._rows = self._path.read_text().splitlines()
+    else:
+      self._file = open(self._path, "a")
+    if tensorboard and not self._rewrite:
       try:
         from tensorboardX import SummaryWriter
         self._tb = SummaryWriter(os.path.join(workdir, "tb"))
@@ -49,8 +63,13 @@ class MetricWriter:
     if not self.enabled:
       return
     row = dict(step=int(step), time=time.time(), **to_python(metrics))
-    self._file.write(json.dumps(row) + "\n")
-    self._file.flush()
+    if self._rewrite:
+      self._rows.append(json.dumps(row))
+      if row["time"] - self._last_rewrite >= REWRITE_SECS:
+        self._flush_rewrite()
+    else:
+      self._file.write(json.dumps(row) + "\n")
+      self._file.flush()
     if self._tb is not None:
       for k, v in row.items():
         if k in ("step", "time"):
@@ -62,19 +81,25 @@ class MetricWriter:
           for i, x in enumerate(arr):
             self._tb.add_scalar(f"{k}/{i + 1}", float(x), step)
 
+  def _flush_rewrite(self) -> None:
+    self._path.write_text("".join(r + "\n" for r in self._rows))
+    self._last_rewrite = time.time()
+
   def close(self) -> None:
     if self.enabled:
-      self._file.close()
+      if self._rewrite:
+        self._flush_rewrite()
+      else:
+        self._file.close()
       if self._tb is not None:
         self._tb.close()
 
 
 def read_metrics(workdir: str) -> list:
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / METRICS_FILE
+  if not path.exists():
     return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def report(text: str, markdown_path: str = "", json_path: str = "",
@@ -82,8 +107,6 @@ def report(text: str, markdown_path: str = "", json_path: str = "",
   """Prints a result `text` and also writes it (and `data` as JSON) if asked."""
   print(text)
   if markdown_path:
-    with open(markdown_path, "w") as f:
-      f.write(text + "\n")
+    epath.Path(markdown_path).write_text(text + "\n")
   if json_path:
-    with open(json_path, "w") as f:
-      json.dump(data, f, indent=2)
+    epath.Path(json_path).write_text(json.dumps(data, indent=2))

@@ -3,7 +3,8 @@ the run it holds.
 
 - `lock(workdir)`: an exclusive `fcntl` lock on `WORKDIR/.lock`, held while a
   trainer runs. The operating system releases it when the process ends, even
-  when it is killed, so a crashed run never leaves the workdir stuck.
+  when it is killed, so a crashed run never leaves the workdir stuck. A cloud
+  workdir (`gs://...`) has no such lock: a warning says so.
 - `check_config(workdir, config)`: a workdir that holds checkpoints may be
   resumed only with the config it was trained with; budget and reporting
   fields (`RESUMABLE_FIELDS`) may change. Anything else raises
@@ -18,6 +19,8 @@ import time
 from typing import Dict, List, Tuple
 
 import ml_collections
+from absl import logging
+from etils import epath
 
 from ebmm_jax.core import meta
 
@@ -90,12 +93,11 @@ def _as_dict(config: ml_collections.ConfigDict) -> dict:
 def check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Raises ConfigMismatchError if `workdir`'s saved config differs from
   `config` in a field that is not resumable."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / CONFIG_FILE
+  if not path.exists():
     return
   try:
-    with open(path) as f:
-      saved = json.load(f)
+    saved = json.loads(path.read_text())
   except (OSError, json.JSONDecodeError) as e:
     raise ConfigMismatchError(
         f"{path} is unreadable ({type(e).__name__}: {e}); the run there cannot be "
@@ -112,28 +114,28 @@ def check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  path = os.path.join(workdir, CONFIG_FILE)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
-  os.replace(tmp, path)
+  path = epath.Path(workdir) / CONFIG_FILE
+  tmp = path.parent / (CONFIG_FILE + ".tmp")
+  tmp.write_text(config.to_json_best_effort(indent=2))
+  tmp.replace(path)
 
 
 def move_aside(workdir: str) -> str:
   """Moves everything in `workdir` (but earlier `previous_*` folders and the
   lock) into a new `previous_<UTC time>` folder; returns its path."""
   stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-  dest = os.path.join(workdir, f"previous_{stamp}")
+  root = epath.Path(workdir)
+  dest = root / f"previous_{stamp}"
   suffix = 0
-  while os.path.exists(dest):
+  while dest.exists():
     suffix += 1
-    dest = os.path.join(workdir, f"previous_{stamp}_{suffix}")
-  os.makedirs(dest)
-  for name in os.listdir(workdir):
-    if name.startswith("previous_") or name == LOCK_FILE:
+    dest = root / f"previous_{stamp}_{suffix}"
+  dest.mkdir(parents=True)
+  for p in root.iterdir():
+    if p.name.startswith("previous_") or p.name == LOCK_FILE:
       continue
-    os.replace(os.path.join(workdir, name), os.path.join(dest, name))
-  return dest
+    p.rename(dest / p.name)
+  return str(dest)
 
 
 class lock:  # pylint: disable=invalid-name
@@ -145,6 +147,11 @@ class lock:  # pylint: disable=invalid-name
     self._file = None
 
   def __enter__(self):
+    if "://" in self.path:  # No flock on object stores.
+      logging.warning("%s is not a local folder: nothing stops a second trainer "
+                      "there; make sure only one job trains in it.",
+                      os.path.dirname(self.path))
+      return self
     os.makedirs(os.path.dirname(self.path), exist_ok=True)
     self._file = open(self.path, "a+")
     try:
@@ -164,6 +171,8 @@ class lock:  # pylint: disable=invalid-name
     return self
 
   def __exit__(self, *exc):
+    if self._file is None:
+      return False
     fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
     self._file.close()
     return False
