@@ -52,7 +52,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
                       {"n": base.integer("study", "n"), "budget": base.real("study", "budget")})
   n, quick = choice.study.n, choice.study.quick
   c = ml_collections.ConfigDict()
-  c.base = f"configs/omniglot_conv.py:cpu"  # The model every variant changes.
+  c.base = "configs/omniglot_conv.py:cpu"  # The model every variant changes.
   common = (f"data.num_patterns={n}", "train.log_every=10",
             "train.checkpoint_every_secs=120")
   c.variants = tuple((name, common + o) for name, o in variants())

@@ -156,16 +156,22 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   out["read_s_median"] = _median_time(read, mp, written, queries, known,
                                       repeats=_STEPS.value)
 
-  # Checkpointing cost: atomic write (+ fsync) of the whole TrainState.
+  # Checkpointing cost: an orbax save of the whole TrainState (atomic: a
+  # temporary folder renamed when complete), then its restore.
   host_state = parallel.to_host(spare)
   with tempfile.TemporaryDirectory() as d:
-    saves = []
+    saves, restores = [], []
     for i in range(5):
       t0 = time.perf_counter()
       path = checkpoint.save(d, i, host_state, keep=2)
       saves.append(time.perf_counter() - t0)
+      t0 = time.perf_counter()
+      checkpoint.load(path, host_state)
+      restores.append(time.perf_counter() - t0)
     out["checkpoint_save_s_median"] = float(np.median(saves))
-    out["checkpoint_bytes"] = os.path.getsize(path)
+    out["checkpoint_restore_s_median"] = float(np.median(restores))
+    out["checkpoint_bytes"] = sum(os.path.getsize(os.path.join(root, f))
+                                  for root, _, files in os.walk(path) for f in files)
 
   if config.energy.name == "gated_rnn":
     ns, ts = [], []

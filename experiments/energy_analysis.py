@@ -7,7 +7,8 @@ out-of-distribution images (--ood; for a binary memory such as Omniglot, RGB
 images binarized as in Figure 6). Writes into --output_dir (default the
 workdir): `energy_histograms.png` and `energy_analysis.json` (the ROC AUC of
 telling stored from each other population by energy, pooled and per batch,
-and the energies' percentiles).
+the energies' percentiles, and the write kernel's identification of the
+stored items: `analysis.write_kernel_identification`, on up to 20 batches).
 
   python -m experiments.energy_analysis --workdir=runs/omniglot_conv_cpu_2k \
       --ood=cifar10 --data_dir=DATA_DIR
@@ -72,10 +73,12 @@ def main(argv):
       title=f"{config.data.name}, {config.energy.name}, step {step}, "
             f"{_NUM_BATCHES.value} memories of N = {config.data.num_patterns}"
             f"{ood_label}")
+  kernel = analysis.write_kernel_identification(
+      exp, meta_params, min(_NUM_BATCHES.value, 20), seed=_SEED.value)
   result = dict(
       workdir=workdir, step=step, num_batches=_NUM_BATCHES.value,
       num_patterns=config.data.num_patterns, seed=_SEED.value, ood=_OOD.value,
-      roc_auc_vs_stored=aucs,
+      roc_auc_vs_stored=aucs, write_kernel=kernel,
       energy_percentiles={k: dict(zip(("p5", "p50", "p95"),
                                       np.percentile(v, [5, 50, 95]).tolist()))
                           for k, v in populations.items()},
@@ -87,7 +90,11 @@ def main(argv):
   for name, a in aucs.items():
     print(f"  {name:22s} pooled {a['pooled']:.3f}  per batch {a['per_batch_mean']:.3f} "
           f"[{a['per_batch_p5']:.3f}, {a['per_batch_p95']:.3f}]")
-  print(f"Wrote {out}/energy_histograms.png and energy_analysis.json")
+  print(f"Write kernel (first order, {kernel['num_batches']} memories): a query's "
+        f"gradient is closest to its own stored pattern's for "
+        f"{kernel['identification']:.1%} of queries (chance {kernel['chance']:.1%}); "
+        f"cosine to its own {kernel['cos_own']:.3f}, to the others {kernel['cos_other']:.3f}")
+  print(f"Wrote {out}/energy_analysis.json and energy_histograms.png")
 
 
 def run():

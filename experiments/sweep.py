@@ -15,6 +15,15 @@ config's `mem=K` variant sets it; image configs). --dynamic_sizes=4,8 sweeps `en
 instead, into `<root>/d_<size>` (any config, e.g. binary strings).
 --train_seconds > 0 trains every point that much longer (resuming its
 workdir); 0 only loads what the workdirs hold.
+
+--compare=SPEC,... sweeps other models' configs at the same --mems, each into
+`<root>/<config name>/mem_<K>` and drawn as its own curve beside EBMM's: the
+memory baselines of Figures 3a (Omniglot), 3b (CIFAR-10) and 5a (ImageNet),
+and the Kanerva Machine of Figure 7, e.g.
+
+  python -m experiments.sweep --config=configs/omniglot_conv.py:cpu \
+      --compare=memnet_images:cpu,mann_images:cpu --mems=2k,4k,8k \
+      --data_dir=DATA_DIR --root=runs/figure3a --train_seconds=1200
 """
 import os
 
@@ -22,7 +31,6 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from ebmm_jax.configs import image_base
 from ebmm_jax.setups import specs
 from ebmm_jax.reporting import analysis
 from ebmm_jax.reporting import plotting
@@ -40,28 +48,19 @@ _DYNAMIC_SIZES = flags.DEFINE_list("dynamic_sizes", [],
                                    "Or: values of energy.dynamic_size.")
 _ROOT = flags.DEFINE_string("root", None, "Parent folder of the points' workdirs.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Where results go (default --root).")
+_COMPARE = flags.DEFINE_list(
+    "compare", [], "Other models' configs (names or files, with variants) swept at "
+    "the same --mems, one curve each, e.g. memnet_images:cpu,mann_images:cpu.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "", "Sets data.data_dir of every model.")
 flags.mark_flags_as_required(["config", "root"])
 
 
-def sweep_points(config, mems, dynamic_sizes, root):
-  if bool(mems) == bool(dynamic_sizes):
-    raise app.UsageError("Give exactly one of --mems and --dynamic_sizes.")
-  points = []
-  for m in mems:
-    c = specs.with_overrides(
-        config, [f"energy.memory_budget={image_base.parse_memory_budget(m)}"])
-    points.append(runs.Point(f"mem={m}", c, os.path.join(root, f"mem_{m}")))
-  for d in dynamic_sizes:
-    c = specs.with_overrides(config, [f"energy.dynamic_size={d}"])
-    points.append(runs.Point(f"d={d}", c, os.path.join(root, f"d_{d}")))
-  return points
-
-
 def markdown(rows, score_name: str) -> str:
-  header = ["point", "memory (floats)", "N", f"{score_name} x(K) [p5, p95]",
+  header = ["model", "point", "memory (floats)", "N", f"{score_name} x(K) [p5, p95]",
             "query", "meta-steps", "training (s)"]
   return tables.markdown(header, [
-      [r["label"], r["memory_floats"], r["num_patterns"], tables.cell(r),
+      [r.get("model", "EBMM"), r["label"], r["memory_floats"], r["num_patterns"],
+       tables.cell(r),
        f"{r['query_mean']:.2f}", r["steps"], f"{r['train_seconds']:.0f}"]
       for r in rows])
 
@@ -69,18 +68,35 @@ def markdown(rows, score_name: str) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  points = sweep_points(_CONFIG.value, _MEMS.value, _DYNAMIC_SIZES.value, _ROOT.value)
-  rows = runs.evaluate_points(
-      points, run_flags.TRAIN_SECONDS.value, run_flags.NUM_BATCHES.value,
-      run_flags.SEED.value, train_steps=run_flags.TRAIN_STEPS.value)
+  config = _CONFIG.value
+  if _DATA_DIR.value:
+    config = specs.with_overrides(config, [f"data.data_dir={_DATA_DIR.value}"])
+  models = [(None, config)] + runs.compared_configs(_COMPARE.value, _DATA_DIR.value)
+  if _COMPARE.value and not _MEMS.value:
+    raise app.UsageError("--compare needs --mems: models are compared at equal memory.")
+  curves, all_rows, score_name = {}, [], ""
+  for name, c in models:
+    root = _ROOT.value if name is None else os.path.join(_ROOT.value, name)
+    if bool(_MEMS.value) == bool(_DYNAMIC_SIZES.value):
+      raise app.UsageError("Give exactly one of --mems and --dynamic_sizes.")
+    points = runs.sweep_points(c, _MEMS.value, _DYNAMIC_SIZES.value, root)
+    rows = runs.evaluate_points(
+        points, run_flags.TRAIN_SECONDS.value, run_flags.NUM_BATCHES.value,
+        run_flags.SEED.value, train_steps=run_flags.TRAIN_STEPS.value)
+    exp = setups.build(points[0].config)
+    score_name = score_name or exp.task.score_name
+    label = exp.model.name + (f" ({c.energy.name})" if "energy" in c else "")
+    for r in rows:
+      r["model"] = label
+    curves[label] = [(r["memory_floats"], r["summary"]) for r in rows]
+    all_rows += rows
   out = _OUTPUT_DIR.value or _ROOT.value
-  config = points[0].config
-  score_name = setups.build(config).task.score_name
-  analysis.write_csv(os.path.join(out, "distortion_rate.csv"), runs.csv_rows(rows))
+  rows = all_rows
+  analysis.write_csv(os.path.join(out, "distortion_rate.csv"),
+                     [dict(model=r["model"], **c) for r, c in zip(rows, runs.csv_rows(rows))])
   query = sum(r["query_mean"] for r in rows) / len(rows)
   plotting.error_curves(
-      os.path.join(out, "distortion_rate.png"),
-      {f"EBMM ({config.energy.name})": [(r["memory_floats"], r["summary"]) for r in rows]},
+      os.path.join(out, "distortion_rate.png"), curves,
       xlabel="memory size (floats)", ylabel=f"{score_name} per pattern",
       title=f"{config_flags.get_config_filename(flags.FLAGS['config'])}: {config.data.name}, N = {rows[0]['num_patterns']}, "
             f"{run_flags.NUM_BATCHES.value} test batches per point",

@@ -12,6 +12,7 @@ import sys
 
 import haiku as hk
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -21,6 +22,8 @@ from ebmm_jax.training import checkpoint
 from ebmm_jax import setups
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.core import memory as memory_lib
+from ebmm_jax.core import meta
+from ebmm_jax.core import tasks
 from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from tests import helpers
@@ -197,3 +200,47 @@ def test_noise_generalisation_launcher_table(tiny_omniglot_workdir):
   again = _run(["experiments.noise_generalisation", f"--workdir={tiny_omniglot_workdir}",
                 "--levels=4,8", "--num_batches=2"])
   assert again == out
+
+
+def test_write_kernel_identification_of_a_linear_energy_is_pixel_cosine_matching():
+  """E(x) = w·x with w writable: ∇wE(x) = x, so the write kernel is the cosine
+  between query and stored pattern, and its identification is nearest-cosine
+  matching in pattern space (computed here directly)."""
+  n, dim = 8, 32
+  energy = hk.without_apply_rng(hk.transform(
+      lambda x: hk.Linear(1, with_bias=False, name="memory")(x)[:, 0]))
+  task = tasks.binary_strings_task(dim)
+
+  def sample(key, m, k):
+    return jnp.sign(jax.random.normal(key, (m, k, dim)))
+
+  exp = setups.Experiment(config=helpers.tiny_config(**{"data.num_patterns": n}), energy=energy,
+                          task=task, sample_train=sample, sample_test=sample)
+  mp = meta.init_meta_params(jax.random.PRNGKey(0), energy, (dim,))
+  got = analysis.write_kernel_identification(exp, mp, num_batches=6, seed=3)
+  hits, base = [], jax.random.PRNGKey(3)
+  for b in range(6):
+    k_data, k_distort = jax.random.split(jax.random.fold_in(base, b))
+    stored = np.asarray(sample(k_data, 1, n)[0])
+    queries = np.asarray(task.distort(k_distort, jnp.asarray(stored))[0])
+    cos = (queries @ stored.T) / np.outer(np.linalg.norm(queries, axis=1),
+                                          np.linalg.norm(stored, axis=1))
+    hits.append(np.mean(cos.argmax(1) == np.arange(n)))
+  assert got["identification"] == pytest.approx(np.mean(hits), abs=1e-9)
+  assert 1 / n < got["identification"] < 1  # Half the bits kept: mostly, not always, found.
+  assert got["cos_own"] > got["cos_other"]
+
+
+def test_sweep_compares_memory_baselines_at_the_same_memory_budgets(tmp_path):
+  """--compare: each baseline gets the same `mem=K` budgets (in its `model`
+  section; EBMM's in `energy`), in its own folder, and builds at that size."""
+  (name, config), = runs.compared_configs(["memnet_images:runlocal"], "/data")
+  assert name == "memnet_images" and config.data.data_dir == "/data"
+  points = runs.sweep_points(config, ["256", "1k"], [], str(tmp_path / name))
+  assert [p.config.model.memory_budget for p in points] == [256, 1024]
+  assert [p.workdir for p in points] == [str(tmp_path / name / "mem_256"),
+                                         str(tmp_path / name / "mem_1k")]
+  floats = [setups.build(p.config).model.memory_floats for p in points]
+  assert abs(floats[0] - 256) < abs(floats[1] - 256) and abs(floats[1] - 1024) < 200
+  ebmm = runs.sweep_points(specs.load("omniglot_conv:runlocal"), ["1k"], [], str(tmp_path))
+  assert ebmm[0].config.energy.memory_budget == 1024

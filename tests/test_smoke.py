@@ -67,10 +67,19 @@ def test_init_train_resume_evaluate(name, tmp_path):
   assert exp.model.memory_floats > 0
 
 
+# Image baselines without memory (Table 2); the others hold a memory.
+MEMORY_LESS = {"dae", "vae", "deep_image_prior"}
+# Those that, after 30 tiny steps, restore better than the query itself: the
+# VAE's attractor and the Kanerva Machine's reads do not (the paper: they
+# fail under these distortions), nor does a 5-step Deep Image Prior fit.
+RESTORES = {"dae", "memnet_images", "mann_images"}
+
+
 @pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_image_baseline_trains_resumes_evaluates_on_real_data(name, data_dir, tmp_path):
-  """Table 2's baselines through the same loop and evaluator on real
-  Omniglot: training lowers the meta-loss, a resume continues, memory 0."""
+  """The image baselines through the same loop and evaluator on real
+  Omniglot: training lowers the meta-loss (Deep Image Prior has none), a
+  resume continues, the memory is counted."""
   mesh = parallel.make_mesh(jax.devices()[:1])
   overrides = [f"data.data_dir={data_dir}", "train.log_every=1",
                "train.checkpoint_every_secs=0.0", "train.meta_batch_size=1"]
@@ -83,12 +92,28 @@ def test_image_baseline_trains_resumes_evaluates_on_real_data(name, data_dir, tm
   assert [r["step"] for r in rows] == list(range(1, 32))
   first, last = np.mean([r["meta_loss"] for r in rows[:5]]), np.mean(
       [r["meta_loss"] for r in rows[-5:]])
-  assert last < 0.9 * first  # It learns to restore the block.
+  if name == "deep_image_prior":  # Not meta-trained: it fits each query anew.
+    assert first == last == 0.0
+  else:
+    assert last < 0.9 * first  # It learns.
   exp = setups.build(config)
   params = training.load_meta_params(config, str(tmp_path))
+  # Every parameter learned (none for Deep Image Prior; the MANN's usage decay
+  # only moves an argmin, which has no gradient).
+  initial = jax.tree_util.tree_flatten_with_path(training.initial_state(exp).meta_params)[0]
+  trained = jax.tree_util.tree_leaves(params)
+  unchanged = [jax.tree_util.keystr(p) for (p, a), b in zip(initial, trained)
+               if np.array_equal(np.asarray(a), np.asarray(b))]
+  if name == "deep_image_prior":
+    assert len(unchanged) == len(initial)
+  else:
+    assert all("usage_decay" in u for u in unchanged), unchanged
   out = evaluation.evaluate(exp, params, config.data.num_patterns, num_batches=2,
                             batches_per_call=2)
   assert out["summary"]["count"] == 2 * config.data.num_patterns
-  assert 0 <= out["summary"]["mean"] < out["query"]["mean"]
-  assert exp.model.memory_floats == 0 and exp.energy is None
+  assert 0 <= out["summary"]["mean"]
+  if name in RESTORES:
+    assert out["summary"]["mean"] < out["query"]["mean"]
+  assert (exp.model.memory_floats == 0) == (name in MEMORY_LESS)
+  assert exp.energy is None
   assert setups.writing_off(exp) is None

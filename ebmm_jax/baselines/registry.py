@@ -5,11 +5,15 @@ import ml_collections
 from ebmm_jax.core import models
 from ebmm_jax.core import tasks
 from ebmm_jax.baselines import dae
+from ebmm_jax.baselines import deep_image_prior
+from ebmm_jax.baselines import image_memories
+from ebmm_jax.baselines import kanerva
 from ebmm_jax.baselines import lstm
 from ebmm_jax.baselines import mann
 from ebmm_jax.baselines import memory_networks
 from ebmm_jax.baselines import modern_hopfield
 from ebmm_jax.baselines import plasticity
+from ebmm_jax.baselines import vae
 
 BUILDERS = {
     "memory_networks": memory_networks.build,
@@ -18,6 +22,11 @@ BUILDERS = {
     "plasticity": plasticity.build,
     "modern_hopfield": modern_hopfield.build,
     "dae": dae.build,
+    "vae": vae.build,
+    "deep_image_prior": deep_image_prior.build,
+    "memnet_images": image_memories.build,
+    "mann_images": image_memories.build,
+    "kanerva": kanerva.build,
 }
 
 

@@ -6,6 +6,8 @@ Pure numerical pieces, shared by the analysis launchers in `experiments/`:
   (Figure 6: stored vs non-stored patterns).
 - `energy_populations`: energies of stored, non-stored, distorted-stored and
   out-of-distribution patterns under written memories (Figure 6).
+- `write_kernel_identification`: whether one writing step can tell the
+  stored items apart (the first-order kernel of Eq. 4).
 - `with_distortion`: a config evaluated at another noise level (Figure 9).
 - `write_csv`: the rows of a sweep as CSV (Figures 3a, 5a and 9).
 
@@ -101,6 +103,58 @@ def energy_populations(exp: setups.Experiment,
   if sample_ood is None:
     del out["out_of_distribution"]
   return out
+
+
+def _write_kernel_of_batch(energy_apply, task, meta_params, stored, key):
+  """Cosine similarities [N, N] between the writable-weight gradients of the
+  distorted queries (rows) and of the stored patterns (columns)."""
+  init = meta_params.write.init_memory
+
+  def gradient(x):  # dE(x)/dθ at θ̄, flattened.
+    g = jax.grad(lambda m: energy_apply(meta.written_params(meta_params, m), x[None])[0])(init)
+    return jnp.concatenate([jnp.ravel(v) for v in jax.tree_util.tree_leaves(g)])
+
+  queries, _ = task.distort(key, stored)
+  unit = lambda g: g / jnp.maximum(jnp.linalg.norm(g, axis=1, keepdims=True), 1e-30)
+  return unit(jax.vmap(gradient)(queries)) @ unit(jax.vmap(gradient)(stored)).T
+
+
+def write_kernel_identification(exp: setups.Experiment, meta_params: meta.MetaParams,
+                                num_batches: int, num_patterns: Optional[int] = None,
+                                seed: int = 12345) -> Dict[str, float]:
+  """Whether writing can tell the stored items apart, to first order.
+
+  One writing step changes the energy of a pattern x by about
+  -η Σ_i <∇θE(x), ∇θE(x_i)> (Eq. 4, θ the writable weights at θ̄): the
+  memory behaves like a kernel memory whose kernel is the inner product of
+  these gradients. For each distorted query this measures whether its
+  gradient is closer (in cosine) to the gradient of its own stored pattern
+  than to any other of the N: `identification` (chance: 1/N), and the mean
+  cosine to its own pattern (`cos_own`) and to the others (`cos_other`).
+  A kernel whose `cos_other` is close to `cos_own` stores what the batch has
+  in common more than its items.
+
+  Returns:
+    dict with identification, cos_own, cos_other, chance, num_batches, num_patterns.
+  """
+  if num_batches < 1:
+    raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
+  n = exp.config.data.num_patterns if num_patterns is None else num_patterns
+  if n < 2:
+    raise ValueError(f"write-kernel identification needs N >= 2, got {n}.")
+  fn = jax.jit(functools.partial(_write_kernel_of_batch, exp.energy.apply, exp.task))
+  base = jax.random.PRNGKey(seed)
+  hits, own, other = [], [], []
+  for b in range(num_batches):
+    k_data, k_distort = jax.random.split(jax.random.fold_in(base, b))
+    stored = exp.sample_test(k_data, 1, n)[0]
+    k = np.asarray(fn(meta_params, stored, k_distort), np.float64)
+    hits.append(np.mean(k.argmax(axis=1) == np.arange(n)))
+    own.append(np.mean(np.diag(k)))
+    other.append((k.sum() - np.trace(k)) / (n * (n - 1)))
+  return dict(identification=float(np.mean(hits)), cos_own=float(np.mean(own)),
+              cos_other=float(np.mean(other)), chance=1.0 / n,
+              num_batches=num_batches, num_patterns=n)
 
 
 def energy_aucs(populations: Mapping[str, np.ndarray]) -> Dict[str, Dict[str, float]]:

@@ -73,16 +73,16 @@ def retrieval_figure(path: str, trace: Mapping[str, np.ndarray],
                      score_name: str = "error") -> str:
   """Figure 2: originals, distorted queries and every read iterate x(1..K).
 
-  Each image is captioned with its energy under the written memory (the
-  paper's Figure 2 shows energy levels), and the queries and iterates also
-  with their error to the original.
+  Each image is captioned with its energy under the written memory when the
+  trace has energies (the paper's Figure 2 shows energy levels), and the
+  queries and iterates also with their error to the original.
 
   Args:
     path: output PNG file.
     trace: `ebmm_jax.image_setups.retrieval_trace` output: originals
       [N, H, W, C], queries [N, H, W, C], iterates [K, N, H, W, C],
-      original_energies [N], query_energies [N], iterate_energies [K, N],
-      query_scores [N], iterate_scores [K, N].
+      query_scores [N], iterate_scores [K, N], and for an energy model
+      original_energies [N], query_energies [N], iterate_energies [K, N].
     num_examples: columns: the first this many of the N stored patterns.
     title: figure title.
     score_name: what the scores are (e.g. "Hamming error"), for the legend.
@@ -95,17 +95,23 @@ def retrieval_figure(path: str, trace: Mapping[str, np.ndarray],
   num_steps = iterates.shape[0]
   rows = [trace["originals"][:n], trace["queries"][:n]] + list(iterates)
   labels = ["original", "query"] + [f"x({k + 1})" for k in range(num_steps)]
-  energies = ([trace["original_energies"][:n], trace["query_energies"][:n]] +
-              list(np.asarray(trace["iterate_energies"])[:, :n]))
   scores = ([None, trace["query_scores"][:n]] +
             list(np.asarray(trace["iterate_scores"])[:, :n]))
+  if "original_energies" in trace:  # An energy model (EBMM).
+    energies = ([trace["original_energies"][:n], trace["query_energies"][:n]] +
+                list(np.asarray(trace["iterate_energies"])[:, :n]))
+    legend = f"E: energy; after |: {score_name} to the original"
+  else:
+    energies = [None] * len(scores)
+    legend = f"{score_name} to the original"
   captions = []
   for e_row, s_row in zip(energies, scores):
-    if s_row is None:
+    if e_row is None:
+      captions.append([""] * n if s_row is None else [f"{s:.3g}" for s in s_row])
+    elif s_row is None:
       captions.append([f"E {e:.3g}" for e in e_row])
     else:
       captions.append([f"E {e:.3g} | {s:.3g}" for e, s in zip(e_row, s_row)])
-  legend = f"E: energy; after |: {score_name} to the original"
   return image_grid(path, rows, labels, captions,
                     title=f"{title}\n{legend}" if title else legend)
 

@@ -17,10 +17,11 @@ import jax
 import ml_collections
 from absl import logging
 
+from ebmm_jax.configs import image_base
 from ebmm_jax.reporting import evaluation
 from ebmm_jax import setups
 from ebmm_jax.core import meta
-from ebmm_jax.core import params as params_lib
+from ebmm_jax.setups import specs
 from ebmm_jax import training
 from ebmm_jax.training import checkpoint
 from ebmm_jax.training import metrics as metrics_lib
@@ -123,7 +124,7 @@ def evaluate_cached(point: Point, meta_params, step: int, n: int,
   start = time.time()
   out = evaluation.evaluate(exp, meta_params, n, num_batches,
                             point.config.eval.batches_per_call, seed)
-  floats = params_lib.count_floats(meta_params.write.init_memory)
+  floats = exp.model.memory_floats
   logging.info("%s (%d floats, step %d): %s; query %s (%.0f s)", point.label,
                floats, step, out["summary"], out["query"], time.time() - start)
   row = dict(memory_floats=floats, num_patterns=n, mean=out["summary"]["mean"],
@@ -184,3 +185,30 @@ def evaluate_checkpoints(workdir: str, num_batches: int, seed: int = 12345,
                      num_patterns=n, num_batches=num_batches, seed=seed))
     logging.info("checkpoint %d: %s", step, rows[-1])
   return rows
+
+
+def compared_configs(specs_list, data_dir: str):
+  """(name, config) of each --compare spec, e.g. "memnet_images:cpu"."""
+  overrides = [f"data.data_dir={data_dir}"] if data_dir else []
+  return [(spec.partition(":")[0].split("/")[-1].removesuffix(".py"),
+           specs.load(spec, overrides)) for spec in specs_list]
+
+
+def sweep_points(config, mems, dynamic_sizes, root):
+  """The points of a sweep of `config`: one per memory size in `mems` (the
+  `mem=K` variant: `energy.memory_budget` for EBMM, `model.memory_budget` for a
+  memory baseline), in `<root>/mem_<K>`, or one per `energy.dynamic_size` in
+  `dynamic_sizes`, in `<root>/d_<size>`."""
+  if bool(mems) == bool(dynamic_sizes):
+    raise ValueError("Give exactly one of mems and dynamic_sizes.")
+  points = []
+  # EBMM's budget is `energy.memory_budget`, a memory baseline's `model.memory_budget`.
+  section = "model" if "model" in config else "energy"
+  for m in mems:
+    c = specs.with_overrides(
+        config, [f"{section}.memory_budget={image_base.parse_memory_budget(m)}"])
+    points.append(Point(f"mem={m}", c, os.path.join(root, f"mem_{m}")))
+  for d in dynamic_sizes:
+    c = specs.with_overrides(config, [f"energy.dynamic_size={d}"])
+    points.append(Point(f"d={d}", c, os.path.join(root, f"d_{d}")))
+  return points

@@ -7,10 +7,13 @@ from ebmm_jax.core import meta
 from ebmm_jax.setups import curriculum as curriculum_lib
 
 EBMM = "ebmm"
-# The Table 1 baselines a config's `model.name` may name (`ebmm_jax.baselines`).
-BASELINES = ("memory_networks", "mann", "lstm", "plasticity", "modern_hopfield", "dae")
-# The baselines that store images (Table 2); the others store binary strings.
-IMAGE_BASELINES = ("dae",)
+# The baselines that store images: Table 2's non-memory models and the image
+# memories of Figures 3, 5a and 7; the others store binary strings (Table 1).
+IMAGE_BASELINES = ("dae", "vae", "deep_image_prior", "memnet_images", "mann_images",
+                   "kanerva")
+# Every baseline a config's `model.name` may name (`ebmm_jax.baselines`).
+BASELINES = ("memory_networks", "mann", "lstm", "plasticity", "modern_hopfield",
+             *IMAGE_BASELINES)
 # Size fields of a baseline's `model` section; each must be >= 1 when present.
 _BASELINE_SIZES = ("slots", "embedding_size", "hops", "hidden_size", "word_size",
                    "controller_size", "present_steps", "read_steps", "capacity")

@@ -11,7 +11,8 @@
 - task: images live in the box [0, 1] (reading projects onto it, Appendix
   B.1); a query is the stored image with one random block replaced by noise
   (Sections 4.1-4.3) or with salt-and-pepper noise (Appendix A.5). The model
-  is never told where the distortion is (no clamping: `known` is None). The
+  is not told where the distortion is (no clamping: `known` is None), except
+  Deep Image Prior, told the block as in Table 2 (`model.told_block`). The
   score is the Hamming error of the binarized retrieval for binary images
   (Omniglot, MNIST; Section 4.1) and the squared error for RGB (Section 4.2).
 - energy: a ResNet of Appendix C.2-C.5 (`ebmm_jax.energies.resnet`), whose
@@ -22,7 +23,7 @@ an Omniglot model on MNIST (Appendix A.6, only a test split offline) never
 asks for MNIST's train split.
 """
 import functools
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import haiku as hk
 import jax
@@ -34,7 +35,6 @@ from ebmm_jax.core import distortions
 from ebmm_jax.baselines import registry
 from ebmm_jax.setups import configuration
 from ebmm_jax.setups import experiment
-from ebmm_jax.core import meta
 from ebmm_jax.core import tasks
 from ebmm_jax.data import images as images_lib
 from ebmm_jax.data import sampling
@@ -291,13 +291,17 @@ class SplitSampler:
 def make_task(config: ml_collections.ConfigDict) -> tasks.Task:
   """The protocol of docs/protocols.md for the config's dataset and distortion."""
   d = config.data
+  # Only a model told where the block is (Deep Image Prior, Table 2's *)
+  # gets its mask as `known`; every other model must find the block itself.
+  told = "model" in config and config.model.get("told_block", False)
   if d.distortion == "block":
     block_size, fill = d.block_size, d.fill
 
     def distort(key, patterns):
-      queries, _ = distortions.block_noise(key, patterns, block_size, fill)
-      return queries, None  # The block's position is not revealed.
-    description = f"{block_size}x{block_size} block, {fill} noise"
+      queries, mask = distortions.block_noise(key, patterns, block_size, fill)
+      return queries, (~mask if told else None)
+    description = f"{block_size}x{block_size} block, {fill} noise" + (
+        ", block revealed" if told else "")
   else:
     rate = float(d.noise_rate)
 
@@ -346,13 +350,14 @@ def build(config: ml_collections.ConfigDict) -> experiment.Experiment:
 # Inspection (Figure 2).
 
 
-def retrieval_trace(exp: experiment.Experiment, meta_params: meta.MetaParams,
+def retrieval_trace(exp: experiment.Experiment, meta_params,
                     key: jax.Array, num_patterns: Optional[int] = None
                     ) -> Dict[str, np.ndarray]:
   """Writes one random test batch, reads it back, and records every step.
 
   Figure 2: the originals, their distorted queries and every read iterate,
-  each with its energy under the written memory.
+  each with its energy under the written memory where the model has an
+  energy (EBMM); any `models.MemoryModel` works.
 
   Args:
     exp: an image experiment.
@@ -362,26 +367,27 @@ def retrieval_trace(exp: experiment.Experiment, meta_params: meta.MetaParams,
 
   Returns:
     dict of numpy arrays: originals [N, H, W, C], queries [N, H, W, C],
-    iterates [K, N, H, W, C], energies of the originals [N], of the queries
-    [N] and of the iterates [K, N], scores of the queries [N] and of the
-    iterates [K, N].
+    iterates [K, N, H, W, C], scores of the queries [N] and of the iterates
+    [K, N]; for energy models also the energies of the originals [N], of the
+    queries [N] and of the iterates [K, N].
   """
   n = exp.config.data.num_patterns if num_patterns is None else num_patterns
   k_data, k_distort = jax.random.split(key)
   patterns = exp.sample_test(k_data, 1, n)[0]
-  return jax.device_get(_trace(exp.energy.apply, exp.task, exp.rule, meta_params,
-                               patterns, k_distort))
+  return jax.device_get(_trace(exp.model, exp.task, meta_params, patterns, k_distort))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _trace(energy_apply: Callable, task: tasks.Task, rule, meta_params, patterns, key):
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _trace(model, task: tasks.Task, meta_params, patterns, key):
   queries, known = task.distort(key, patterns)
-  iterates, written, _ = meta.write_and_read(energy_apply, meta_params, patterns,
-                                             queries, known, task.box, rule=rule)
-  energy = functools.partial(energy_apply, meta.written_params(meta_params, written))
-  return dict(
+  state = model.write(meta_params, patterns)
+  iterates = model.read(meta_params, state, queries, known)
+  out = dict(
       originals=patterns, queries=queries, iterates=iterates,
-      original_energies=energy(patterns), query_energies=energy(queries),
-      iterate_energies=jax.vmap(energy)(iterates),
       query_scores=task.score(queries, patterns),
       iterate_scores=jax.vmap(task.score, in_axes=(0, None))(iterates, patterns))
+  if model.energy is not None:
+    energy = functools.partial(model.energy, meta_params, state)
+    out.update(original_energies=energy(patterns), query_energies=energy(queries),
+               iterate_energies=jax.vmap(energy)(iterates))
+  return out
