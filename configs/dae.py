@@ -25,57 +25,9 @@ salt-and-pepper 9.57, 8.82, 69.20.
 """
 import ml_collections
 
-from ebmm_jax.configs import base
 from ebmm_jax.configs import image_base
-
-# Table 2: the block covers 25% of the image (16x16 on 32x32, 32x32 on 64x64).
-_BLOCK = {"omniglot": (16, "binary"), "cifar10": (16, "uniform"),
-          "imagenet64": (32, "uniform")}
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  c = image_base.get_image_config("omniglot", "")
-  del c["energy"]  # EBMM's energy and writing/reading options: not used.
-  del c["memory"]
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "dae"
-  c.model.channels = 32  # Encoder ResBlocks 32, 64, 96 (Appendix C.2).
-  c.model.code_size = 256  # Table 2: a 256-unit bottleneck.
-  c.optim.learning_rate = 1e-3
-  c.data.num_patterns = 64
-  c.data.block_size, c.data.fill = _BLOCK["omniglot"]
-
-  def dataset(c, name):
-    if name not in _BLOCK:
-      raise ValueError(f"data={name!r}: expected one of {sorted(_BLOCK)}.")
-    c.data.name = name
-    c.data.block_size, c.data.fill = _BLOCK[name]
-
-  def salt(c):
-    c.data.distortion = "salt_and_pepper"
-
-  def cpu(c):
-    c.model.channels = 16
-    image_base.recipe(c, seconds=1200.0)
-    c.train.log_every = 25
-    c.train.checkpoint_every_secs = 120.0
-
-  def gpu(c):
-    image_base.recipe(c, seconds=4 * 3600.0)
-    c.train.log_every = 100
-    c.train.checkpoint_every_secs = 600.0
-
-  def runlocal(c):
-    base.runlocal(c)
-    c.model.channels = 4
-    c.model.code_size = 16
-    c.data.num_patterns = 4
-    c.data.image_size = 16
-    c.data.block_size = 8
-    c.eval.num_batches = 4
-    c.eval.batches_per_call = 2
-
-  return base.apply_variants(
-      c, arg, "configs/dae.py",
-      {"salt": salt, "cpu": cpu, "gpu": gpu, "runlocal": runlocal},
-      {"data": dataset, "n": base.integer("data", "num_patterns")})
+  c = image_base.baseline_config("dae", code_size=256)  # Table 2: a 256-unit bottleneck.
+  return image_base.apply_baseline_variants(c, arg, "configs/dae.py")

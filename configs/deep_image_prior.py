@@ -38,22 +38,13 @@ column (squared error; the text extraction loses the column).
 """
 import ml_collections
 
-from ebmm_jax.configs import base
 from ebmm_jax.configs import image_base
-
-# Table 2: the block covers 25% of the image (16x16 on 32x32, 32x32 on 64x64).
-_BLOCK = {"omniglot": (16, "binary"), "cifar10": (16, "uniform"),
-          "imagenet64": (32, "uniform")}
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  c = image_base.get_image_config("omniglot", "")
-  del c["energy"]  # EBMM's energy and writing/reading options: not used.
-  del c["memory"]
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "deep_image_prior"
-  c.model.channels = 32  # Decoder widths 96, 64, 32, 32 (Appendix C.2's transpose).
-  c.model.code_size = 32  # The fixed random code the generator maps to an image.
+  # The fixed random code the generator maps to an image; decoder widths
+  # 96, 64, 32, 32 (Appendix C.2's transpose).
+  c = image_base.baseline_config("deep_image_prior", code_size=32)
   c.model.fit_steps = 2000  # Adam updates per query (Appendix A.3: 2,000).
   c.model.fit_learning_rate = 0.01  # Their learning rate (Ulyanov et al.'s).
   c.model.max_iterates = 10  # Evenly spaced fit outputs a read returns (last incl.).
@@ -64,16 +55,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.optim.weight_decay = 0.0
   c.train.num_steps = 1
   c.train.log_every = 1
-  c.data.num_patterns = 64
-  c.data.block_size, c.data.fill = _BLOCK["omniglot"]
-
-  def dataset(c, name):
-    if name not in _BLOCK:
-      raise ValueError(f"data={name!r}: expected one of {sorted(_BLOCK)}.")
-    c.data.name = name
-    c.data.block_size, c.data.fill = _BLOCK[name]
-    if c.data.image_size:  # Resized (runlocal): still a quarter of the image.
-      c.data.block_size = c.data.image_size // 2
 
   def salt(c):
     c.data.distortion = "salt_and_pepper"
@@ -88,18 +69,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.train.num_steps = 1
     c.train.checkpoint_every_secs = 600.0
 
-  def runlocal(c):
-    base.runlocal(c)
-    c.model.channels = 4
-    c.model.code_size = 16
-    c.model.fit_steps = 5
-    c.data.num_patterns = 4
-    c.data.image_size = 16
-    c.data.block_size = 8
-    c.eval.num_batches = 4
-    c.eval.batches_per_call = 2
-
-  return base.apply_variants(
-      c, arg, "configs/deep_image_prior.py",
-      {"salt": salt, "cpu": cpu, "gpu": gpu, "runlocal": runlocal},
-      {"data": dataset, "n": base.integer("data", "num_patterns")})
+  return image_base.apply_baseline_variants(
+      c, arg, "configs/deep_image_prior.py", runlocal_model={"fit_steps": 5},
+      extra={"salt": salt, "cpu": cpu, "gpu": gpu})

@@ -116,6 +116,99 @@ def gpu(c: ml_collections.ConfigDict) -> None:
   c.train.checkpoint_every_secs = 600.0
 
 
+# Table 2: the block covers 25% of the image (16x16 on 32x32, 32x32 on 64x64),
+# {0, 1} noise on binary Omniglot, uniform noise on RGB.
+TABLE2_BLOCKS = {"omniglot": (16, "binary"), "cifar10": (16, "uniform"),
+                 "imagenet64": (32, "uniform")}
+
+Variant = Callable[[ml_collections.ConfigDict], None]
+
+
+def baseline_config(name: str, code_size: int = 256) -> ml_collections.ConfigDict:
+  """What every image baseline's config starts from (Table 2, Figures 3, 5a
+  and 7): no EBMM sections; a `model` section naming the baseline, with the
+  shared encoder/decoder's widths (Appendix C.2: ResBlocks 32, 64, 96 and a
+  `code_size` code); AdamW 1e-3; Omniglot, N = 64 and Table 2's block."""
+  c = get_image_config("omniglot", "")
+  del c["energy"]  # EBMM's energy and writing/reading options: not used.
+  del c["memory"]
+  c.model = ml_collections.ConfigDict()
+  c.model.name = name  # A key of ebmm_jax.baselines.registry.BUILDERS.
+  c.model.channels = 32  # Encoder ResBlocks 32, 64, 96 (Appendix C.2).
+  c.model.code_size = code_size
+  c.optim.learning_rate = 1e-3
+  c.data.num_patterns = 64
+  c.data.block_size, c.data.fill = TABLE2_BLOCKS["omniglot"]
+  return c
+
+
+def set_dataset(c: ml_collections.ConfigDict, name: str) -> None:
+  """The `data=NAME` variant of the baselines: the dataset and its Table 2
+  block (a quarter of a resized image, e.g. runlocal's)."""
+  if name not in TABLE2_BLOCKS:
+    raise ValueError(f"data={name!r}: expected one of {sorted(TABLE2_BLOCKS)}.")
+  c.data.name = name
+  c.data.block_size, c.data.fill = TABLE2_BLOCKS[name]
+  if c.data.image_size:
+    c.data.block_size = c.data.image_size // 2
+
+
+def apply_baseline_variants(
+    c: ml_collections.ConfigDict, arg: str, config_file: str,
+    runlocal_model: Optional[Dict[str, object]] = None,
+    extra: Optional[Dict[str, Variant]] = None,
+    parametric: Optional[Dict[str, Callable[[ml_collections.ConfigDict, str], None]]] = None
+) -> ml_collections.ConfigDict:
+  """The variants every image baseline knows, then a file's own (`extra`,
+  `parametric`: they replace a shared one of the same name):
+    data=NAME  omniglot, cifar10 or imagenet64 with Table 2's block.
+    salt       15% salt-and-pepper noise instead of the block.
+    n=K        N images per memory.
+    mem=K      `model.memory_budget` (configs that have one).
+    cpu        half the widths (ResBlocks 16, 32, 48) and the recipe over
+               20 minutes of training.
+    gpu        the paper's widths and the recipe over 4 hours.
+    runlocal   smoke run: widths 4, code 16, N = 4, 16x16 images with an 8x8
+               block, 20 steps, and `runlocal_model`'s fields.
+  """
+  def salt(c):
+    c.data.distortion = "salt_and_pepper"
+
+  def cpu(c):
+    c.model.channels = 16
+    recipe(c, seconds=1200.0)
+    c.train.log_every = 25
+    c.train.checkpoint_every_secs = 120.0
+
+  def gpu(c):
+    recipe(c, seconds=4 * 3600.0)
+    c.train.log_every = 100
+    c.train.checkpoint_every_secs = 600.0
+
+  def small(c):
+    base.runlocal(c)
+    c.model.channels = 4
+    c.model.code_size = 16
+    for field, value in (runlocal_model or {}).items():
+      c.model[field] = value
+    c.data.num_patterns = 4
+    c.data.image_size = 16
+    c.data.block_size = 8
+    c.eval.num_batches = 4
+    c.eval.batches_per_call = 2
+
+  def memory_budget(c, text):
+    c.model.memory_budget = parse_memory_budget(text)
+
+  shared = {"data": set_dataset, "n": base.integer("data", "num_patterns")}
+  if "memory_budget" in c.model:
+    shared["mem"] = memory_budget
+  return base.apply_variants(
+      c, arg, config_file,
+      {"salt": salt, "cpu": cpu, "gpu": gpu, "runlocal": small, **(extra or {})},
+      {**shared, **(parametric or {})})
+
+
 def apply_variants(c: ml_collections.ConfigDict, arg: str, config_file: str,
                    extra: Optional[Dict[str, Callable[[ml_collections.ConfigDict], None]]] = None,
                    runlocal_fn: Optional[Callable[[ml_collections.ConfigDict], None]] = None

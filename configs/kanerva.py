@@ -21,6 +21,7 @@ Arguments after the colon select variants, comma-separated:
              salt-and-pepper (Figure 8, bottom); half the side on smaller
              images.
   n=K        images per batch (default 16, Appendix A.4).
+  data=NAME  another dataset (cifar10, imagenet64), as every image baseline.
   cpu        half the widths (ResBlocks 16, 32, 48), AdamW 1e-3, 20 minutes
              of training on the seconds clock (`image_base.recipe`).
   gpu        the paper's widths, AdamW 1e-3, 4 hours of training.
@@ -35,7 +36,6 @@ import math
 
 import ml_collections
 
-from ebmm_jax.configs import base
 from ebmm_jax.configs import image_base
 
 
@@ -49,20 +49,13 @@ def rows_for_budget(budget: int, code_size: int) -> int:
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  c = image_base.get_image_config("omniglot", "")
-  del c["energy"]  # EBMM's energy and writing/reading options: not used.
-  del c["memory"]
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "kanerva"
-  c.model.channels = 32  # Encoder ResBlocks 32, 64, 96 (Appendix C.2).
-  c.model.code_size = 256  # C: the shared encoder's 256-unit code.
+  c = image_base.baseline_config("kanerva", code_size=256)  # C: the encoder's code.
   c.model.rows = 41  # K_r: memory rows; 41 * 256 + 41^2 = 12,177 floats (Figure 8).
   c.model.memory_budget = 0  # Floats (0: use rows); >0 picks rows, see `mem=K`.
   c.model.iterations = 5  # K: attractor iterations at reading (EBMM's K = 5).
   c.model.ridge = 0.1  # lambda of the ridge addressing (||r_k||^2 ~ C = 256).
   c.model.noise_init = 0.1  # sigma_xi^2 at init (learned).
   c.model.write_addressing = "posterior"  # Or "prior": every code addressed by R0.
-  c.optim.learning_rate = 1e-3
   c.data.num_patterns = 16  # Appendix A.4: batches of 16 images.
   c.data.distortion = "salt_and_pepper"  # Appendix A.4: 15% salt and pepper.
   c.data.noise_rate = 0.15
@@ -72,36 +65,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.data.fill = "binary"
     c.data.block_size = c.data.image_size // 2 if c.data.image_size else 16
 
-  def memory_budget(c, text):
-    c.model.memory_budget = image_base.parse_memory_budget(text)
-
-  def cpu(c):
-    c.model.channels = 16
-    image_base.recipe(c, seconds=1200.0)
-    c.train.log_every = 25
-    c.train.checkpoint_every_secs = 120.0
-
-  def gpu(c):
-    image_base.recipe(c, seconds=4 * 3600.0)
-    c.train.log_every = 100
-    c.train.checkpoint_every_secs = 600.0
-
-  def runlocal(c):
-    base.runlocal(c)
-    c.model.channels = 4
-    c.model.code_size = 16
-    c.model.rows = 8
-    c.model.iterations = 2
-    c.data.num_patterns = 4
-    c.data.image_size = 16
-    c.data.block_size = 8
-    c.eval.num_batches = 4
-    c.eval.batches_per_call = 2
-
-  c = base.apply_variants(
-      c, arg, "configs/kanerva.py",
-      {"block": block, "cpu": cpu, "gpu": gpu, "runlocal": runlocal},
-      {"mem": memory_budget, "n": base.integer("data", "num_patterns")})
+  c = image_base.apply_baseline_variants(
+      c, arg, "configs/kanerva.py", runlocal_model={"rows": 8, "iterations": 2},
+      extra={"block": block})
   if c.model.memory_budget:  # After every variant: the final code size.
     c.model.rows = rows_for_budget(c.model.memory_budget, c.model.code_size)
   return c

@@ -37,7 +37,6 @@ from typing import Callable, Dict, Mapping, Optional
 
 import ml_collections
 
-from ebmm_jax.configs import base
 from ebmm_jax.configs import image_base
 
 # data=NAME: (block side, block fill, N, encoder channel multipliers). Table 2
@@ -61,21 +60,12 @@ def image_memory_config(name: str, config_file: str, arg: str,
     runlocal_sizes: those of the smoke run.
     budget_field: the field `mem=K` sets by default.
   """
-  c = image_base.get_image_config("omniglot", "")
-  del c["energy"]  # EBMM's energy and writing/reading options: not used.
-  del c["memory"]
-  c.model = ml_collections.ConfigDict()
-  c.model.name = name  # A key of ebmm_jax.baselines.registry.BUILDERS.
-  c.model.channels = 32  # Encoder ResBlocks 32, 64, 96 (Appendix C.2).
+  c = image_base.baseline_config(name, code_size=256)  # The C.2 encoder's Linear(256).
   c.model.channel_multipliers = DATASETS["omniglot"][3]
-  c.model.code_size = 256  # The C.2 encoder's Linear(256).
   for field, value in sizes.items():
     c.model[field] = value
   c.model.memory_budget = 0  # Floats (0: the sizes above); the `mem=K` variant.
   c.model.budget_field = budget_field  # The size `memory_budget` sets.
-  c.optim.learning_rate = 1e-3
-  c.data.num_patterns = 64  # Figure 3: batches of 64.
-  c.data.block_size, c.data.fill = DATASETS["omniglot"][:2]
 
   def dataset(c, data_name):
     if data_name not in DATASETS:
@@ -84,39 +74,9 @@ def image_memory_config(name: str, config_file: str, arg: str,
     c.data.block_size, c.data.fill, c.data.num_patterns, multipliers = DATASETS[data_name]
     c.model.channel_multipliers = multipliers
 
-  def memory_budget(c, text):
-    c.model.memory_budget = image_base.parse_memory_budget(text)
-
-  def salt(c):
-    c.data.distortion = "salt_and_pepper"
-
-  def cpu(c):
-    c.model.channels = 16
-    image_base.recipe(c, seconds=1200.0)
-    c.train.log_every = 25
-    c.train.checkpoint_every_secs = 120.0
-
-  def gpu(c):
-    image_base.recipe(c, seconds=4 * 3600.0)
-    c.train.log_every = 100
-    c.train.checkpoint_every_secs = 600.0
-
-  def runlocal(c):
-    base.runlocal(c)
-    c.model.channels = 4
-    c.model.code_size = 16
-    for field, value in runlocal_sizes.items():
-      c.model[field] = value
-    c.data.num_patterns = 4
-    c.data.image_size = 16
-    c.data.block_size = 8
-    c.eval.num_batches = 4
-    c.eval.batches_per_call = 2
-
-  return base.apply_variants(
-      c, arg, config_file,
-      {"salt": salt, "cpu": cpu, "gpu": gpu, "runlocal": runlocal, **(extra or {})},
-      {"data": dataset, "n": base.integer("data", "num_patterns"), "mem": memory_budget})
+  return image_base.apply_baseline_variants(
+      c, arg, config_file, runlocal_model=dict(runlocal_sizes), extra=extra,
+      parametric={"data": dataset})
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
