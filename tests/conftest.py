@@ -32,3 +32,15 @@ def data_dir() -> pathlib.Path:
   if not path.is_dir() or not any(path.iterdir()):
     pytest.fail(f"EBMM_DATA_DIR={path} is set but is not a non-empty folder.")
   return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+  """Drops every compiled JAX program after each test file: the suite runs
+  hundreds of compilations in one process, and XLA's compiler crashed late in
+  a full run (never in a file run alone)."""
+  yield
+  import gc  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.clear_caches()
+  gc.collect()
