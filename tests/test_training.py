@@ -98,6 +98,17 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
   assert checkpoint.restore_latest(str(tmp_path), {"a": np.zeros(3)})[0] == 1
 
 
+def test_checkpoints_in_a_relative_folder_save_and_restore(tmp_path, monkeypatch):
+  """A workdir given relative to the working directory (`--workdir=runs/x`)."""
+  monkeypatch.chdir(tmp_path)
+  tree = {"a": np.arange(3.0, dtype=np.float32)}
+  path = checkpoint.save("runs/x/checkpoints", 7, tree)
+  assert os.path.isdir(tmp_path / "runs" / "x" / "checkpoints" / "7"), path
+  step, restored = checkpoint.restore_latest("runs/x/checkpoints", tree)
+  assert step == 7
+  chex.assert_trees_all_equal(restored, tree)
+
+
 def test_checkpoints_of_earlier_versions_still_load(tmp_path):
   """A workdir of an earlier version holds `ckpt_<step>.npz` files: they are
   listed and read with the new ones, newest first."""

@@ -20,6 +20,7 @@ Single pytrees outside a training run (a saved `api.Memory`'s
 """
 import functools
 import io
+import os
 import re
 from typing import Any, List, Optional, Tuple
 
@@ -42,6 +43,13 @@ def _ocp():
   """orbax.checkpoint, imported on first use (it takes seconds to import)."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   return ocp
+
+
+def _path(directory) -> epath.Path:
+  """`directory` as orbax needs it: absolute (a relative local path is made
+  absolute against the working directory; cloud paths already are)."""
+  text = str(directory)
+  return epath.Path(text if "://" in text else os.path.abspath(text))
 
 
 def _manager(directory: epath.Path):
@@ -89,7 +97,7 @@ def save(directory, step: int, tree: Any, keep: int = 3) -> str:
   path; keeps it and the newest `keep - 1` others (never deleting the one
   just written, even if older, higher-step checkpoints are there). Every
   process of a multi-host job must call it with the same step."""
-  d = epath.Path(directory)
+  d = _path(directory)
   final = d / str(step)
   if jax.process_index() == 0:  # Process 0 writes the files (orbax: the primary host).
     d.mkdir(parents=True, exist_ok=True)
@@ -133,7 +141,7 @@ def _check_like(path: str, restored: Any, template: Any) -> Any:
 def load(path, template: Any) -> Any:
   """Reads checkpoint `path` (an orbax step folder, or a `.npz` file) into the
   structure (and dtypes) of `template`."""
-  p = epath.Path(path)
+  p = _path(path)
   if p.is_dir():
     # The item's handler, not a CheckpointManager: restoring then involves no
     # other process (a manager synchronises every process of a job).
@@ -168,7 +176,6 @@ def save_tree(path, tree: Any) -> str:
       f.write(buffer.getvalue())
       f.flush()
       if hasattr(f, "fileno"):  # A local file: on disk before the rename.
-        import os  # pylint: disable=g-import-not-at-top
         os.fsync(f.fileno())
     tmp.rename(final)
   except BaseException:
