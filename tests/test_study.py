@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from ebmm_jax.reporting import runs
 from ebmm_jax.reporting import study
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,8 +41,11 @@ def test_quick_study_trains_both_variants_resumes_and_reports(tmp_path):
   names = ["old_cpu", "log_rates_lr"]
   done = {n: json.load(open(tmp_path / "s" / n / study.DONE_FILE)) for n in names}
   for n in names:
-    # The budget is training seconds (compilation excluded), reached.
-    assert done[n]["train_seconds"] >= 0.98 * 4.0
+    # The budget is training seconds (compilation excluded), reached within
+    # the study's 2% (measured unrounded: the record keeps 0.1 s).
+    seconds = runs.training_seconds(str(tmp_path / "s" / n))
+    assert seconds >= 0.98 * 4.0
+    assert done[n]["train_seconds"] == round(seconds, 1)
     assert done[n]["steps"] > 10 and done[n]["num_batches"] == 4
     assert 0 <= done[n]["mean"] <= 128
   table = (tmp_path / "s" / "table.md").read_text()
