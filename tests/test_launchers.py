@@ -206,6 +206,42 @@ def test_table3_and_image_launchers_score_like_the_reference(omniglot_root, data
   assert abs(result["writing_gain"] - (1 - result["summary"]["mean"] / off["mean"])) < 1e-12
 
 
+# --- Table 2 (experiments.table2) ---------------------------------------------
+
+def test_table2_launcher_trains_and_scores_a_cell_like_its_model(data_dir, tmp_path):
+  """One cell (the DAE, Omniglot, salt-and-pepper; runlocal, one meta-step):
+  its workdir, meta-steps and scores, recomputed here from the trained model's
+  own read of the same batches and queries, and the paper's number beside it."""
+  root = tmp_path / "table2"
+  stdout = _run(["-m", "experiments.table2", f"--root={root}", f"--data_dir={data_dir}",
+                 "--models=dae", "--datasets=omniglot", "--noises=salt_and_pepper",
+                 "--variant=runlocal", "--train_steps=1", "--num_batches=2", "--seed=3"])
+  cell = json.loads((root / "table2.json").read_text())["cells"][
+      "dae / omniglot / salt_and_pepper"]
+  workdir = str(root / "dae_omniglot_salt_and_pepper")
+  assert cell["workdir"] == workdir and cell["steps"] == 1 and cell["paper"] == "9.57"
+  config = training.load_config(workdir)
+  assert config.data.distortion == "salt_and_pepper" and config.data.name == "omniglot"
+  exp = setups.build(config)
+  params = training.load_meta_params(config, workdir)
+  batches = _evaluation_batches(exp, config.data.num_patterns, 2, seed=3)
+  final, query = [], []
+  for patterns, queries, known in batches:
+    xs = exp.model.retrieve(params, patterns, queries, known)
+    final.append(_hamming(np.asarray(xs[-1]), np.asarray(patterns)))
+    query.append(_hamming(np.asarray(queries), np.asarray(patterns)))
+  final, query = np.concatenate(final), np.concatenate(query)
+  assert cell["summary"]["count"] == final.size == 2 * config.data.num_patterns
+  np.testing.assert_allclose(cell["summary"]["mean"], final.mean(), rtol=1e-6)
+  np.testing.assert_allclose(cell["query_mean"], query.mean(), rtol=1e-12)
+  # 15% of the 16x16 pixels set to 0 or 1 at random: about 19 of them wrong.
+  assert 12 < query.mean() < 27
+  row = next(l for l in stdout.splitlines() if l.startswith("| DAE (here) |"))
+  assert f"{final.mean():.2f} [" in row
+  assert next(l for l in stdout.splitlines() if l.startswith("| DAE (paper) |")) == \
+      "| DAE (paper) | 9.57 |"
+
+
 # --- Training curves (experiments.plot_training) ------------------------------
 
 # Runs the launcher with Figure.savefig wrapped to record every plotted line.

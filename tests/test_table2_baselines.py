@@ -19,6 +19,7 @@ from ebmm_jax.baselines import vae
 from ebmm_jax.core import distortions
 from ebmm_jax.core import models
 from ebmm_jax.core import tasks
+from ebmm_jax.reporting import table2
 from ebmm_jax.setups import configuration
 from ebmm_jax.setups import specs
 from ebmm_jax.training import parallel
@@ -193,3 +194,47 @@ def test_deep_image_prior_step_on_real_omniglot_leaves_params_unchanged(data_dir
   assert np.all(m["score"] <= 16)
   jax.tree_util.tree_map(np.testing.assert_array_equal, jax.device_get(state.meta_params),
                          before)
+
+
+# --- Table 2's layout (ebmm_jax.reporting.table2) -----------------------------
+
+def test_table2_cells_give_each_column_its_dataset_and_noise():
+  cells = table2.cells(["dae", "deep_image_prior"], ["omniglot", "cifar10"],
+                       table2.NOISES, "cpu", "/root")
+  assert len(cells) == 8
+  for c in cells:
+    model, dataset, noise = c.key
+    d = c.point.config.data
+    assert c.point.workdir == f"/root/{model}_{dataset}_{noise}"
+    assert (d.name, d.distortion) == (dataset, noise)
+    assert d.num_patterns == 64 and c.point.config.model.channels == 16  # cpu widths.
+    if noise == "block":  # A quarter of the 32x32 image; {0, 1} or uniform fill.
+      assert (d.block_size, d.fill) == (16, "binary" if dataset == "omniglot" else "uniform")
+    else:
+      assert d.noise_rate == 0.15
+    if model == "deep_image_prior":  # Told where the block is; not under salt.
+      assert c.point.config.model.told_block == (noise == "block")
+  with pytest.raises(ValueError, match="datasets"):
+    table2.cells(["dae"], ["mnist"], ["block"], "cpu", "/root")
+  with pytest.raises(ValueError, match="models"):
+    table2.cells(["hebb"], ["omniglot"], ["block"], "cpu", "/root")
+
+
+def test_table2_markdown_puts_each_cell_under_its_column_beside_the_paper():
+  summary = lambda mean: dict(mean=mean, p5=mean - 1, p95=mean + 1)
+  results = {("dae", "omniglot", "salt_and_pepper"): dict(summary=summary(12.5)),
+             ("vae", "cifar10", "block"): dict(summary=summary(600.25))}
+  text = table2.markdown(results, ["vae", "dae", "deep_image_prior"],
+                         ["omniglot", "cifar10", "imagenet64"], table2.NOISES)
+  lines = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()]
+  header, rows = lines[0], {r[0]: r[1:] for r in lines[2:]}
+  col = lambda noise, dataset: header.index(f"{noise}, {dataset}") - 1
+  assert rows["DAE (here)"][col("salt-and-pepper", "omniglot")] == "12.50 [11.5, 13.5]"
+  assert rows["VAE (here)"][col("block", "cifar10")] == "600.25 [599.2, 601.2]"
+  assert sum(c != "-" for name, r in rows.items() if "(here)" in name for c in r) == 2
+  assert rows["DAE (paper)"][col("block", "omniglot")] == "36.08"
+  assert rows["DAE (paper)"][col("salt-and-pepper", "imagenet64")] == "69.2"
+  assert rows["VAE (paper)"][col("block", "cifar10")] == "544.72"
+  assert rows["Deep Image Prior (paper)"][col("block", "imagenet64")] == "170.36*"
+  assert rows["Deep Image Prior (paper)"][col("salt-and-pepper", "imagenet64")] == "467.92"
+  assert rows["Deep Image Prior (paper)"][col("block", "omniglot")] == "-"

@@ -102,9 +102,12 @@ def evaluate_points(points: Sequence[Point], train_seconds: float,
 
 def _cache_path(workdir: str, config, step: int, n: int, num_batches: int,
                 seed: int) -> str:
-  """One file per (checkpoint step, data and distortion, N, batches, seed)."""
-  key = json.dumps([config.data.to_dict(), step, n, num_batches, seed],
-                   sort_keys=True)
+  """One file per (checkpoint step, data and distortion, N, batches, seed, and
+  a baseline's reading options, e.g. the VAE's γ)."""
+  parts = [config.data.to_dict(), step, n, num_batches, seed]
+  if "model" in config:
+    parts.append(config.model.to_dict())
+  key = json.dumps(parts, sort_keys=True)
   digest = hashlib.sha1(key.encode()).hexdigest()[:12]
   return os.path.join(workdir, "evaluations", f"step{step}_n{n}_b{num_batches}_"
                       f"s{seed}_{digest}.json")
@@ -114,7 +117,8 @@ def evaluate_cached(point: Point, meta_params, step: int, n: int,
                     num_batches: int, seed: int) -> Dict[str, object]:
   """`evaluation.evaluate` of a point, kept in its workdir: a sweep run again
   (a point added, a plot redrawn) re-scores only what changed. The cache is
-  keyed by the checkpoint's step, the data config, N, batches and seed."""
+  keyed by the checkpoint's step, the data config, N, batches, seed and
+  a baseline's `model` section."""
   path = _cache_path(point.workdir, point.config, step, n, num_batches, seed)
   if os.path.exists(path):
     with open(path) as f:

@@ -1,0 +1,168 @@
+"""Table 2 (Appendix A.3) as Markdown: the non-memory image baselines next to
+the paper's numbers. `experiments/table2.py` is its launcher.
+
+A cell is one (model, dataset, noise): the model's config with the variants
+`data=DATASET` and, for salt-and-pepper, `salt`, trained (or loaded) in its
+own workdir `<root>/<config>_<dataset>_<noise>` and scored on random test
+batches with the image protocols of Section 4 (Hamming error per image for
+Omniglot, squared error per image for CIFAR-10 and ImageNet 64x64). The VAE's
+attractor step size γ is grid-searched on training batches before it is
+scored, as the paper does. Deep Image Prior is not meta-trained: its one
+"training" step only writes the checkpoint of its fixed random generator.
+"""
+import dataclasses
+import os
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import jax
+import ml_collections
+from absl import logging
+
+from ebmm_jax import setups
+from ebmm_jax import training
+from ebmm_jax.baselines import vae
+from ebmm_jax.reporting import paper
+from ebmm_jax.reporting import runs
+from ebmm_jax.reporting import tables
+from ebmm_jax.setups import specs
+
+DATASETS = ("omniglot", "cifar10", "imagenet64")
+NOISES = ("block", "salt_and_pepper")
+# Table 2's rows: the paper's name of each model and its config.
+MODELS = {"vae": "VAE", "dae": "DAE", "deep_image_prior": "Deep Image Prior"}
+# Models that are not meta-trained: one step writes their checkpoint.
+UNTRAINED = ("deep_image_prior",)
+# Training batches of the VAE's grid search for γ.
+GRID_SEARCH_BATCHES = 4
+
+Key = Tuple[str, str, str]  # (model config, dataset, noise)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  key: Key
+  point: runs.Point
+
+
+def cells(models: Sequence[str], datasets: Sequence[str], noises: Sequence[str],
+          variant: str, root: str, overrides: Sequence[str] = ()) -> List[Cell]:
+  """One cell per (model, dataset, noise), each with its config and workdir.
+
+  Args:
+    models: keys of `MODELS` (config names).
+    datasets: of `DATASETS`.
+    noises: of `NOISES`.
+    variant: the configs' size variant, e.g. "cpu", "gpu" or "runlocal".
+    root: the parent folder of the cells' workdirs.
+    overrides: "section.field=value" applied to every cell (e.g. the data
+      folder).
+  """
+  for name, known in (("model", MODELS), ("dataset", DATASETS), ("noise", NOISES)):
+    values = {"model": models, "dataset": datasets, "noise": noises}[name]
+    unknown = [v for v in values if v not in known]
+    if unknown or not values:
+      raise ValueError(f"{name}s {list(values)}: expected some of {list(known)}.")
+  out = []
+  for model in models:
+    for dataset in datasets:
+      for noise in noises:
+        variants = [v for v in (variant, f"data={dataset}",
+                                "salt" if noise == "salt_and_pepper" else "") if v]
+        config = specs.load(f"{model}:{','.join(variants)}", overrides)
+        workdir = os.path.join(root, f"{model}_{dataset}_{noise}")
+        out.append(Cell((model, dataset, noise),
+                        runs.Point(f"{model}, {dataset}, {noise}", config, workdir)))
+  return out
+
+
+def tune_step_size(point: runs.Point, params, seed: int
+                   ) -> Tuple[runs.Point, Dict[float, float]]:
+  """The VAE's point with γ set by Appendix A.3's grid search on training
+  batches (with its trained `params`); other models' points as they are."""
+  if point.config.model.name != vae.NAME:
+    return point, {}
+  exp = setups.build(point.config)
+  batches = exp.sample_train(jax.random.PRNGKey(seed), GRID_SEARCH_BATCHES,
+                             point.config.data.num_patterns)
+  best, scores = vae.grid_search_step_size(point.config, exp.task, params, batches,
+                                           jax.random.PRNGKey(seed + 1))
+  logging.info("%s: γ = %g by grid search (%s)", point.label, best, scores)
+  return dataclasses.replace(point, config=vae.with_step_size(point.config, best)), scores
+
+
+def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
+              num_batches: int, seed: int,
+              num_batches_for: Optional[Mapping[str, int]] = None
+              ) -> Dict[Key, Dict[str, object]]:
+  """Trains (or loads) and scores every cell.
+
+  Args:
+    train_seconds, train_steps: each meta-trained cell's budget (both 0: only
+      load); untrained models make their one step when they have no checkpoint.
+    num_batches: test batches per cell; `num_batches_for[model]` replaces it
+      for a model (Deep Image Prior fits a network to every query).
+
+  Returns:
+    {key: `runs.evaluate_cached`'s row with label, workdir, train_seconds,
+    step_size and the VAE's grid-search `step_size_scores`}.
+  """
+  results = {}
+  for c in table:
+    model = c.key[0]
+    seconds, steps = train_seconds, train_steps
+    if model in UNTRAINED:
+      has_checkpoint = os.path.exists(training.checkpoint_dir(c.point.workdir))
+      seconds, steps = 0.0, (0 if has_checkpoint else 1)
+    batches = (num_batches_for or {}).get(model, num_batches)
+    params, step = runs.train_or_load(c.point.config, c.point.workdir, seconds, steps)
+    point, scores = tune_step_size(c.point, params, seed)
+    row = runs.evaluate_cached(point, params, step, point.config.data.num_patterns,
+                               batches, seed)
+    results[c.key] = dict(row, label=point.label, workdir=point.workdir,
+                          train_seconds=round(runs.training_seconds(point.workdir), 1),
+                          step_size_scores=scores,
+                          step_size=point.config.model.get("step_size"))
+  return results
+
+
+def paper_cell(model: str, dataset: str, noise: str) -> str:
+  """The paper's number for a cell ("-" where it gives none; "*": the model
+  is told where the block is)."""
+  row = paper.TABLE2.get((noise, dataset), {})
+  name = MODELS[model]
+  for label in (name, name + "*"):
+    if label in row:
+      return f"{row[label]:g}" + ("*" if label.endswith("*") else "")
+  return "-"
+
+
+def markdown(results: Mapping[Key, Mapping[str, object]], models: Sequence[str],
+             datasets: Sequence[str], noises: Sequence[str]) -> str:
+  """Table 2's layout: a column per (noise, dataset), a row per model
+  measured here and one with the paper's numbers under it."""
+  columns = [(n, d) for n in noises for d in datasets]
+  header = ["model"] + [f"{'block' if n == 'block' else 'salt-and-pepper'}, {d}"
+                        for n, d in columns]
+  rows = []
+  for m in models:
+    ours = [tables.cell(results[(m, d, n)]["summary"]) if (m, d, n) in results else "-"
+            for n, d in columns]
+    rows.append([f"{MODELS[m]} (here)"] + ours)
+    rows.append([f"{MODELS[m]} (paper)"] + [paper_cell(m, d, n) for n, d in columns])
+  return tables.markdown(header, rows)
+
+
+def details(results: Mapping[Key, Mapping[str, object]]) -> str:
+  """What each measured cell cost: meta-steps, training seconds, batches, and
+  the distorted query's own error."""
+  header = ["model", "dataset", "noise", "N", "meta-steps", "training (s)",
+            "test batches", "query's own error", "VAE γ"]
+  rows = [[MODELS[m], d, n, r["num_patterns"], r["steps"], f"{r['train_seconds']:.0f}",
+           r["num_batches"], f"{r['query_mean']:.2f}",
+           f"{r['step_size']:g}" if r.get("step_size_scores") else "-"]
+          for (m, d, n), r in results.items()]
+  return tables.markdown(header, rows)
+
+
+__all__ = ["Cell", "DATASETS", "MODELS", "NOISES", "UNTRAINED", "cells", "details",
+           "markdown", "paper_cell", "run_cells", "tune_step_size"]
