@@ -47,11 +47,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   overrides = [f"data.data_dir={_DATA_DIR.value}"] if _DATA_DIR.value else []
-  try:
-    cells = table2.cells(_MODELS.value, _DATASETS.value, _NOISES.value,
-                         _VARIANT.value, _ROOT.value, overrides)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+  cells = table2.cells(_MODELS.value, _DATASETS.value, _NOISES.value,
+                       _VARIANT.value, _ROOT.value, overrides)
   results = table2.run_cells(
       cells, run_flags.TRAIN_SECONDS.value, run_flags.TRAIN_STEPS.value,
       run_flags.NUM_BATCHES.value, run_flags.SEED.value,
