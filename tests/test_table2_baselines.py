@@ -238,3 +238,18 @@ def test_table2_markdown_puts_each_cell_under_its_column_beside_the_paper():
   assert rows["Deep Image Prior (paper)"][col("block", "imagenet64")] == "170.36*"
   assert rows["Deep Image Prior (paper)"][col("salt-and-pepper", "imagenet64")] == "467.92"
   assert rows["Deep Image Prior (paper)"][col("block", "omniglot")] == "-"
+
+
+def test_table2_grid_searches_the_vaes_step_size_only(data_dir):
+  """The VAE's cell is scored with the γ its grid search picks (the best of
+  the scores it returns); other models' cells are left as they are."""
+  overrides = [f"data.data_dir={data_dir}"]
+  vae_cell, dae_cell = table2.cells(["vae", "dae"], ["omniglot"], ["block"], "runlocal",
+                                    "/root", overrides)
+  exp = setups.build(vae_cell.point.config)
+  params = exp.model.init(jax.random.PRNGKey(0))
+  tuned, scores = table2.tune_step_size(vae_cell.point, params, seed=0)
+  assert len(scores) == len(vae.STEP_SIZE_GRID) > 1
+  assert tuned.config.model.step_size == min(scores, key=scores.get)
+  assert tuned.workdir == vae_cell.point.workdir
+  assert table2.tune_step_size(dae_cell.point, None, seed=0) == (dae_cell.point, {})

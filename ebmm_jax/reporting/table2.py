@@ -32,6 +32,7 @@ NOISES = ("block", "salt_and_pepper")
 MODELS = {"vae": "VAE", "dae": "DAE", "deep_image_prior": "Deep Image Prior"}
 # Models that are not meta-trained: one step writes their checkpoint.
 UNTRAINED = ("deep_image_prior",)
+VAE_CONFIG = "vae"  # The `model.name` whose γ is grid-searched.
 # Training batches of the VAE's grid search for γ.
 GRID_SEARCH_BATCHES = 4
 
@@ -79,7 +80,7 @@ def tune_step_size(point: runs.Point, params, seed: int
                    ) -> Tuple[runs.Point, Dict[float, float]]:
   """The VAE's point with γ set by Appendix A.3's grid search on training
   batches (with its trained `params`); other models' points as they are."""
-  if point.config.model.name != vae.NAME:
+  if point.config.model.name != VAE_CONFIG:
     return point, {}
   exp = setups.build(point.config)
   batches = exp.sample_train(jax.random.PRNGKey(seed), GRID_SEARCH_BATCHES,
