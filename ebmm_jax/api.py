@@ -40,7 +40,7 @@ from ebmm_jax.training import checkpoint
 
 # Trained memories shipped in ebmm_jax/pretrained/NAME/ (`Memory.pretrained`).
 _PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
-PRETRAINED = ("binary-n16", "binary-n64")
+PRETRAINED = ("binary-n16", "binary-n64", "omniglot-n4")
 PRETRAINED_PARAMS = "meta_params.npz"
 
 

@@ -11,7 +11,9 @@ from ebmm_jax import api
 from ebmm_jax.core import meta
 from ebmm_jax.training import parallel
 from ebmm_jax import training
+from ebmm_jax.core import distortions
 from ebmm_jax.data import binary_strings
+from ebmm_jax.data import images
 from tests import helpers
 
 # The tiny config: D = 16, N = 4, T = K = 2.
@@ -236,3 +238,26 @@ def test_a_saved_memory_loads_with_the_same_parameters(tmp_path):
   with pytest.raises(FileNotFoundError, match="is not a saved memory"):
     api.Memory.load(str(tmp_path))
 
+
+def test_the_pretrained_omniglot_memory_recalls_strokes_under_the_block(data_dir):
+  """`omniglot-n4` on the test alphabets (never seen in training): written
+  with 4 images, it restores their blocks better than erasing each block at
+  its true position would, and far better than the same memory written with
+  4 other images (docs/pretrained.md has its 100-batch numbers)."""
+  mem = api.Memory.pretrained("omniglot-n4")
+  assert mem.memory_floats == 8092 and mem.config.data.num_patterns == 4
+  test = images.load_omniglot(data_dir, "test").images
+  order = np.random.default_rng(0).permutation(len(test))
+  hamming = lambda x, y: np.sum((np.asarray(x) > 0.5) != (y > 0.5), axis=(1, 2, 3))
+  written, other, erased = [], [], []
+  for b in range(25):
+    patterns = test[order[4 * b:4 * b + 4]]
+    queries, mask = distortions.block_noise(jax.random.PRNGKey(b), jnp.asarray(patterns), 16)
+    mem.write(patterns)
+    written.append(hamming(mem.read(queries)[-1], patterns))
+    mem.write(test[order[4 * b + 100:4 * b + 104]])  # Other images in the memory.
+    other.append(hamming(mem.read(queries)[-1], patterns))
+    # Told where the block is, filled with background.
+    erased.append(hamming(np.where(np.asarray(mask), 0.0, np.asarray(queries)), patterns))
+  written, other, erased = np.mean(written), np.mean(other), np.mean(erased)
+  assert written < erased and written < 0.75 * other, (written, erased, other)

@@ -327,7 +327,15 @@ def make_energy(config: ml_collections.ConfigDict) -> hk.Transformed:
   # own (about a minute on a CPU). Jitted it is one program, which runs once,
   # so it is compiled for speed of compilation (XLA's CPU backend otherwise
   # spends most of a minute optimising the random number generators).
-  init = jax.jit(transformed.init, compiler_options=_FAST_COMPILE)
+  # Under a caller's trace (jit, eval_shape: e.g. `api.Memory` checking a
+  # checkpoint's shapes) it is traced as is: compiler options cannot be given
+  # to a nested jit.
+  fast_init = jax.jit(transformed.init, compiler_options=_FAST_COMPILE)
+
+  def init(key, *args):
+    if isinstance(key, jax.core.Tracer):
+      return transformed.init(key, *args)
+    return fast_init(key, *args)
   return hk.Transformed(init=init, apply=transformed.apply)
 
 
