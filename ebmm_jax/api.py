@@ -34,14 +34,14 @@ import numpy as np
 from ebmm_jax import setups
 from ebmm_jax.core import memory as memory_lib
 from ebmm_jax.core import meta
+from ebmm_jax import pretrained as pretrained_lib
 from ebmm_jax import training
 from ebmm_jax.core.tasks import Task
 from ebmm_jax.training import checkpoint
 
 # Trained memories shipped in ebmm_jax/pretrained/NAME/ (`Memory.pretrained`).
-_PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
-PRETRAINED = ("binary-n16", "binary-n64", "omniglot-n4")
-PRETRAINED_PARAMS = "meta_params.npz"
+PRETRAINED = pretrained_lib.NAMES
+PRETRAINED_PARAMS = pretrained_lib.PARAMS_FILE
 
 
 class InvalidInputError(ValueError):
@@ -161,9 +161,7 @@ class Memory:
     """A trained memory that ships with the package, by name (`PRETRAINED`):
     e.g. `Memory.pretrained("binary-n64")`; `docs/pretrained.md` has their
     training and their test errors."""
-    if name not in PRETRAINED:
-      raise ValueError(f"No pretrained memory {name!r}; known: {', '.join(PRETRAINED)}.")
-    return cls.load(os.path.join(_PRETRAINED_DIR, name))
+    return cls.load(pretrained_lib.directory(name))
 
   def save(self, directory: str) -> None:
     """Writes the config and meta-parameters (not the optimiser state, not

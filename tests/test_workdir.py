@@ -137,3 +137,27 @@ def test_init_from_starts_a_new_run_from_another_runs_parameters(tmp_path):
   assert sorted(os.listdir(source / "checkpoints")) == before  # Untouched.
   with pytest.raises(training.CheckpointError, match="init_from"):
     _train(tmp_path / "bad", **{"train.init_from": str(source), "energy.hidden_size": 9})
+
+
+def test_init_from_a_saved_memory_or_a_shipped_one(tmp_path):
+  from ebmm_jax import api
+  from ebmm_jax import pretrained
+  config = helpers.tiny_config(**STEPS)
+  memory = api.Memory.from_config(config)
+  # Parameters no fresh initialisation gives: 1 + the initial ones.
+  saved = jax.tree_util.tree_map(lambda v: np.asarray(v) + 1., memory.meta_params)
+  api.Memory(config, saved).save(str(tmp_path / "saved"))
+  state = _train(tmp_path / "tuned", **{"train.num_steps": 1, "optim.learning_rate": 1e-9,
+                                        "optim.weight_decay": 0.0,
+                                        "train.init_from": str(tmp_path / "saved")})
+  for a, b in zip(jax.tree_util.tree_leaves(jax.device_get(state.meta_params)),
+                  jax.tree_util.tree_leaves(saved)):
+    np.testing.assert_allclose(a, b, atol=1e-6)
+  with pytest.raises(training.CheckpointError, match="do not fit"):
+    _train(tmp_path / "bad", **{"train.init_from": str(tmp_path / "saved"),
+                                "energy.hidden_size": 9})
+  # A shipped memory is found by its name.
+  assert pretrained.saved_params("omniglot-n4") == os.path.join(
+      pretrained.directory("omniglot-n4"), pretrained.PARAMS_FILE)
+  assert os.path.isfile(pretrained.saved_params("omniglot-n4"))
+  assert pretrained.saved_params(str(tmp_path / "tuned")) is None  # A workdir.

@@ -23,6 +23,7 @@ from jax.sharding import PartitionSpec
 from ebmm_jax.training import checkpoint
 from ebmm_jax.setups import curriculum
 from ebmm_jax import setups
+from ebmm_jax import pretrained
 from ebmm_jax.core import meta
 from ebmm_jax.training import metrics as metrics_lib
 from ebmm_jax.training import parallel
@@ -184,10 +185,22 @@ def _check_reachable(workdir: str) -> None:
 
 
 def _initialised_from(source: str, state: meta.TrainState) -> meta.TrainState:
-  """`state` with the meta-parameters of `source`'s newest readable checkpoint
-  (`train.init_from`: fine-tune another run's model with a new recipe, in a
-  new workdir, leaving that run untouched); step and optimiser start afresh."""
+  """`state` with the meta-parameters of `source` (`train.init_from`: fine-tune
+  another model with a new recipe or batch size, in a new workdir, leaving the
+  source untouched); step and optimiser start afresh. `source` is a training
+  workdir (its newest readable checkpoint), a folder saved by `Memory.save`,
+  or the name of a shipped memory (e.g. `omniglot-n4`)."""
   template = jax.tree_util.tree_map(np.asarray, state)
+  params_file = pretrained.saved_params(source)
+  if params_file is not None:
+    try:
+      meta_params = checkpoint.load(params_file, template.meta_params)
+    except ValueError as e:
+      raise CheckpointError(
+          f"train.init_from={source!r}: its meta-parameters do not fit this "
+          f"config's model ({e}).") from None
+    logging.info("Initialised from the saved memory %s (new optimiser, step 0).", source)
+    return state._replace(meta_params=meta_params)
   restored = checkpoint.restore_latest(checkpoint_dir(source), template)
   if restored is None:
     raise CheckpointError(
