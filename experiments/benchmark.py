@@ -14,7 +14,10 @@ For each config it reports, measured in one process next to the float32
   * the step's peak memory (XLA's buffer assignment: arguments + outputs +
     temporaries), with and without `remat` at --remat_steps write/read steps;
   * write time against the number of patterns N, with a least-squares line;
-  * the time to save a checkpoint of the whole training state.
+  * the time to save a checkpoint of the whole training state;
+  * where the step's time goes (`dot_roofline`): the unrolled step's matrix
+    products grouped by shape, each shape timed on its own, so the rate the
+    network's own products reach is set next to the 2048x2048 matmul's.
 """
 import functools
 import json
@@ -22,8 +25,10 @@ import os
 import platform
 import tempfile
 import time
+from typing import Optional
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 from absl import flags
@@ -45,6 +50,8 @@ _STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps after compilation."
 _REMAT_STEPS = flags.DEFINE_integer("remat_steps", 20, "T = K for the remat comparison (0: skip).")
 _WRITE_NS = flags.DEFINE_list("write_ns", ["16", "64", "256", "1024"], "N for the write-time fit.")
 _OUTPUT = flags.DEFINE_string("output", "", "Write the results as JSON here.")
+_DOT_ROOFLINE = flags.DEFINE_bool(
+    "dot_roofline", True, "Time the step's matrix products shape by shape.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "data.data_dir of image configs.")
 
 
@@ -83,6 +90,74 @@ def _xla_flops(fn, *args) -> float:
   cost = jax.jit(fn).lower(*args).cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return float(cost["flops"])
+
+
+def jaxpr_dots(jaxpr, times: int = 1, dots: Optional[dict] = None) -> dict:
+  """The matrix products a program runs, grouped by signature.
+
+  Walks `jaxpr` (a `jax.make_jaxpr` result) and every jaxpr inside it; a
+  scan's body counts `length` times, any other inner jaxpr (jit, custom
+  derivatives, remat, cond branches) once per occurrence. Returns
+  {(lhs shape, rhs shape, dimension numbers): count}; a while loop's body
+  (unknown trip count) is counted once.
+  """
+  dots = {} if dots is None else dots
+  jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      lhs, rhs = (tuple(v.aval.shape) for v in eqn.invars)
+      key = (lhs, rhs, eqn.params["dimension_numbers"])
+      dots[key] = dots.get(key, 0) + times
+      continue
+    inner_times = times * eqn.params.get("length", 1) if eqn.primitive.name == "scan" else times
+    for value in eqn.params.values():
+      for sub in (value if isinstance(value, (tuple, list)) else (value,)):
+        if isinstance(sub, (jax.extend.core.Jaxpr, jax.extend.core.ClosedJaxpr)):
+          jaxpr_dots(sub, inner_times, dots)
+  return dots
+
+
+def dot_flops(lhs_shape, dimension_numbers, out_size: int) -> int:
+  """2 x output size x contracted size of one `dot_general`."""
+  (contracting, _), _ = dimension_numbers
+  return 2 * out_size * int(np.prod([lhs_shape[i] for i in contracting]))
+
+
+def dot_roofline(jaxpr, step_flops: float, step_s: float,
+                 matmul_rate: float, top: int = 8) -> dict:
+  """How fast the step's own matrix products run, each shape on its own.
+
+  Every distinct product of the unrolled step is compiled alone and timed
+  (median of 5 after a warm-up, less the time of a call that does next to
+  nothing); their sum, weighted by how often each occurs,
+  is the step's time if it did nothing but its products at these shapes. The
+  products' rate against the 2048x2048 matmul's says how much of the gap
+  between the step and that matmul the shapes alone explain.
+  """
+  rows = []
+  # What one call costs with next to no work in it (dispatch), taken off
+  # every product's time (small products would otherwise look slow).
+  tiny = jnp.ones((1,), jnp.float32)
+  overhead = _median_time(jax.jit(lambda a: a + 1.), tiny, repeats=20)
+  for (lhs, rhs, dims), count in jaxpr_dots(jaxpr).items():
+    fn = jax.jit(functools.partial(jax.lax.dot_general, dimension_numbers=dims))
+    a, b = jnp.ones(lhs, jnp.float32), jnp.ones(rhs, jnp.float32)
+    out_size = int(np.prod(jax.eval_shape(fn, a, b).shape))
+    t = max(_median_time(fn, a, b, repeats=5) - overhead, 1e-7)
+    flops = dot_flops(lhs, dims, out_size)
+    rows.append(dict(lhs=list(lhs), rhs=list(rhs), count=count, flops=flops,
+                     seconds=t, gflops_per_s=flops / t / 1e9))
+  dot_flops_total = sum(r["flops"] * r["count"] for r in rows)
+  dot_seconds = sum(r["seconds"] * r["count"] for r in rows)
+  rows.sort(key=lambda r: -r["seconds"] * r["count"])
+  return dict(
+      distinct_shapes=len(rows), products=sum(r["count"] for r in rows),
+      call_overhead_s=overhead,
+      flops=dot_flops_total, flops_share_of_step=dot_flops_total / step_flops,
+      seconds_alone=dot_seconds, seconds_alone_share_of_step=dot_seconds / step_s,
+      rate_alone_gflops=dot_flops_total / dot_seconds / 1e9,
+      rate_alone_vs_matmul=dot_flops_total / dot_seconds / matmul_rate,
+      step_rate_gflops=step_flops / step_s / 1e9, slowest=rows[:top])
 
 
 def bench_config(name: str, peak_matmul: float) -> dict:
@@ -146,6 +221,10 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   out["step_in_energy_forwards"] = out["flops_xla_unrolled"] / m / out["energy_forward_flops_xla"]
   matmul_rate = 2 * 2048 ** 3 / peak_matmul
   out["utilisation"] = out["flops_xla_unrolled"] / out["step_s_median"] / matmul_rate
+  if _DOT_ROOFLINE.value:
+    out["dot_roofline"] = dot_roofline(jax.make_jaxpr(unrolled)(spare, patterns, key),
+                                       out["flops_xla_unrolled"],
+                                       out["step_s_median"], matmul_rate)
 
   mp = spare.meta_params
   one = patterns[0]

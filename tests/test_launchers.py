@@ -345,11 +345,47 @@ def test_benchmark_on_the_tiny_config(tmp_path):
   np.testing.assert_allclose(
       np.polyfit(fit["n"], fit["seconds"], 1), [fit["slope_s_per_pattern"],
                                                 fit["intercept_s"]], rtol=1e-6, atol=1e-9)
+  roof = r["dot_roofline"]
+  # The gated RNN is matrix products plus elementwise gates: most FLOPs.
+  assert 0.5 < roof["flops_share_of_step"] <= 1.0
+  np.testing.assert_allclose(roof["flops_share_of_step"], roof["flops"] / r["flops_xla_unrolled"])
+  np.testing.assert_allclose(roof["rate_alone_gflops"], roof["flops"] / roof["seconds_alone"] / 1e9)
+  np.testing.assert_allclose(roof["rate_alone_vs_matmul"],
+                             roof["rate_alone_gflops"] * 1e9 / matmul_rate)
+  assert sum(row["count"] for row in roof["slowest"]) <= roof["products"]
   remat = r["remat"]
   np.testing.assert_allclose(remat["memory_ratio"], remat["plain"]["peak_memory_bytes"]
                              / remat["remat"]["peak_memory_bytes"])
   np.testing.assert_allclose(remat["time_ratio"], remat["remat"]["step_s_median"]
                              / remat["plain"]["step_s_median"])
+
+
+def test_the_benchmark_counts_every_matrix_product_of_a_program():
+  """`jaxpr_dots` against a hand count: a scan body counts `length` times,
+  an inner jit once per call, and both sides of a gradient are seen."""
+  import jax
+  import jax.numpy as jnp
+  from ebmm_jax.experiments import benchmark
+  w = jnp.ones((5, 3))
+
+  @jax.jit
+  def inner(x):
+    return jnp.tanh(x @ w)  # [4, 5] @ [5, 3].
+
+  def f(x):
+    y, _ = jax.lax.scan(lambda c, _: (c + inner(x).sum(), None), 0., None, length=7)
+    return y + inner(x).sum()
+
+  dots = benchmark.jaxpr_dots(jax.make_jaxpr(f)(jnp.ones((4, 5))))
+  assert sum(dots.values()) == 8 and len(dots) == 1
+  (lhs, rhs, dims), = dots
+  assert (lhs, rhs) == ((4, 5), (5, 3))
+  assert benchmark.dot_flops(lhs, dims, 4 * 3) == 2 * 4 * 3 * 5
+  # The gradient w.r.t. x adds one product to the forward one: [4, 3] @ [3, 5].
+  grad = jax.grad(lambda x: inner(x).sum())
+  grad_dots = benchmark.jaxpr_dots(jax.make_jaxpr(grad)(jnp.ones((4, 5))))
+  assert sorted(grad_dots.values()) == [1, 1]
+  assert {(l, r) for l, r, _ in grad_dots} == {((4, 5), (5, 3)), ((4, 3), (5, 3))}
 
 
 def test_checkpoint_curve_scores_every_kept_checkpoint(tmp_path):
