@@ -17,12 +17,19 @@ For each config it reports, measured in one process next to the float32
   * the time to save a checkpoint of the whole training state;
   * where the step's time goes (`dot_roofline`): the unrolled step's matrix
     products grouped by shape, each shape timed on its own, so the rate the
-    network's own products reach is set next to the 2048x2048 matmul's.
+    network's own products reach is set next to the 2048x2048 matmul's,
+    and a profile of --profile_steps steps (`op_profile`): the time of the
+    compiled step's operations summed by kind (matrix products, concatenations,
+    elementwise fusions, ...).
 """
+import collections
 import functools
+import glob
+import gzip
 import json
 import os
 import platform
+import re
 import tempfile
 import time
 from typing import Optional
@@ -52,6 +59,8 @@ _WRITE_NS = flags.DEFINE_list("write_ns", ["16", "64", "256", "1024"], "N for th
 _OUTPUT = flags.DEFINE_string("output", "", "Write the results as JSON here.")
 _DOT_ROOFLINE = flags.DEFINE_bool(
     "dot_roofline", True, "Time the step's matrix products shape by shape.")
+_PROFILE_STEPS = flags.DEFINE_integer(
+    "profile_steps", 2, "Steps traced by the profiler for the time per operation kind (0: skip).")
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "data.data_dir of image configs.")
 
 
@@ -160,6 +169,42 @@ def dot_roofline(jaxpr, step_flops: float, step_s: float,
       step_rate_gflops=step_flops / step_s / 1e9, slowest=rows[:top])
 
 
+# An XLA operation's event in a profile: a lowercase HLO name, maybe numbered
+# ("fusion.12", "concatenate.3", "ynn_fusion"); runtime and Python events
+# have capitals, spaces, "::" or a leading "$".
+_HLO_EVENT = re.compile(r"^([a-z][a-z0-9_\-]*?)(?:\.\d+)*$")
+# Operations whose events enclose their bodies' events (counted there).
+_CONTAINER_OPS = ("while", "call", "conditional")
+
+
+def op_profile(fn, steps: int, top: int = 12) -> dict:
+  """Time per operation kind over `steps` calls of `fn` (jax.profiler).
+
+  Durations are summed over the runtime's threads, so the total is CPU time
+  of operations, not wall time; shares are of that total. Kinds are HLO
+  names without their number: `ynn_fusion`/`dot` (matrix products, with
+  what XLA fused into them), `fusion` (elementwise work), `concatenate`,
+  `slice`, `pad`, `transpose`, `copy`, `reduce`, ...
+  """
+  jax.block_until_ready(fn())  # Warm-up, outside the trace.
+  with tempfile.TemporaryDirectory() as d:
+    with jax.profiler.trace(d, create_perfetto_trace=True):
+      for _ in range(steps):
+        jax.block_until_ready(fn())
+    (path,) = glob.glob(os.path.join(d, "**", "perfetto_trace.json.gz"), recursive=True)
+    with gzip.open(path) as f:
+      trace = json.load(f)
+  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  kinds = collections.Counter()
+  for e in events:
+    m = _HLO_EVENT.match(str(e.get("name", ""))) if e.get("ph") == "X" else None
+    if m and m.group(1) not in _CONTAINER_OPS:
+      kinds[m.group(1)] += e.get("dur", 0.) * 1e-6  # Microseconds.
+  total = sum(kinds.values())
+  return dict(steps=steps, op_seconds_per_step=total / steps,
+              share_by_kind={k: v / total for k, v in kinds.most_common(top)})
+
+
 def bench_config(name: str, peak_matmul: float) -> dict:
   config = _config(name)
   exp = setups.build(config)
@@ -193,6 +238,15 @@ def bench_config(name: str, peak_matmul: float) -> dict:
     times.append(time.perf_counter() - t0)
   out["step_s_median"] = float(np.median(times))
   out["step_in_matmuls"] = out["step_s_median"] / peak_matmul
+  if _PROFILE_STEPS.value:
+    holder = [state_now]
+
+    def profiled_step():
+      holder[0] = run(holder[0])
+      return holder[0]
+
+    out["op_profile"] = op_profile(profiled_step, _PROFILE_STEPS.value)
+    state_now = holder[0]
   if exp.model.first_order is not None:
     # First-order meta-gradients (memory.first_order_steps): the same step with
     # the writing gradients held constant, timed in the same run.

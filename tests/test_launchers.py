@@ -353,6 +353,11 @@ def test_benchmark_on_the_tiny_config(tmp_path):
   np.testing.assert_allclose(roof["rate_alone_vs_matmul"],
                              roof["rate_alone_gflops"] * 1e9 / matmul_rate)
   assert sum(row["count"] for row in roof["slowest"]) <= roof["products"]
+  prof = r["op_profile"]
+  assert prof["steps"] == 2 and prof["op_seconds_per_step"] > 0
+  assert 0.5 < sum(prof["share_by_kind"].values()) <= 1 + 1e-9
+  assert all(not k[-1].isdigit() for k in prof["share_by_kind"])  # Numbers stripped.
+  assert "while" not in prof["share_by_kind"]  # Its body's operations count instead.
   remat = r["remat"]
   np.testing.assert_allclose(remat["memory_ratio"], remat["plain"]["peak_memory_bytes"]
                              / remat["remat"]["peak_memory_bytes"])
