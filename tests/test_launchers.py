@@ -296,6 +296,45 @@ def test_plot_training_draws_the_smoothed_logged_scores(tmp_path):
     np.testing.assert_allclose(dotted["y"], window(query), rtol=1e-12)
 
 
+# --- Distortion-rate plots from saved evaluations (experiments.distortion_rate)
+
+def test_distortion_rate_draws_each_file_at_its_memory_size(tmp_path):
+  def evaluation(floats, mean, off=None):
+    r = dict(model="EBMM", num_patterns=4, step=10, memory_floats=floats,
+             summary=dict(mean=mean, p5=mean - 3, p95=mean + 4),
+             query=dict(mean=127., p5=110., p95=140.))
+    if off is not None:
+      r["writing_off"] = dict(summary=dict(mean=off, p5=off - 1, p95=off + 1))
+    return r
+  files = []
+  for floats, mean, off in ((8092, 33.06, 63.65), (578, 40.1, None), (2312, 38.78, 43.34)):
+    files.append(tmp_path / f"e{floats}.json")
+    files[-1].write_text(json.dumps(evaluation(floats, mean, off)))
+  png = tmp_path / "dr.png"
+  stdout = _run(["-m", "ebmm_jax.experiments.distortion_rate",
+                 *[f"--evaluation={f}" for f in files], f"--output={png}"])
+  assert png.read_bytes()[:4] == b"\x89PNG" and f"Wrote {png}" in stdout
+  rows = [l for l in stdout.splitlines() if l.startswith("| EBMM (N = 4) |")]
+  # Sorted by memory size, each with its own numbers.
+  assert rows == ["| EBMM (N = 4) | 578 | 4 | 10 | 40.10 [37, 44] | - |",
+                  "| EBMM (N = 4) | 2,312 | 4 | 10 | 38.78 [36, 43] | 43.34 |",
+                  "| EBMM (N = 4) | 8,092 | 4 | 10 | 33.06 [30, 37] | 63.65 |"]
+  from ebmm_jax.experiments import distortion_rate
+  points, dashed = distortion_rate.curves(
+      [evaluation(8092, 33.06, 63.65), evaluation(578, 40.1)], ["a", "a"])
+  assert [x for x, _ in points["a"]] == [8092, 578]
+  assert dashed == ["a, writing off (T = 0)"]
+  assert [s["mean"] for _, s in points["a, writing off (T = 0)"]] == [63.65]
+  bad = tmp_path / "bad.json"
+  bad.write_text(json.dumps({"summary": {}}))
+  proc = subprocess.run([sys.executable, "-m", "ebmm_jax.experiments.distortion_rate",
+                         f"--evaluation={bad}", f"--output={png}"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0
+  assert "lacks memory_floats: not an evaluation file" in proc.stderr
+  assert "Traceback" not in proc.stderr
+
+
 # --- The benchmark (experiments.benchmark) on the tiny config -----------------
 
 # The benchmark takes config names from configs/; this runs it on the tiny
