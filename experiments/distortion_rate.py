@@ -21,10 +21,14 @@ from ebmm_jax.reporting import plotting
 
 _EVALUATIONS = flags.DEFINE_multi_string(
     "evaluation", [], "Evaluation JSON files (each: memory_floats, summary, ...).")
-_LABELS = flags.DEFINE_list(
-    "labels", [], "One curve label per file (default: the model and its N).")
+_LABELS = flags.DEFINE_multi_string(
+    "label", [], "A curve label per file, in order (repeat the flag; files with "
+    "the same label form one curve; default: the model and its N).")
 _OUTPUT = flags.DEFINE_string("output", "distortion_rate.png", "PNG to write.")
 _TITLE = flags.DEFINE_string("title", "", "Plot title.")
+_REFERENCES = flags.DEFINE_multi_string(
+    "reference", [], "LABEL=VALUE: a horizontal line, e.g. a memory-less model's "
+    "error ('DAE (paper)=36.08'); repeat the flag for several.")
 
 _NEEDED = ("memory_floats", "summary")
 
@@ -69,6 +73,21 @@ def markdown(results, labels) -> str:
   return "\n".join(rows)
 
 
+def references(specs) -> dict:
+  """['LABEL=VALUE', ...] -> {LABEL: VALUE}."""
+  out = {}
+  for spec in specs:
+    label, sep, value = spec.rpartition("=")
+    try:
+      if not (sep and label):
+        raise ValueError
+      out[label] = float(value)
+    except ValueError:
+      raise app.UsageError(f"--reference={spec!r} must be LABEL=NUMBER, "
+                           "e.g. 'DAE (paper)=36.08'.") from None
+  return out
+
+
 def main(argv):
   del argv
   if not _EVALUATIONS.value:
@@ -77,10 +96,11 @@ def main(argv):
   labels = _LABELS.value or [f"{r.get('model', 'model')} (N = {r.get('num_patterns', '?')})"
                              for r in results]
   if len(labels) != len(results):
-    raise app.UsageError(f"{len(labels)} labels for {len(results)} evaluation files.")
+    raise app.UsageError(f"{len(labels)} --label values for {len(results)} evaluation files.")
   points, dashed = curves(results, labels)
   queries = [r["query"]["mean"] for r in results if "query" in r]
-  reference = {"distorted query (mean)": sum(queries) / len(queries)} if queries else None
+  reference = {"distorted query (mean)": sum(queries) / len(queries)} if queries else {}
+  reference.update(references(_REFERENCES.value))
   plotting.error_curves(_OUTPUT.value, points, xlabel="memory size (floats)",
                         ylabel="error per image of x(K)", title=_TITLE.value,
                         reference=reference, log_x=True, dashed=dashed)

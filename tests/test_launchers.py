@@ -312,7 +312,8 @@ def test_distortion_rate_draws_each_file_at_its_memory_size(tmp_path):
     files[-1].write_text(json.dumps(evaluation(floats, mean, off)))
   png = tmp_path / "dr.png"
   stdout = _run(["-m", "ebmm_jax.experiments.distortion_rate",
-                 *[f"--evaluation={f}" for f in files], f"--output={png}"])
+                 *[f"--evaluation={f}" for f in files], f"--output={png}",
+                 "--reference=DAE (paper)=36.08"])
   assert png.read_bytes()[:4] == b"\x89PNG" and f"Wrote {png}" in stdout
   rows = [l for l in stdout.splitlines() if l.startswith("| EBMM (N = 4) |")]
   # Sorted by memory size, each with its own numbers.
@@ -325,6 +326,9 @@ def test_distortion_rate_draws_each_file_at_its_memory_size(tmp_path):
   assert [x for x, _ in points["a"]] == [8092, 578]
   assert dashed == ["a, writing off (T = 0)"]
   assert [s["mean"] for _, s in points["a, writing off (T = 0)"]] == [63.65]
+  assert distortion_rate.references(["a=b=1.5", "DAE=36.08"]) == {"a=b": 1.5, "DAE": 36.08}
+  with pytest.raises(Exception, match="LABEL=NUMBER"):
+    distortion_rate.references(["DAE"])
   bad = tmp_path / "bad.json"
   bad.write_text(json.dumps({"summary": {}}))
   proc = subprocess.run([sys.executable, "-m", "ebmm_jax.experiments.distortion_rate",
