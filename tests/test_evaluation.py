@@ -20,7 +20,11 @@ def test_evaluate_scores_every_query_of_every_batch():
   # 5 batches in calls of 2: the last call's surplus batch must be dropped.
   out = evaluation.evaluate(exp, mp, num_patterns=4, num_batches=5, batches_per_call=2, seed=3)
   assert out["final"].shape == (5 * 4,)
-  assert set(out["summary"]) == {"mean", "p5", "p95", "count"}
+  assert set(out["summary"]) == {"mean", "p5", "p95", "count", "batch_sem"}
+  # The standard error over batches, from the per-query scores (batch-major).
+  batch_means = out["final"].reshape(5, 4).mean(axis=1)
+  np.testing.assert_allclose(out["summary"]["batch_sem"],
+                             np.std(batch_means, ddof=1) / np.sqrt(5), rtol=1e-12)
   assert out["summary"]["count"] == 20 and out["per_iterate"].shape == (2,)
   assert out["summary"]["p5"] <= out["summary"]["mean"] <= out["summary"]["p95"]
   # Recompute the first batch by hand: same data, same queries, same scores.

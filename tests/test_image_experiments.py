@@ -198,7 +198,7 @@ def test_evaluation_and_figure(built, tmp_path):
                             num_batches=2, batches_per_call=2)
   assert set(out) == {"final", "per_iterate", "query", "summary"}
   assert out["final"].shape == (8,) and out["per_iterate"].shape == (1,)
-  assert set(out["summary"]) == {"mean", "p5", "p95", "count"}
+  assert set(out["summary"]) == {"mean", "p5", "p95", "count", "batch_sem"}
   # Uniform noise over an 8x8 RGB block: E(u - x)^2 is between 1/12 and 1/3.
   assert 10 < out["query"]["mean"] < 80
 

@@ -47,7 +47,10 @@ def evaluate(exp: setups.Experiment, meta_params,
   Returns:
     dict with `final` (score of x(K), per query, [num_batches * N]),
     `per_iterate` (mean score at each x(k), [K]), `query` (the distorted
-    queries' own score, summary), and `summary` (mean, p5, p95 of `final`).
+    queries' own score, summary), and `summary` (mean, p5, p95 of `final`,
+    and `batch_sem`: the standard error of the mean over the test batches,
+    std of the per-batch means / sqrt(num_batches), 0 for one batch; queries
+    of one batch share a memory, so they are not counted as independent).
   """
   if num_batches < 1:
     raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
@@ -74,7 +77,11 @@ def evaluate(exp: setups.Experiment, meta_params,
                    time.strftime("%H:%M:%S", time.gmtime((num_batches - done) / rate)))
       last_log = now
   final = np.concatenate(finals)
+  summary = metrics_lib.summarize(final)
+  batch_means = final.reshape(num_batches, -1).mean(axis=1)
+  summary["batch_sem"] = (float(batch_means.std(ddof=1) / np.sqrt(num_batches))
+                          if num_batches > 1 else 0.)
   return dict(final=final,
               per_iterate=np.sum(iterates, axis=0) / num_batches,
               query=metrics_lib.summarize(np.concatenate(queries)),
-              summary=metrics_lib.summarize(final))
+              summary=summary)
