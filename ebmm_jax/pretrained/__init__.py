@@ -4,7 +4,7 @@ and usable as a starting point for training (`train.init_from=omniglot-n4`)."""
 import os
 from typing import Optional
 
-NAMES = ("binary-n16", "binary-n64", "omniglot-n4")
+NAMES = ("binary-n16", "binary-n64", "omniglot-n4", "omniglot-n64")
 CONFIG_FILE = "config.json"
 PARAMS_FILE = "meta_params.npz"
 
