@@ -106,9 +106,10 @@ def jaxpr_dots(jaxpr, times: int = 1, dots: Optional[dict] = None) -> dict:
 
   Walks `jaxpr` (a `jax.make_jaxpr` result) and every jaxpr inside it; a
   scan's body counts `length` times, any other inner jaxpr (jit, custom
-  derivatives, remat, cond branches) once per occurrence. Returns
-  {(lhs shape, rhs shape, dimension numbers): count}; a while loop's body
-  (unknown trip count) is counted once.
+  derivatives, remat) once per occurrence. Returns {(lhs shape, rhs shape,
+  dimension numbers): count}. Two approximations: a while loop's body
+  (unknown trip count) counts once, and every branch of a cond counts (the
+  meta-steps measured here have neither in their products' path).
   """
   dots = {} if dots is None else dots
   jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
