@@ -32,15 +32,14 @@ import platform
 import re
 import tempfile
 import time
-from typing import Optional
 
 import jax
-import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 from absl import flags
 from absl import logging
 
+from ebmm_jax.reporting import costs
 from ebmm_jax.training import checkpoint
 from ebmm_jax import setups
 from ebmm_jax.core import memory as memory_lib
@@ -101,38 +100,6 @@ def _xla_flops(fn, *args) -> float:
   return float(cost["flops"])
 
 
-def jaxpr_dots(jaxpr, times: int = 1, dots: Optional[dict] = None) -> dict:
-  """The matrix products a program runs, grouped by signature.
-
-  Walks `jaxpr` (a `jax.make_jaxpr` result) and every jaxpr inside it; a
-  scan's body counts `length` times, any other inner jaxpr (jit, custom
-  derivatives, remat) once per occurrence. Returns {(lhs shape, rhs shape,
-  dimension numbers): count}. Two approximations: a while loop's body
-  (unknown trip count) counts once, and every branch of a cond counts (the
-  meta-steps measured here have neither in their products' path).
-  """
-  dots = {} if dots is None else dots
-  jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
-  for eqn in jaxpr.eqns:
-    if eqn.primitive.name == "dot_general":
-      lhs, rhs = (tuple(v.aval.shape) for v in eqn.invars)
-      key = (lhs, rhs, eqn.params["dimension_numbers"])
-      dots[key] = dots.get(key, 0) + times
-      continue
-    inner_times = times * eqn.params.get("length", 1) if eqn.primitive.name == "scan" else times
-    for value in eqn.params.values():
-      for sub in (value if isinstance(value, (tuple, list)) else (value,)):
-        if isinstance(sub, (jax.extend.core.Jaxpr, jax.extend.core.ClosedJaxpr)):
-          jaxpr_dots(sub, inner_times, dots)
-  return dots
-
-
-def dot_flops(lhs_shape, dimension_numbers, out_size: int) -> int:
-  """2 x output size x contracted size of one `dot_general`."""
-  (contracting, _), _ = dimension_numbers
-  return 2 * out_size * int(np.prod([lhs_shape[i] for i in contracting]))
-
-
 def dot_roofline(jaxpr, step_flops: float, step_s: float,
                  matmul_rate: float, top: int = 8) -> dict:
   """How fast the step's own matrix products run, each shape on its own.
@@ -149,12 +116,12 @@ def dot_roofline(jaxpr, step_flops: float, step_s: float,
   # every product's time (small products would otherwise look slow).
   tiny = jnp.ones((1,), jnp.float32)
   overhead = _median_time(jax.jit(lambda a: a + 1.), tiny, repeats=20)
-  for (lhs, rhs, dims), count in jaxpr_dots(jaxpr).items():
+  for (lhs, rhs, dims), count in costs.jaxpr_dots(jaxpr).items():
     fn = jax.jit(functools.partial(jax.lax.dot_general, dimension_numbers=dims))
     a, b = jnp.ones(lhs, jnp.float32), jnp.ones(rhs, jnp.float32)
     out_size = int(np.prod(jax.eval_shape(fn, a, b).shape))
     t = max(_median_time(fn, a, b, repeats=5) - overhead, 1e-7)
-    flops = dot_flops(lhs, dims, out_size)
+    flops = costs.dot_flops(lhs, dims, out_size)
     rows.append(dict(lhs=list(lhs), rhs=list(rhs), count=count, flops=flops,
                      seconds=t, gflops_per_s=flops / t / 1e9))
   dot_flops_total = sum(r["flops"] * r["count"] for r in rows)

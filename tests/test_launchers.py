@@ -320,15 +320,15 @@ def test_distortion_rate_draws_each_file_at_its_memory_size(tmp_path):
   assert rows == ["| EBMM (N = 4) | 578 | 4 | 10 | 40.10 [37, 44] | - |",
                   "| EBMM (N = 4) | 2,312 | 4 | 10 | 38.78 [36, 43] | 43.34 |",
                   "| EBMM (N = 4) | 8,092 | 4 | 10 | 33.06 [30, 37] | 63.65 |"]
-  from ebmm_jax.experiments import distortion_rate
-  points, dashed = distortion_rate.curves(
+  from ebmm_jax.reporting import saved
+  points, dashed = saved.curves(
       [evaluation(8092, 33.06, 63.65), evaluation(578, 40.1)], ["a", "a"])
   assert [x for x, _ in points["a"]] == [8092, 578]
   assert dashed == ["a, writing off (T = 0)"]
   assert [s["mean"] for _, s in points["a, writing off (T = 0)"]] == [63.65]
-  assert distortion_rate.references(["a=b=1.5", "DAE=36.08"]) == {"a=b": 1.5, "DAE": 36.08}
-  with pytest.raises(Exception, match="LABEL=NUMBER"):
-    distortion_rate.references(["DAE"])
+  assert saved.references(["a=b=1.5", "DAE=36.08"]) == {"a=b": 1.5, "DAE": 36.08}
+  with pytest.raises(ValueError, match="LABEL=NUMBER"):
+    saved.references(["DAE"])
   bad = tmp_path / "bad.json"
   bad.write_text(json.dumps({"summary": {}}))
   proc = subprocess.run([sys.executable, "-m", "ebmm_jax.experiments.distortion_rate",
@@ -409,11 +409,12 @@ def test_benchmark_on_the_tiny_config(tmp_path):
 
 
 def test_the_benchmark_counts_every_matrix_product_of_a_program():
-  """`jaxpr_dots` against a hand count: a scan body counts `length` times,
+  """`costs.jaxpr_dots` (the benchmark's product count) against a hand
+  count: a scan body counts `length` times,
   an inner jit once per call, and both sides of a gradient are seen."""
   import jax
   import jax.numpy as jnp
-  from ebmm_jax.experiments import benchmark
+  from ebmm_jax.reporting import costs
   w = jnp.ones((5, 3))
 
   @jax.jit
@@ -424,14 +425,14 @@ def test_the_benchmark_counts_every_matrix_product_of_a_program():
     y, _ = jax.lax.scan(lambda c, _: (c + inner(x).sum(), None), 0., None, length=7)
     return y + inner(x).sum()
 
-  dots = benchmark.jaxpr_dots(jax.make_jaxpr(f)(jnp.ones((4, 5))))
+  dots = costs.jaxpr_dots(jax.make_jaxpr(f)(jnp.ones((4, 5))))
   assert sum(dots.values()) == 8 and len(dots) == 1
   (lhs, rhs, dims), = dots
   assert (lhs, rhs) == ((4, 5), (5, 3))
-  assert benchmark.dot_flops(lhs, dims, 4 * 3) == 2 * 4 * 3 * 5
+  assert costs.dot_flops(lhs, dims, 4 * 3) == 2 * 4 * 3 * 5
   # The gradient w.r.t. x adds one product to the forward one: [4, 3] @ [3, 5].
   grad = jax.grad(lambda x: inner(x).sum())
-  grad_dots = benchmark.jaxpr_dots(jax.make_jaxpr(grad)(jnp.ones((4, 5))))
+  grad_dots = costs.jaxpr_dots(jax.make_jaxpr(grad)(jnp.ones((4, 5))))
   assert sorted(grad_dots.values()) == [1, 1]
   assert {(l, r) for l, r, _ in grad_dots} == {((4, 5), (5, 3)), ((4, 3), (5, 3))}
 
