@@ -145,8 +145,9 @@ _HLO_EVENT = re.compile(r"^([a-z][a-z0-9_\-]*?)(?:\.\d+)*$")
 _CONTAINER_OPS = ("while", "call", "conditional")
 
 
-def op_profile(fn, steps: int, top: int = 12) -> dict:
-  """Time per operation kind over `steps` calls of `fn` (jax.profiler).
+def op_profile(step, state, steps: int, top: int = 12):
+  """Time per operation kind over `steps` calls of `state = step(state)`
+  (jax.profiler); returns (the profile, the last state).
 
   Durations are summed over the runtime's threads, so the total is CPU time
   of operations, not wall time; shares are of that total. Kinds are HLO
@@ -154,11 +155,11 @@ def op_profile(fn, steps: int, top: int = 12) -> dict:
   what XLA fused into them), `fusion` (elementwise work), `concatenate`,
   `slice`, `pad`, `transpose`, `copy`, `reduce`, ...
   """
-  jax.block_until_ready(fn())  # Warm-up, outside the trace.
+  state = jax.block_until_ready(step(state))  # Warm-up, outside the trace.
   with tempfile.TemporaryDirectory() as d:
     with jax.profiler.trace(d, create_perfetto_trace=True):
       for _ in range(steps):
-        jax.block_until_ready(fn())
+        state = jax.block_until_ready(step(state))
     (path,) = glob.glob(os.path.join(d, "**", "perfetto_trace.json.gz"), recursive=True)
     with gzip.open(path) as f:
       trace = json.load(f)
@@ -169,8 +170,9 @@ def op_profile(fn, steps: int, top: int = 12) -> dict:
     if m and m.group(1) not in _CONTAINER_OPS:
       kinds[m.group(1)] += e.get("dur", 0.) * 1e-6  # Microseconds.
   total = sum(kinds.values())
-  return dict(steps=steps, op_seconds_per_step=total / steps,
-              share_by_kind={k: v / total for k, v in kinds.most_common(top)})
+  profile = dict(steps=steps, op_seconds_per_step=total / steps,
+                 share_by_kind={k: v / total for k, v in kinds.most_common(top)})
+  return profile, state
 
 
 def bench_config(name: str, peak_matmul: float) -> dict:
@@ -207,14 +209,7 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   out["step_s_median"] = float(np.median(times))
   out["step_in_matmuls"] = out["step_s_median"] / peak_matmul
   if _PROFILE_STEPS.value:
-    holder = [state_now]
-
-    def profiled_step():
-      holder[0] = run(holder[0])
-      return holder[0]
-
-    out["op_profile"] = op_profile(profiled_step, _PROFILE_STEPS.value)
-    state_now = holder[0]
+    out["op_profile"], state_now = op_profile(run, state_now, _PROFILE_STEPS.value)
   if exp.model.first_order is not None:
     # First-order meta-gradients (memory.first_order_steps): the same step with
     # the writing gradients held constant, timed in the same run.

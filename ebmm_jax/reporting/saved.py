@@ -14,12 +14,12 @@ def load(path: str) -> dict:
     with open(path) as f:
       result = json.load(f)
   except FileNotFoundError:
-    raise FileNotFoundError(f"--evaluation={path}: no such file.") from None
+    raise FileNotFoundError(f"evaluation file {path}: no such file.") from None
   except json.JSONDecodeError as e:
-    raise ValueError(f"--evaluation={path} is not JSON ({e}).") from None
+    raise ValueError(f"evaluation file {path} is not JSON ({e}).") from None
   missing = [k for k in _NEEDED if k not in result]
   if missing:
-    raise ValueError(f"--evaluation={path} lacks {', '.join(missing)}: "
+    raise ValueError(f"{path} lacks {', '.join(missing)}: "
                      "not an evaluation file.")
   return result
 
@@ -61,6 +61,6 @@ def references(specs: Sequence[str]) -> Dict[str, float]:
         raise ValueError
       out[label] = float(value)
     except ValueError:
-      raise ValueError(f"--reference={spec!r} must be LABEL=NUMBER, "
+      raise ValueError(f"reference {spec!r} must be LABEL=NUMBER, "
                        "e.g. 'DAE (paper)=36.08'.") from None
   return out
