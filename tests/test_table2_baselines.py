@@ -214,10 +214,45 @@ def test_table2_cells_give_each_column_its_dataset_and_noise():
       assert d.noise_rate == 0.15
     if model == "deep_image_prior":  # Told where the block is; not under salt.
       assert c.point.config.model.told_block == (noise == "block")
+  for c in cells:  # Trained on their own noise: scored where trained.
+    assert c.trained == c.point
   with pytest.raises(ValueError, match="datasets"):
     table2.cells(["dae"], ["mnist"], ["block"], "cpu", "/root")
   with pytest.raises(ValueError, match="models"):
     table2.cells(["hebb"], ["omniglot"], ["block"], "cpu", "/root")
+
+
+def test_table2_trains_one_vae_per_dataset_for_both_noises(monkeypatch):
+  """The VAE never sees the distortion in training: its salt-and-pepper cell
+  is read with the block cell's model, trained once in one call, and scored
+  with its own (salt-and-pepper) config, its evaluation kept beside it."""
+  cells = table2.cells(["vae", "dae"], ["omniglot"], table2.NOISES, "cpu", "/root")
+  by_key = {c.key: c for c in cells}
+  block, salt = (by_key[("vae", "omniglot", n)] for n in table2.NOISES)
+  assert salt.trained == block.trained == block.point
+  assert salt.point.workdir == "/root/vae_omniglot_block"
+  assert salt.point.config.data.distortion == "salt_and_pepper"
+  assert salt.trained.config.data.distortion == "block"
+  dae_salt = by_key[("dae", "omniglot", "salt_and_pepper")]
+  assert dae_salt.trained.workdir == "/root/dae_omniglot_salt_and_pepper"
+
+  trained, scored = [], []
+  monkeypatch.setattr(table2.runs, "train_or_load", lambda config, workdir, *budget: (
+      trained.append((workdir, config.data.distortion, budget)), ("params", 7))[1])
+  monkeypatch.setattr(table2, "tune_step_size", lambda point, params, seed: (point, {}))
+  monkeypatch.setattr(table2.runs, "training_seconds", lambda workdir: 0.0)
+
+  def evaluate_cached(point, params, step, n, batches, seed):
+    scored.append((point.workdir, point.config.data.distortion, params, step))
+    return dict(summary={}, steps=step)
+
+  monkeypatch.setattr(table2.runs, "evaluate_cached", evaluate_cached)
+  table2.run_cells(cells, 60.0, 0, 2, 0)
+  assert trained == [("/root/vae_omniglot_block", "block", (60.0, 0)),
+                     ("/root/dae_omniglot_block", "block", (60.0, 0)),
+                     ("/root/dae_omniglot_salt_and_pepper", "salt_and_pepper", (60.0, 0))]
+  assert scored[:2] == [("/root/vae_omniglot_block", "block", "params", 7),
+                        ("/root/vae_omniglot_block", "salt_and_pepper", "params", 7)]
 
 
 def test_table2_markdown_puts_each_cell_under_its_column_beside_the_paper():

@@ -7,8 +7,13 @@ own workdir `<root>/<config>_<dataset>_<noise>` and scored on random test
 batches with the image protocols of Section 4 (Hamming error per image for
 Omniglot, squared error per image for CIFAR-10 and ImageNet 64x64). The VAE's
 attractor step size γ is grid-searched on training batches before it is
-scored, as the paper does. Deep Image Prior is not meta-trained: its one
-"training" step only writes the checkpoint of its fixed random generator.
+scored, as the paper does. The VAE is trained on clean images (Appendix
+A.3: the distortion only enters its reading), so one VAE per dataset serves
+both noises: the salt-and-pepper cell reads with the block cell's trained
+model (`<root>/vae_<dataset>_block`) and keeps its own evaluations there
+(they are keyed by the distortion). Deep Image Prior is not meta-trained:
+its one "training" step only writes the checkpoint of its fixed random
+generator.
 """
 import dataclasses
 import os
@@ -32,6 +37,9 @@ NOISES = ("block", "salt_and_pepper")
 MODELS = {"vae": "VAE", "dae": "DAE", "deep_image_prior": "Deep Image Prior"}
 # Models that are not meta-trained: one step writes their checkpoint.
 UNTRAINED = ("deep_image_prior",)
+# Models whose training never sees the distortion: every noise's cell reads
+# with the model trained in the block cell's workdir.
+TRAINED_WITHOUT_NOISE = ("vae",)
 VAE_CONFIG = "vae"  # The `model.name` whose γ is grid-searched.
 # Training batches of the VAE's grid search for γ.
 GRID_SEARCH_BATCHES = 4
@@ -41,8 +49,13 @@ Key = Tuple[str, str, str]  # (model config, dataset, noise)
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
+  """A cell: `point` is what is scored (the cell's config and the workdir
+  holding its evaluations); `trained` is what is trained or loaded, the same
+  point except for `TRAINED_WITHOUT_NOISE` models under another noise than
+  the block (then the block cell's point)."""
   key: Key
   point: runs.Point
+  trained: runs.Point
 
 
 def cells(models: Sequence[str], datasets: Sequence[str], noises: Sequence[str],
@@ -63,16 +76,22 @@ def cells(models: Sequence[str], datasets: Sequence[str], noises: Sequence[str],
     unknown = [v for v in values if v not in known]
     if unknown or not values:
       raise ValueError(f"{name}s {list(values)}: expected some of {list(known)}.")
+  def point(model, dataset, noise):
+    variants = [v for v in (variant, f"data={dataset}",
+                            "salt" if noise == "salt_and_pepper" else "") if v]
+    return runs.Point(f"{model}, {dataset}, {noise}",
+                      specs.load(f"{model}:{','.join(variants)}", overrides),
+                      os.path.join(root, f"{model}_{dataset}_{noise}"))
+
   out = []
   for model in models:
     for dataset in datasets:
       for noise in noises:
-        variants = [v for v in (variant, f"data={dataset}",
-                                "salt" if noise == "salt_and_pepper" else "") if v]
-        config = specs.load(f"{model}:{','.join(variants)}", overrides)
-        workdir = os.path.join(root, f"{model}_{dataset}_{noise}")
-        out.append(Cell((model, dataset, noise),
-                        runs.Point(f"{model}, {dataset}, {noise}", config, workdir)))
+        scored = trained = point(model, dataset, noise)
+        if model in TRAINED_WITHOUT_NOISE and noise != "block":
+          trained = point(model, dataset, "block")
+          scored = dataclasses.replace(scored, workdir=trained.workdir)
+        out.append(Cell((model, dataset, noise), scored, trained))
   return out
 
 
@@ -107,15 +126,17 @@ def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
     {key: `runs.evaluate_cached`'s row with label, workdir, train_seconds,
     step_size and the VAE's grid-search `step_size_scores`}.
   """
-  results = {}
+  results, done = {}, {}  # done: workdir -> (params, step) trained in this call.
   for c in table:
-    model = c.key[0]
+    model, workdir = c.key[0], c.trained.workdir
     seconds, steps = train_seconds, train_steps
     if model in UNTRAINED:
-      has_checkpoint = os.path.exists(training.checkpoint_dir(c.point.workdir))
+      has_checkpoint = os.path.exists(training.checkpoint_dir(workdir))
       seconds, steps = 0.0, (0 if has_checkpoint else 1)
     batches = (num_batches_for or {}).get(model, num_batches)
-    params, step = runs.train_or_load(c.point.config, c.point.workdir, seconds, steps)
+    if workdir not in done:  # A model shared by several cells trains once.
+      done[workdir] = runs.train_or_load(c.trained.config, workdir, seconds, steps)
+    params, step = done[workdir]
     point, scores = tune_step_size(c.point, params, seed)
     row = runs.evaluate_cached(point, params, step, point.config.data.num_patterns,
                                batches, seed)
@@ -165,5 +186,5 @@ def details(results: Mapping[Key, Mapping[str, object]]) -> str:
   return tables.markdown(header, rows)
 
 
-__all__ = ["Cell", "DATASETS", "MODELS", "NOISES", "UNTRAINED", "cells", "details",
+__all__ = ["Cell", "DATASETS", "MODELS", "NOISES", "TRAINED_WITHOUT_NOISE", "UNTRAINED", "cells", "details",
            "markdown", "paper_cell", "run_cells", "tune_step_size"]
