@@ -208,6 +208,15 @@ def test_table3_and_image_launchers_score_like_the_reference(omniglot_root, data
 
 # --- Table 2 (experiments.table2) ---------------------------------------------
 
+def test_table2_launcher_refuses_bad_batch_counts_in_one_line(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "experiments.table2", f"--root={tmp_path}",
+                         "--vae_num_batches=-1"], cwd=ROOT, capture_output=True, text=True,
+                        timeout=120)
+  assert proc.returncode != 0
+  assert "--vae_num_batches=-1" in proc.stderr.strip().splitlines()[-1]
+  assert not os.listdir(tmp_path)  # Nothing trained or written.
+
+
 def test_table2_launcher_trains_and_scores_a_cell_like_its_model(data_dir, tmp_path):
   """One cell (the DAE, Omniglot, salt-and-pepper; runlocal, one meta-step):
   its workdir, meta-steps and scores, recomputed here from the trained model's
