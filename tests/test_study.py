@@ -30,6 +30,25 @@ def test_a_variant_with_an_unknown_field_fails_naming_it():
     study.variant_config("configs/binary.py:runlocal", ["memory.rates=exp"], 1.0)
 
 
+def test_the_image_study_changes_one_thing_per_variant():
+  """`omniglot_recipe_study.py:images`: N = 4, 600 s, and every variant is the
+  `recipe` variant plus exactly the one override its name says."""
+  from ebmm_jax.configs import omniglot_recipe_study  # A config: no JAX import.
+  c = omniglot_recipe_study.get_config("images")
+  assert c.budget_secs == 600.0 and c.base == "configs/omniglot_conv.py:cpu"
+  variants = dict(c.variants)
+  recipe = set(variants.pop("recipe"))
+  assert {"data.num_patterns=4", "energy.memory_budget=8092", "memory.rates=log",
+          "optim.clock=seconds"} <= recipe
+  extra = {name: set(o) - recipe for name, o in variants.items()}
+  assert all(recipe <= set(o) for o in variants.values())
+  assert extra == {"read_step_0.3": {"memory.read_step_size_init=0.3"},
+                   "rates_across_layers": {"memory.write_rate_sharing=per_step"},
+                   "paper_width": {"energy.channels=32", "energy.hidden_size=128"}}
+  assert omniglot_recipe_study.get_config("images,n=8,budget=60").budget_secs == 60.0
+  assert "data.num_patterns=16" in dict(omniglot_recipe_study.get_config("").variants)["recipe"]
+
+
 @pytest.mark.slow
 def test_quick_study_trains_both_variants_resumes_and_reports(tmp_path):
   env = dict(os.environ, PYTHONPATH=ROOT)
