@@ -1,6 +1,7 @@
 r"""The Dynamic Kanerva Machine (DKM; Wu, Wayne, Gregor & Lillicrap, NeurIPS
 2018, "Learning attractor dynamics for generative memory"), the image
-baseline of Appendix A.4 / Figures 7-8.
+baseline of Appendix A.4 / Figures 7-8, and a binary-strings version for
+Table 1's protocol (`build_binary`, below).
 
 Images are encoded by the shared image encoder of Appendix C.2
 (`blocks.Encoder`, Section 4: "all models use the same encoder (and decoder,
@@ -62,12 +63,33 @@ write does (it weighs each update), so it is a modifiable part of the memory.
 `model.memory_budget` > 0 (the config's `mem=K`) picks the K_r whose floats
 are closest to the budget (`rows_for_budget`), overriding `model.rows`.
 
-Table 1's 8,256-float budget (binary strings, 128-bit patterns), arithmetic
-only (no binary-strings DKM is implemented): with C = 64, K_r = 64 gives
-64 * 64 + 64^2 = 8,192 floats <= 8,256; with C = 128 (a code as wide as the
-pattern), K_r = 47 gives 47 * 128 + 47^2 = 8,225 <= 8,256. So a DKM state
-fits the budget at a reasonable code size. Figure 8's "12K memory" model at
-C = 256 is K_r = 41: 41 * 256 + 41^2 = 12,177 floats (the config's default).
+Binary strings (Table 1, `build_binary`, registered as "kanerva_binary",
+`configs/kanerva_binary.py`): the same memory and the same pure functions
+(`address`, `write_codes`, `posterior_update`, `KanervaPrior`), with an MLP
+encoder and decoder in place of the image ones (`BinaryKanervaMachine`):
+
+    Encoder(x) = LayerNorm(Linear_C(relu(Linear_H(x))))    [D] -> [C]
+    Decoder(z) = Linear_D(relu(Linear_H(z)))               [C] -> D bit logits
+
+Writing encodes the N patterns and writes their codes into the learned prior
+(`write_codes`). Reading runs K = `model.iterations` attractor iterations
+from the masked query q (Appendix A.2: the replaced bits at 0, the known bits
+at ±1, `common.masked_queries`), x(0) = q:
+
+    z = Encoder(x(k-1));  z_read = w(z; R)^T R;  logits(k) = Decoder(z_read)
+    x(k) = tanh(logits(k) / 2), the known bits (q != 0) clamped to q
+
+and returns every iteration's logits [K, N, D]; `common.haiku_model` turns
+the module into a model scored, clamped and meta-trained like the other
+Table 1 baselines (the Bernoulli cross-entropy of the replaced bits, not the
+DKM's variational objective; see Training below).
+
+Table 1's 8,256-float budget (binary strings, 128-bit patterns): with C = 64,
+K_r = 64 gives 64 * 64 + 64^2 = 8,192 floats <= 8,256 (the binary config's
+default); with C = 128 (a code as wide as the pattern), K_r = 47 gives
+47 * 128 + 47^2 = 8,225 <= 8,256. The paper has no DKM row in Table 1.
+Figure 8's "12K memory" model at C = 256 is K_r = 41: 41 * 256 + 41^2 =
+12,177 floats (the image config's default).
 
 Training (a documented simplification): the DKM is trained by maximising
 its variational lower bound (reconstruction likelihood with KL terms for the
@@ -79,7 +101,10 @@ distortion (15% salt-and-pepper by default, Appendix A.4), with the means of
 M and w instead of samples. This trains the same write/read machinery
 (encoder, decoder, R0, U0, sigma_xi^2) for the retrieval task the paper
 scores; it gives the DKM the knowledge of the noise that Appendix A.1 says
-its own objective lacks ("agnostic to the noise model").
+its own objective lacks ("agnostic to the noise model"). On binary strings
+the meta-loss is the other Table 1 baselines' (`common.bit_losses`): the
+Bernoulli cross-entropy of the replaced bits, summed over the K iterates
+(`model.loss = "squared"`: Eq. (2) on the clamped retrieval).
 """
 import math
 from typing import Tuple
@@ -91,6 +116,7 @@ import ml_collections
 
 from ebmm_jax.core import models
 from ebmm_jax.core import tasks
+from ebmm_jax.baselines import common
 from ebmm_jax.energies import blocks
 
 NAME = "Dynamic Kanerva Machine"
@@ -115,11 +141,12 @@ def rows_for_budget(budget: int, code_size: int) -> int:
              key=lambda r: abs(memory_floats(r, code_size) - budget))
 
 
-def resolved_rows(m: ml_collections.ConfigDict) -> int:
-  """`model.rows`, or the budget's rows when `model.memory_budget` > 0."""
+def resolved_rows(m: ml_collections.ConfigDict, code_size: int = 256) -> int:
+  """`model.rows`, or the budget's rows when `model.memory_budget` > 0
+  (`code_size`: C when the config has no `model.code_size`)."""
   budget = m.get("memory_budget", 0)
   if budget:
-    return rows_for_budget(budget, m.get("code_size", 256))
+    return rows_for_budget(budget, m.get("code_size", code_size))
   return m.rows
 
 
@@ -227,7 +254,7 @@ def _check(m: ml_collections.ConfigDict) -> None:
     if not cond:
       raise ValueError(f"Invalid config: {msg}")
 
-  for field in ("rows", "iterations", "channels", "code_size"):
+  for field in ("rows", "iterations", "channels", "code_size", "hidden_size"):
     if field in m:
       need(isinstance(m[field], int) and m[field] >= 1,
            f"model.{field}={m[field]!r} must be an integer >= 1.")
@@ -305,3 +332,91 @@ def build(config: ml_collections.ConfigDict, task: tasks.Task) -> models.MemoryM
       count_memory_floats=models.lazy_count(lambda: models.state_floats(
           write, init, shape, config.data.num_patterns)),
       schedules=schedules)
+
+
+# --- Binary strings (Table 1) ---------------------------------------------------
+
+class BinaryKanervaMachine(hk.Module):
+  """The DKM on binary strings: MLP encoder and decoder around the matrix-normal
+  memory, with the `common.haiku_model` write/read interface (module doc).
+
+  Args:
+    pattern_dim: D, the pattern's bits.
+    code_size: C, the code the memory stores.
+    hidden_size: H, the hidden layer of the encoder and of the decoder.
+    rows: K_r, the memory's rows.
+    iterations: K, attractor iterations at reading (iterates returned).
+    ridge: lambda of the ridge addressing.
+    noise_init: sigma_xi^2 at initialisation (learned).
+    write_addressing: "posterior" or "prior" (`write_codes`).
+  """
+
+  def __init__(self, pattern_dim: int = 128, code_size: int = 64, hidden_size: int = 256,
+               rows: int = 64, iterations: int = 5, ridge: float = 0.1,
+               noise_init: float = 0.1, write_addressing: str = "posterior",
+               name: str = "kanerva_machine"):
+    super().__init__(name=name)
+    if min(pattern_dim, code_size, hidden_size, rows, iterations) < 1:
+      raise ValueError(f"pattern_dim, code_size, hidden_size, rows and iterations must "
+                       f"be >= 1, got {pattern_dim}, {code_size}, {hidden_size}, "
+                       f"{rows}, {iterations}.")
+    self.iterations, self.ridge, self.addressing = iterations, ridge, write_addressing
+    linear = lambda size, name, scale=2.0: hk.Linear(
+        size, name=name, w_init=common.he_init(scale))
+    self.encoder_hidden = linear(hidden_size, "encoder_hidden")
+    self.encoder_code = linear(code_size, "encoder_code", 1.0)
+    # Codes are LayerNorm-ed, as the image encoder's (`blocks.Encoder`).
+    self.code_norm = hk.LayerNorm(axis=-1, create_scale=True, create_offset=True,
+                                  name="code_norm")
+    self.decoder_hidden = linear(hidden_size, "decoder_hidden")
+    self.decoder_logits = linear(pattern_dim, "decoder_logits", 1.0)
+    self.prior = KanervaPrior(rows, code_size, noise_init)
+
+  def encode(self, x: jax.Array) -> jax.Array:
+    """Patterns or iterates [N, D] -> codes z [N, C]."""
+    return self.code_norm(self.encoder_code(jax.nn.relu(self.encoder_hidden(x))))
+
+  def decode(self, z: jax.Array) -> jax.Array:
+    """Codes [N, C] -> bit logits [N, D]."""
+    return self.decoder_logits(jax.nn.relu(self.decoder_hidden(z)))
+
+  def write(self, patterns: jax.Array) -> Tuple[jax.Array, jax.Array]:
+    """patterns [N, D], written in order: the posterior (R [K_r, C], U [K_r, K_r])."""
+    mean, cov, noise_var = self.prior()
+    return write_codes(mean, cov, self.encode(patterns), noise_var, self.ridge,
+                       self.addressing)
+
+  def read(self, state: Tuple[jax.Array, jax.Array], queries: jax.Array) -> jax.Array:
+    """queries [N, D] (replaced bits zeroed) -> logits [K, N, D] of the K
+    attractor iterations, each from the last one's clamped expectation."""
+    mean, _ = state
+    known = queries != 0
+    x, logits = queries, []
+    for _ in range(self.iterations):
+      z_read = address(self.encode(x), mean, self.ridge) @ mean  # w^T R
+      logits.append(self.decode(z_read))
+      x = jnp.where(known, queries, jnp.tanh(logits[-1] / 2.0))
+    return jnp.stack(logits)
+
+
+def _binary_schedules(params: hk.Params):
+  prior = params["kanerva_machine/~/kanerva_prior"]
+  return dict(noise_variance=jnp.exp(prior["log_noise_var"]) + MIN_VARIANCE,
+              prior_scale=jnp.mean(jnp.exp(prior["log_scale"]) + MIN_VARIANCE))
+
+
+def build_binary(config: ml_collections.ConfigDict, task: tasks.Task) -> models.MemoryModel:
+  """The DKM of `config.model` (`code_size`, `hidden_size`, `rows` or
+  `memory_budget`, `iterations`, `ridge`, `noise_init`, `write_addressing`,
+  `loss`) for `task`'s binary strings (Table 1)."""
+  m = config.model
+  _check(m)
+  code_size = m.get("code_size", 64)
+
+  def make_module():
+    return BinaryKanervaMachine(
+        config.data.pattern_dim, code_size, m.get("hidden_size", 256),
+        resolved_rows(m, code_size), m.get("iterations", 5), float(m.get("ridge", 0.1)),
+        float(m.get("noise_init", 0.1)), m.get("write_addressing", "posterior"))
+
+  return common.haiku_model(NAME, make_module, task, config, _binary_schedules)

@@ -21,6 +21,7 @@ BUILDERS = {
     "lstm": lstm.build,
     "plasticity": plasticity.build,
     "modern_hopfield": modern_hopfield.build,
+    "kanerva_binary": kanerva.build_binary,
     "dae": dae.build,
     "vae": vae.build,
     "deep_image_prior": deep_image_prior.build,

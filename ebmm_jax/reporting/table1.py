@@ -4,10 +4,12 @@ next to the paper's numbers. `experiments/evaluate.py` is its launcher.
 Rows: trained memories from their workdirs (EBMM or any Table 1 baseline; a
 workdir trained at N serves column N, another of the same row is used and
 marked * otherwise; workdirs of one model with different memory sizes make
-separate rows), the classical Hopfield rules, and the modern Hopfield
-network with β tuned per N on training batches. Each cell is the mean number
-of wrong bits over every query of `num_batches` random test batches, with
-the 5th and 95th percentiles; all models see the same batches (`seed`).
+separate rows; a model the paper's Table 1 does not have, such as the
+Dynamic Kanerva Machine, is labelled "not in the paper" and has no paper
+row), the classical Hopfield rules, and the modern Hopfield network with β
+tuned per N on training batches. Each cell is the mean number of wrong bits
+over every query of `num_batches` random test batches, with the 5th and 95th
+percentiles; all models see the same batches (`seed`).
 """
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -89,6 +91,8 @@ def learned_rows(ns: Sequence[int], results: dict, workdirs: Sequence[str],
   rows, training_rows, printed = [], [], set()
   for (name, floats), models in _load(workdirs).items():
     label = f"{name} (ebmm-jax)"
+    if name not in paper.TABLE1:  # E.g. the Dynamic Kanerva Machine.
+      label += ", not in the paper"
     if floats < _BELOW_BUDGET * binary_strings.MEMORY_BUDGET:
       label += f", {floats:,}-float memory (below the budget)"
     cells = []

@@ -13,7 +13,7 @@ IMAGE_BASELINES = ("dae", "vae", "deep_image_prior", "memnet_images", "mann_imag
                    "kanerva")
 # Every baseline a config's `model.name` may name (`ebmm_jax.baselines`).
 BASELINES = ("memory_networks", "mann", "lstm", "plasticity", "modern_hopfield",
-             *IMAGE_BASELINES)
+             "kanerva_binary", *IMAGE_BASELINES)
 # Size fields of a baseline's `model` section; each must be >= 1 when present.
 _BASELINE_SIZES = ("slots", "embedding_size", "hops", "hidden_size", "word_size",
                    "controller_size", "present_steps", "read_steps", "capacity")
