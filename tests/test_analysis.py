@@ -244,3 +244,24 @@ def test_sweep_compares_memory_baselines_at_the_same_memory_budgets(tmp_path):
   assert abs(floats[0] - 256) < abs(floats[1] - 256) and abs(floats[1] - 1024) < 200
   ebmm = runs.sweep_points(specs.load("omniglot_conv:runlocal"), ["1k"], [], str(tmp_path))
   assert ebmm[0].config.energy.memory_budget == 1024
+
+
+def test_energy_histogram_title_stays_inside_the_figure(tmp_path, monkeypatch):
+  """A long title (the out-of-distribution set's name) is wrapped, not cut
+  off at the figure's right edge."""
+  from ebmm_jax.reporting import plotting
+  saved = {}
+  save = plotting._save
+  monkeypatch.setattr(plotting, "_save", lambda fig, path: (saved.update(fig=fig),
+                                                            save(fig, path))[1])
+  title = ("omniglot, resnet_conv, step 1696, 50 memories of N = 64; out of "
+           "distribution: cifar10 binarized at 0.5 (channel mean)")
+  rng = np.random.default_rng(0)
+  plotting.energy_histograms(str(tmp_path / "h.png"), {"stored": rng.normal(size=50),
+                                                       "non_stored": rng.normal(size=50)},
+                             title=title)
+  fig = saved["fig"]
+  renderer = fig.canvas.get_renderer()
+  box = fig.axes[0].title.get_window_extent(renderer)
+  assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+  assert fig.axes[0].get_title().replace("\n", " ") == title

@@ -4,6 +4,7 @@ Drawn with matplotlib's object API on an Agg canvas (no pyplot, no global
 backend switch), so it works on machines without a display and inside tests.
 """
 import os
+import textwrap
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -193,6 +194,10 @@ POPULATION_LABELS = {
 }
 
 
+# Characters per line of a 9-point title on the 6.5-inch histogram figure.
+TITLE_WIDTH = 90
+
+
 def energy_histograms(path: str, populations: Mapping[str, np.ndarray],
                       aucs: Optional[Mapping[str, Mapping[str, float]]] = None,
                       title: str = "", bins: int = 60) -> str:
@@ -218,7 +223,7 @@ def energy_histograms(path: str, populations: Mapping[str, np.ndarray],
             alpha=0.45, label=label)
   ax.set_xlabel("energy under the written memory")
   ax.set_ylabel("density")
-  if title:
-    ax.set_title(title, fontsize=9)
+  if title:  # Wrapped: a long out-of-distribution name would run off the figure.
+    ax.set_title(textwrap.fill(title, TITLE_WIDTH), fontsize=9)
   ax.legend(fontsize=8)
   return _save(fig, path)
