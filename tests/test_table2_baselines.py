@@ -5,6 +5,7 @@ Tiny models (8x8 images, one ResBlock each way) built straight from a
 `model` section and a hand-made task, one compilation per function; one real
 meta-step of each through the meta-training loop's jitted step on real
 Omniglot (the runlocal configs)."""
+import os
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -239,7 +240,7 @@ def test_table2_trains_one_vae_per_dataset_for_both_noises(monkeypatch):
   trained, scored = [], []
   monkeypatch.setattr(table2.runs, "train_or_load", lambda config, workdir, *budget: (
       trained.append((workdir, config.data.distortion, budget)), ("params", 7))[1])
-  monkeypatch.setattr(table2, "tune_step_size", lambda point, params, seed: (point, {}))
+  monkeypatch.setattr(table2, "tune_step_size", lambda point, params, seed, step: (point, {}))
   monkeypatch.setattr(table2.runs, "training_seconds", lambda workdir: 0.0)
 
   def evaluate_cached(point, params, step, n, batches, seed):
@@ -288,3 +289,20 @@ def test_table2_grid_searches_the_vaes_step_size_only(data_dir):
   assert tuned.config.model.step_size == min(scores, key=scores.get)
   assert tuned.workdir == vae_cell.point.workdir
   assert table2.tune_step_size(dae_cell.point, None, seed=0) == (dae_cell.point, {})
+
+
+def test_table2_keeps_the_vaes_grid_search_beside_its_evaluations(data_dir, tmp_path,
+                                                                   monkeypatch):
+  """With the checkpoint's step the search is written to the workdir once and
+  read back (same γ and scores) instead of being run again."""
+  (vae_cell,) = table2.cells(["vae"], ["omniglot"], ["block"], "runlocal", str(tmp_path),
+                             [f"data.data_dir={data_dir}"])
+  params = setups.build(vae_cell.point.config).model.init(jax.random.PRNGKey(0))
+  tuned, scores = table2.tune_step_size(vae_cell.point, params, seed=0, step=3)
+  (saved,) = os.listdir(tmp_path / "vae_omniglot_block" / "evaluations")
+  assert saved.startswith("step_size_step3_")
+  monkeypatch.setattr(table2.vae, "grid_search_step_size", None)  # Must not run again.
+  again, scores_again = table2.tune_step_size(vae_cell.point, params, seed=0, step=3)
+  assert scores_again == scores and again.config.model.step_size == tuned.config.model.step_size
+  with pytest.raises(TypeError):  # Another step, another search.
+    table2.tune_step_size(vae_cell.point, params, seed=0, step=4)

@@ -100,17 +100,27 @@ def evaluate_points(points: Sequence[Point], train_seconds: float,
   return rows
 
 
-def _cache_path(workdir: str, config, step: int, n: int, num_batches: int,
-                seed: int) -> str:
-  """One file per (checkpoint step, data and distortion, N, batches, seed, and
-  a baseline's reading options, e.g. the VAE's γ)."""
+def cache_path(workdir: str, config, step: int, n: int, num_batches: int,
+               seed: int, kind: str = "") -> str:
+  """One file per (kind of result, checkpoint step, data and distortion, N,
+  batches, seed, and a baseline's reading options, e.g. the VAE's γ), in the
+  workdir's `evaluations/`."""
   parts = [config.data.to_dict(), step, n, num_batches, seed]
   if "model" in config:
     parts.append(config.model.to_dict())
   key = json.dumps(parts, sort_keys=True)
   digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-  return os.path.join(workdir, "evaluations", f"step{step}_n{n}_b{num_batches}_"
+  return os.path.join(workdir, "evaluations", f"{kind}step{step}_n{n}_b{num_batches}_"
                       f"s{seed}_{digest}.json")
+
+
+def write_json(path: str, record) -> None:
+  """`record` as JSON at `path`, atomically (a temporary file, then a rename)."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(record, f, indent=2)
+  os.replace(tmp, path)
 
 
 def evaluate_cached(point: Point, meta_params, step: int, n: int,
@@ -119,7 +129,7 @@ def evaluate_cached(point: Point, meta_params, step: int, n: int,
   (a point added, a plot redrawn) re-scores only what changed. The cache is
   keyed by the checkpoint's step, the data config, N, batches, seed and
   a baseline's `model` section."""
-  path = _cache_path(point.workdir, point.config, step, n, num_batches, seed)
+  path = cache_path(point.workdir, point.config, step, n, num_batches, seed)
   if os.path.exists(path):
     with open(path) as f:
       logging.info("%s: evaluation of step %d read from %s", point.label, step, path)
@@ -137,11 +147,7 @@ def evaluate_cached(point: Point, meta_params, step: int, n: int,
              query=out["query"], per_iterate=[float(v) for v in out["per_iterate"]],
              num_batches=num_batches, seed=seed,
              evaluation_seconds=round(time.time() - start, 1))
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(row, f, indent=2)
-  os.replace(tmp, path)
+  write_json(path, row)
   return row
 
 

@@ -16,6 +16,7 @@ its one "training" step only writes the checkpoint of its fixed random
 generator.
 """
 import dataclasses
+import json
 import os
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -95,17 +96,30 @@ def cells(models: Sequence[str], datasets: Sequence[str], noises: Sequence[str],
   return out
 
 
-def tune_step_size(point: runs.Point, params, seed: int
+def tune_step_size(point: runs.Point, params, seed: int, step: Optional[int] = None
                    ) -> Tuple[runs.Point, Dict[float, float]]:
   """The VAE's point with γ set by Appendix A.3's grid search on training
-  batches (with its trained `params`); other models' points as they are."""
+  batches (with its trained `params`); other models' points as they are.
+
+  With the checkpoint's `step`, the search's scores are kept in the point's
+  workdir (`evaluations/`, keyed like its evaluations) and read back when
+  the same search is asked again."""
   if point.config.model.name != VAE_CONFIG:
     return point, {}
-  exp = setups.build(point.config)
-  batches = exp.sample_train(jax.random.PRNGKey(seed), GRID_SEARCH_BATCHES,
-                             point.config.data.num_patterns)
-  best, scores = vae.grid_search_step_size(point.config, exp.task, params, batches,
-                                           jax.random.PRNGKey(seed + 1))
+  n = point.config.data.num_patterns
+  path = (runs.cache_path(point.workdir, point.config, step, n, GRID_SEARCH_BATCHES,
+                          seed, kind="step_size_") if step is not None else None)
+  if path and os.path.exists(path):
+    with open(path) as f:
+      record = json.load(f)
+    best, scores = record["best"], {float(k): v for k, v in record["scores"].items()}
+  else:
+    exp = setups.build(point.config)
+    batches = exp.sample_train(jax.random.PRNGKey(seed), GRID_SEARCH_BATCHES, n)
+    best, scores = vae.grid_search_step_size(point.config, exp.task, params, batches,
+                                             jax.random.PRNGKey(seed + 1))
+    if path:
+      runs.write_json(path, dict(best=best, scores={str(k): v for k, v in scores.items()}))
   logging.info("%s: γ = %g by grid search (%s)", point.label, best, scores)
   return dataclasses.replace(point, config=vae.with_step_size(point.config, best)), scores
 
@@ -137,7 +151,7 @@ def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
     if workdir not in done:  # A model shared by several cells trains once.
       done[workdir] = runs.train_or_load(c.trained.config, workdir, seconds, steps)
     params, step = done[workdir]
-    point, scores = tune_step_size(c.point, params, seed)
+    point, scores = tune_step_size(c.point, params, seed, step)
     row = runs.evaluate_cached(point, params, step, point.config.data.num_patterns,
                                batches, seed)
     results[c.key] = dict(row, label=point.label, workdir=point.workdir,
