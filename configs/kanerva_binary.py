@@ -2,11 +2,12 @@ r"""The Dynamic Kanerva Machine (Wu et al., 2018) on random binary strings
 (Table 1's protocol, Appendix A.2).
 
 `ebmm_jax/baselines/kanerva.py` (`BinaryKanervaMachine`): an MLP encoder
-(128 -> 256 -> C = 64, LayerNorm-ed codes), a matrix-normal memory of
-K_r = 64 rows (mean R [64, 64], row covariance U [64, 64]) written by the
+(128 -> 256 -> C = 128, LayerNorm-ed codes), a matrix-normal memory of
+K_r = 47 rows (mean R [47, 128], row covariance U [47, 47]; fewer rows than
+the code size, or the read-out returns the query's own code) written by the
 Kanerva Machine's Bayesian update, read by K = 5 attractor iterations through
-an MLP decoder (64 -> 256 -> 128 bit logits), the known bits clamped. The
-written state (R, U) is 64 * 64 + 64^2 = 8,192 floats (budget 8,256,
+an MLP decoder (128 -> 256 -> 128 bit logits), the known bits clamped. The
+written state (R, U) is 47 * 128 + 47^2 = 8,225 floats (budget 8,256,
 Appendix A.2); N = 64, AdamW 5e-5 (Appendix A), meta-trained on the
 cross-entropy of the replaced bits like the other Table 1 baselines. No data
 to download: the patterns are random.
@@ -29,14 +30,14 @@ from ebmm_jax.configs import table1_baselines
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = table1_baselines.baseline_config("kanerva_binary")
-  c.model.code_size = 64  # C: the encoder's code, LayerNorm-ed.
-  c.model.rows = 64  # K_r: memory rows; 64 * 64 + 64^2 = 8,192 floats.
+  c.model.code_size = 128  # C: the encoder's code, LayerNorm-ed.
+  c.model.rows = 47  # K_r < C: memory rows; 47 * 128 + 47^2 = 8,225 floats.
   c.model.memory_budget = 0  # Floats (0: use rows); >0 makes the builder pick rows.
   c.model.hidden_size = 256  # H: hidden layer of the encoder and of the decoder.
   c.model.iterations = 5  # K: attractor iterations at reading (EBMM's K = 5).
-  c.model.ridge = 0.1  # lambda of the ridge addressing (||r_k||^2 ~ C = 64).
+  c.model.ridge = 0.1  # lambda of the ridge addressing (||r_k||^2 ~ C = 128).
   c.model.noise_init = 0.1  # sigma_xi^2 at init (learned).
   c.model.write_addressing = "posterior"  # Or "prior": every code addressed by R0.
   return table1_baselines.apply_variants(
       c, arg, "configs/kanerva_binary.py",
-      runlocal=dict(code_size=16, rows=16, hidden_size=64, iterations=2))
+      runlocal=dict(code_size=16, rows=8, hidden_size=64, iterations=2))

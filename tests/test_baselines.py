@@ -35,7 +35,7 @@ TINY = {
     "plasticity": ("plasticity", dict(read_steps=2), 2),
     "modern_hopfield": ("modern_hopfield", dict(capacity=4), 1),
     "kanerva_binary": ("kanerva_binary",
-                       dict(code_size=4, rows=4, hidden_size=8, iterations=2), 2),
+                       dict(code_size=4, rows=2, hidden_size=8, iterations=2), 2),
 }
 LEARNED = ("memory_networks", "mann", "lstm", "plasticity")
 
@@ -82,7 +82,7 @@ def one_device_mesh():
     ("lstm", "small", lstm.memory_floats(512)),
     ("plasticity", "", plasticity.memory_floats(128)),
     ("modern_hopfield", "", modern_hopfield.memory_floats(64, 128)),
-    ("kanerva_binary", "", kanerva.memory_floats(64, 64)),
+    ("kanerva_binary", "", kanerva.memory_floats(47, 128)),
 ])
 def test_written_state_fits_the_budget(config_file, variant, expected):
   """The floats of the state `write` returns (shapes only, for every N of

@@ -135,11 +135,14 @@ def test_registered_and_configs():
 
 def test_memory_budget_variant_sets_rows():
   """mem=K: the rows whose state is closest to K floats, for the final code
-  size (runlocal's C = 16 after mem=1000), in the config and in the model."""
-  for variants in ("mem=1000,runlocal", "runlocal,mem=1000"):
+  size (runlocal's C = 16 after mem=300), in the config and in the model; a
+  budget that needs as many rows as code units is refused."""
+  for variants in ("mem=300,runlocal", "runlocal,mem=300"):
     config = _load(variants)
-    assert config.model.rows == 25  # 25 * 16 + 25^2 = 1,025 (24 rows: 960).
-    assert setups.build(config).model.memory_floats == 1025
+    assert config.model.rows == 11  # 11 * 16 + 11^2 = 297 (12 rows: 336).
+    assert setups.build(config).model.memory_floats == 297
+  with pytest.raises(ValueError, match=r"25 memory rows >= model.code_size=16"):
+    setups.build(_load("runlocal,mem=1000"))  # 25 * 16 + 25^2 = 1,025.
   # The builder recomputes from the budget: a later code size is followed.
   exp = setups.build(_load("runlocal,mem=1000", ["model.code_size=32"]))
   assert exp.model.memory_floats == kanerva.memory_floats(
@@ -196,19 +199,20 @@ BUDGET = 8256  # Appendix A.2: 128 * 127 / 2 + 128.
 
 
 def test_binary_config_fits_table1_budget():
-  """The default binary DKM: C = 64, K_r = 64, its state (R, U) 8,192 floats
-  for every N of Table 1, within 8,256."""
+  """The default binary DKM: C = 128, K_r = 47, its state (R, U) 8,225
+  floats for every N of Table 1, within 8,256; as many rows as code units is
+  refused (the read-out would bypass the memory)."""
   assert registry.BUILDERS["kanerva_binary"] is kanerva.build_binary
   assert "kanerva_binary" in configuration.BASELINES
   assert "kanerva_binary" not in configuration.IMAGE_BASELINES
   c = kanerva_binary_config.get_config()
   assert (c.data.name, c.data.pattern_dim, c.data.num_patterns) == ("binary_strings", 128, 64)
   assert (c.model.code_size, c.model.rows, c.model.hidden_size, c.model.iterations) == (
-      64, 64, 256, 5)
+      128, 47, 256, 5)
   for n in (16, 96):
     exp = setups.build(kanerva_binary_config.get_config(f"n={n}"))
     assert exp.model.name == kanerva.NAME and exp.energy is None
-    assert exp.model.memory_floats == kanerva.memory_floats(64, 64) == 8192 <= BUDGET
+    assert exp.model.memory_floats == kanerva.memory_floats(47, 128) == 8225 <= BUDGET
   # A budget picks the rows (the builder's, overriding model.rows).
   exp = setups.build(specs.load("kanerva_binary", ["model.memory_budget=8256",
                                                    "model.code_size=128"]))
@@ -217,6 +221,11 @@ def test_binary_config_fits_table1_budget():
   assert (runlocal.data.num_patterns, runlocal.optim.learning_rate) == (16, 3e-3)
   with pytest.raises(ValueError, match="Unknown variant 'fast' of configs/kanerva_binary.py"):
     kanerva_binary_config.get_config("fast")
+  with pytest.raises(ValueError, match=r"64 memory rows >= model.code_size=64"):
+    setups.build(specs.load("kanerva_binary", ["model.code_size=64", "model.rows=64"]))
+  with pytest.raises(ValueError, match=r"memory rows >= model.code_size=16"):
+    setups.build(specs.load("kanerva_binary", ["model.code_size=16",
+                                               "model.memory_budget=8256"]))
   for field, value, message in (("rows", 0, r"model.rows=0 must be an integer >= 1"),
                                 ("hidden_size", 0, r"model.hidden_size=0 must be >= 1"),
                                 ("ridge", 0.0, r"model.ridge=0.0 must be > 0"),
@@ -357,9 +366,9 @@ def test_binary_runlocal_training_lowers_the_loss(one_device_mesh, tmp_path):
   results = {}
   text = table1.table1([16], results, [str(tmp_path)], rules=(), modern_config=None,
                        num_batches=2, seed=0)
-  label = ("Dynamic Kanerva Machine (ebmm-jax), not in the paper, 512-float memory "
-           "(below the budget)")  # 16 rows of C = 16: 16 * 16 + 16^2.
-  assert any(line.startswith(f"| {label} | 512 |") for line in text.splitlines())
+  label = ("Dynamic Kanerva Machine (ebmm-jax), not in the paper, 192-float memory "
+           "(below the budget)")  # 8 rows of C = 16: 8 * 16 + 8^2.
+  assert any(line.startswith(f"| {label} | 192 |") for line in text.splitlines())
   assert "Kanerva Machine (paper)" not in text
   assert results[label][16]["count"] == 2 * 16
   assert 0 <= results[label][16]["mean"] <= 64  # Only the 64 replaced bits can be wrong.

@@ -84,10 +84,11 @@ the module into a model scored, clamped and meta-trained like the other
 Table 1 baselines (the Bernoulli cross-entropy of the replaced bits, not the
 DKM's variational objective; see Training below).
 
-Table 1's 8,256-float budget (binary strings, 128-bit patterns): with C = 64,
-K_r = 64 gives 64 * 64 + 64^2 = 8,192 floats <= 8,256 (the binary config's
-default); with C = 128 (a code as wide as the pattern), K_r = 47 gives
-47 * 128 + 47^2 = 8,225 <= 8,256. The paper has no DKM row in Table 1.
+Table 1's 8,256-float budget (binary strings, 128-bit patterns): with C = 128
+(a code as wide as the pattern), K_r = 47 gives 47 * 128 + 47^2 = 8,225
+floats <= 8,256 (the binary config's default). C = 64 with K_r = 64 would
+also fit (8,192), but K_r must stay below C (`resolved_rows`). The paper has
+no DKM row in Table 1.
 Figure 8's "12K memory" model at C = 256 is K_r = 41: 41 * 256 + 41^2 =
 12,177 floats (the image config's default).
 
@@ -143,11 +144,19 @@ def rows_for_budget(budget: int, code_size: int) -> int:
 
 def resolved_rows(m: ml_collections.ConfigDict, code_size: int = 256) -> int:
   """`model.rows`, or the budget's rows when `model.memory_budget` > 0
-  (`code_size`: C when the config has no `model.code_size`)."""
-  budget = m.get("memory_budget", 0)
-  if budget:
-    return rows_for_budget(budget, m.get("code_size", code_size))
-  return m.rows
+  (`code_size`: C when the config has no `model.code_size`).
+
+  Raises ValueError when K_r >= C: the ridge read-out w(z; R)^T R projects a
+  code onto the rows' span, which is then all of R^C, so reading returns the
+  query's own code and writing changes nothing (its prediction error
+  Delta = z - w^T R is about 0): the memory would be bypassed."""
+  budget, code_size = m.get("memory_budget", 0), m.get("code_size", code_size)
+  rows = rows_for_budget(budget, code_size) if budget else m.rows
+  if rows >= code_size:
+    raise ValueError(f"Invalid config: {rows} memory rows >= model.code_size={code_size}: "
+                     "the read-out would return every code unchanged; use fewer rows "
+                     "than the code size (model.rows or model.memory_budget).")
+  return rows
 
 
 # --- The memory's pure functions (tested on their own) -------------------------
