@@ -126,6 +126,11 @@ WRITE_ADDRESSING = ("posterior", "prior")
 MIN_VARIANCE = 1e-4
 
 
+def variance(log_value: jax.Array) -> jax.Array:
+  """A learned variance from its log parameter, floored at `MIN_VARIANCE`."""
+  return jnp.exp(log_value) + MIN_VARIANCE
+
+
 def memory_floats(rows: int, code_size: int) -> int:
   """Floats of a written state (R [rows, C], U [rows, rows])."""
   return rows * code_size + rows * rows
@@ -254,8 +259,7 @@ class KanervaPrior(hk.Module):
     log_noise = hk.get_parameter(
         "log_noise_var", (), jnp.float32,
         init=hk.initializers.Constant(math.log(self.noise_init)))
-    cov = jnp.diag(jnp.exp(log_scale) + MIN_VARIANCE)
-    return mean, cov, jnp.exp(log_noise) + MIN_VARIANCE
+    return mean, jnp.diag(variance(log_scale)), variance(log_noise)
 
 
 def _check(m: ml_collections.ConfigDict) -> None:
@@ -410,8 +414,8 @@ class BinaryKanervaMachine(hk.Module):
 
 def _binary_schedules(params: hk.Params):
   prior = params["kanerva_machine/~/kanerva_prior"]
-  return dict(noise_variance=jnp.exp(prior["log_noise_var"]) + MIN_VARIANCE,
-              prior_scale=jnp.mean(jnp.exp(prior["log_scale"]) + MIN_VARIANCE))
+  return dict(noise_variance=variance(prior["log_noise_var"]),
+              prior_scale=jnp.mean(variance(prior["log_scale"])))
 
 
 def build_binary(config: ml_collections.ConfigDict, task: tasks.Task) -> models.MemoryModel:
