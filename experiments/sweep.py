@@ -50,7 +50,8 @@ _ROOT = flags.DEFINE_string("root", None, "Parent folder of the points' workdirs
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Where results go (default --root).")
 _COMPARE = flags.DEFINE_list(
     "compare", [], "Other models' configs (names or files, with variants) swept at "
-    "the same --mems, one curve each, e.g. memnet_images:cpu,mann_images:cpu.")
+    "the same --mems, one curve each, e.g. memnet_images:cpu,mann_images:cpu; "
+    "a config's further variants follow it: memnet_images:cpu,n=4,mann_images:cpu,n=4.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "Sets data.data_dir of every model.")
 flags.mark_flags_as_required(["config", "root"])
 

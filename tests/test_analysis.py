@@ -246,6 +246,20 @@ def test_sweep_compares_memory_baselines_at_the_same_memory_budgets(tmp_path):
   assert ebmm[0].config.energy.memory_budget == 1024
 
 
+def test_compare_flag_keeps_each_configs_variants_with_it():
+  """--compare is comma-split like every list flag, so a config's variants
+  arrive as separate items; they join the config before them."""
+  items = ["memnet_images:cpu", "n=4", "data=cifar10", "mann_images", "n=4",
+           "configs/kanerva.py:cpu"]
+  assert specs.group_specs(items) == ["memnet_images:cpu,n=4,data=cifar10",
+                                      "mann_images:n=4", "configs/kanerva.py:cpu"]
+  (_, a), (_, b) = runs.compared_configs(["memnet_images:runlocal", "n=8",
+                                          "mann_images:runlocal"], "")
+  assert a.data.num_patterns == 8 and b.data.num_patterns == 4
+  with pytest.raises(ValueError, match="'n=4' is not a config"):
+    specs.group_specs(["n=4", "memnet_images:cpu"])
+
+
 def test_energy_histogram_title_stays_inside_the_figure(tmp_path, monkeypatch):
   """A long title (the out-of-distribution set's name) is wrapped, not cut
   off at the figure's right edge."""

@@ -198,10 +198,12 @@ def evaluate_checkpoints(workdir: str, num_batches: int, seed: int = 12345,
 
 
 def compared_configs(specs_list, data_dir: str):
-  """(name, config) of each --compare spec, e.g. "memnet_images:cpu"."""
+  """(name, config) of each --compare spec, e.g. "memnet_images:cpu"; the
+  items of a comma-split flag, whose variants follow their config
+  (`specs.group_specs`: "memnet_images:cpu", "n=4", "mann_images:cpu")."""
   overrides = [f"data.data_dir={data_dir}"] if data_dir else []
   return [(spec.partition(":")[0].split("/")[-1].removesuffix(".py"),
-           specs.load(spec, overrides)) for spec in specs_list]
+           specs.load(spec, overrides)) for spec in specs.group_specs(specs_list)]
 
 
 def sweep_points(config, mems, dynamic_sizes, root):

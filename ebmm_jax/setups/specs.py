@@ -45,6 +45,29 @@ def resolve(spec: str) -> str:
        f"; installed: {', '.join(installed_configs())}."))
 
 
+def group_specs(items: Sequence[str]) -> List[str]:
+  """Config specs from a comma-split flag value: ["memnet_images:cpu", "n=4",
+  "mann_images:cpu"] -> ["memnet_images:cpu,n=4", "mann_images:cpu"]. An item
+  starts a new spec when it names a config (has a ':', is a file or an
+  installed config's name); any other item is a variant of the spec before it.
+  Raises ValueError when the first item is not a config."""
+  def names_config(item):
+    name = item[:-3] if item.endswith(".py") else item
+    return (":" in item or os.path.exists(item)
+            or os.path.basename(name) in installed_configs())
+
+  specs = []
+  for item in items:
+    if names_config(item):
+      specs.append(item)
+    elif specs:
+      specs[-1] += ("," if ":" in specs[-1] else ":") + item
+    else:
+      raise ValueError(f"{item!r} is not a config: give CONFIG:VARIANTS first, e.g. "
+                       f"memnet_images:cpu,{item}.")
+  return specs
+
+
 def load(spec: str, overrides: Sequence[str] = (),
          extra_variants: Sequence[str] = ()) -> ml_collections.ConfigDict:
   """Loads FILE[:VARIANTS] like the launchers' --config flag.
