@@ -12,7 +12,8 @@ the paper's grid search on training batches first.
 
 --train_seconds / --train_steps bound each cell's training (resuming its
 workdir; both 0: only load). Deep Image Prior fits a fresh network to every
-query with 2,000 Adam updates, so it is scored on --dip_num_batches batches;
+query with 2,000 Adam updates, so it is scored on --dip_num_batches batches of
+--dip_num_queries queries;
 the VAE's 50-200 attractor iterations per read make it slow too, so
 --vae_num_batches can score it on fewer batches than the others. The VAE
 never sees the distortion in training: one VAE per dataset (the block cell's)
@@ -44,6 +45,9 @@ _VARIANT = flags.DEFINE_string("variant", "cpu",
                                "Size variant of every config: cpu, gpu or runlocal.")
 _DIP_NUM_BATCHES = flags.DEFINE_integer(
     "dip_num_batches", 2, "Test batches for Deep Image Prior (a network fit per query).")
+_DIP_NUM_QUERIES = flags.DEFINE_integer(
+    "dip_num_queries", 0, "Queries per Deep Image Prior test batch (0: the "
+    "dataset's N); each query is fitted on its own, so fewer cost less.")
 _VAE_NUM_BATCHES = flags.DEFINE_integer(
     "vae_num_batches", 0, "Test batches for the VAE (0: --num_batches).")
 flags.mark_flags_as_required(["root"])
@@ -52,10 +56,12 @@ flags.mark_flags_as_required(["root"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if _DIP_NUM_BATCHES.value < 1 or _VAE_NUM_BATCHES.value < 0:
+  if (_DIP_NUM_BATCHES.value < 1 or _VAE_NUM_BATCHES.value < 0
+      or _DIP_NUM_QUERIES.value < 0):
     raise app.UsageError(
-        f"--dip_num_batches={_DIP_NUM_BATCHES.value} must be >= 1 and "
-        f"--vae_num_batches={_VAE_NUM_BATCHES.value} >= 0 (0: --num_batches).")
+        f"--dip_num_batches={_DIP_NUM_BATCHES.value} must be >= 1, "
+        f"--vae_num_batches={_VAE_NUM_BATCHES.value} >= 0 (0: --num_batches) and "
+        f"--dip_num_queries={_DIP_NUM_QUERIES.value} >= 0 (0: the dataset's N).")
   overrides = [f"data.data_dir={_DATA_DIR.value}"] if _DATA_DIR.value else []
   cells = table2.cells(_MODELS.value, _DATASETS.value, _NOISES.value,
                        _VARIANT.value, _ROOT.value, overrides)
@@ -63,7 +69,8 @@ def main(argv):
       cells, run_flags.TRAIN_SECONDS.value, run_flags.TRAIN_STEPS.value,
       run_flags.NUM_BATCHES.value, run_flags.SEED.value,
       num_batches_for={"deep_image_prior": _DIP_NUM_BATCHES.value,
-                       "vae": _VAE_NUM_BATCHES.value or run_flags.NUM_BATCHES.value})
+                       "vae": _VAE_NUM_BATCHES.value or run_flags.NUM_BATCHES.value},
+      num_patterns_for={"deep_image_prior": _DIP_NUM_QUERIES.value})
   text = (table2.markdown(results, _MODELS.value, _DATASETS.value, _NOISES.value)
           + "\n\n" + table2.details(results) + "\n\n"
           f"Mean error per image [5th, 95th percentile] over every query of the "

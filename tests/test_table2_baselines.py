@@ -245,10 +245,14 @@ def test_table2_trains_one_vae_per_dataset_for_both_noises(monkeypatch):
 
   def evaluate_cached(point, params, step, n, batches, seed):
     scored.append((point.workdir, point.config.data.distortion, params, step))
+    sizes.append(n)
     return dict(summary={}, steps=step)
 
+  sizes = []
   monkeypatch.setattr(table2.runs, "evaluate_cached", evaluate_cached)
-  table2.run_cells(cells, 60.0, 0, 2, 0)
+  # A model's test batches may hold fewer queries than its N (--dip_num_queries).
+  table2.run_cells(cells, 60.0, 0, 2, 0, num_patterns_for={"dae": 8, "vae": 0})
+  assert sizes == [64, 64, 8, 8]
   assert trained == [("/root/vae_omniglot_block", "block", (60.0, 0)),
                      ("/root/dae_omniglot_block", "block", (60.0, 0)),
                      ("/root/dae_omniglot_salt_and_pepper", "salt_and_pepper", (60.0, 0))]

@@ -126,7 +126,8 @@ def tune_step_size(point: runs.Point, params, seed: int, step: Optional[int] = N
 
 def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
               num_batches: int, seed: int,
-              num_batches_for: Optional[Mapping[str, int]] = None
+              num_batches_for: Optional[Mapping[str, int]] = None,
+              num_patterns_for: Optional[Mapping[str, int]] = None
               ) -> Dict[Key, Dict[str, object]]:
   """Trains (or loads) and scores every cell.
 
@@ -135,6 +136,10 @@ def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
       load); untrained models make their one step when they have no checkpoint.
     num_batches: test batches per cell; `num_batches_for[model]` replaces it
       for a model (Deep Image Prior fits a network to every query).
+    num_patterns_for: {model: images per test batch} replacing a model's
+      config N when scoring it; for the models without memory, whose reads
+      of one batch's queries are independent, it only sets how many queries
+      a batch holds (Deep Image Prior scored on fewer queries).
 
   Returns:
     {key: `runs.evaluate_cached`'s row with label, workdir, train_seconds,
@@ -152,8 +157,8 @@ def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
       done[workdir] = runs.train_or_load(c.trained.config, workdir, seconds, steps)
     params, step = done[workdir]
     point, scores = tune_step_size(c.point, params, seed, step)
-    row = runs.evaluate_cached(point, params, step, point.config.data.num_patterns,
-                               batches, seed)
+    n = (num_patterns_for or {}).get(model) or point.config.data.num_patterns
+    row = runs.evaluate_cached(point, params, step, n, batches, seed)
     results[c.key] = dict(row, label=point.label, workdir=point.workdir,
                           train_seconds=round(runs.training_seconds(point.workdir), 1),
                           step_size_scores=scores,
