@@ -20,7 +20,8 @@ never sees the distortion in training: one VAE per dataset (the block cell's)
 serves both noises.
 Writes `table2.md` (the table and what each cell cost) and `table2.json`
 (every number, with meta-steps and training seconds) into --output_dir
-(default --root).
+(default --root), with the cells of earlier calls there kept: a call for
+one cell adds it to the table.
 """
 import json
 import os
@@ -62,6 +63,12 @@ def main(argv):
         f"--dip_num_batches={_DIP_NUM_BATCHES.value} must be >= 1, "
         f"--vae_num_batches={_VAE_NUM_BATCHES.value} >= 0 (0: --num_batches) and "
         f"--dip_num_queries={_DIP_NUM_QUERIES.value} >= 0 (0: the dataset's N).")
+  out = _OUTPUT_DIR.value or _ROOT.value
+  saved_path = os.path.join(out, "table2.json")
+  try:  # Checked before any training: the earlier table must be of this variant.
+    earlier = table2.load_saved(saved_path, _VARIANT.value)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   overrides = [f"data.data_dir={_DATA_DIR.value}"] if _DATA_DIR.value else []
   cells = table2.cells(_MODELS.value, _DATASETS.value, _NOISES.value,
                        _VARIANT.value, _ROOT.value, overrides)
@@ -71,21 +78,19 @@ def main(argv):
       num_batches_for={"deep_image_prior": _DIP_NUM_BATCHES.value,
                        "vae": _VAE_NUM_BATCHES.value or run_flags.NUM_BATCHES.value},
       num_patterns_for={"deep_image_prior": _DIP_NUM_QUERIES.value})
-  text = (table2.markdown(results, _MODELS.value, _DATASETS.value, _NOISES.value)
+  results = {**earlier, **results}  # This call's cells replace the same earlier ones.
+  text = (table2.markdown(results, *table2.present(results))
           + "\n\n" + table2.details(results) + "\n\n"
           f"Mean error per image [5th, 95th percentile] over every query of the "
           f"test batches (seed {run_flags.SEED.value}); configs `MODEL:"
           f"{_VARIANT.value},data=DATASET[,salt]`; the paper's models train up to "
           "2e6 steps on a GPU. *: told where the block is.\n")
-  out = _OUTPUT_DIR.value or _ROOT.value
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "table2.md"), "w") as f:
     f.write(text)
-  record = {" / ".join(k): dict(v, paper=table2.paper_cell(*k)) for k, v in results.items()}
-  with open(os.path.join(out, "table2.json"), "w") as f:
-    json.dump(dict(variant=_VARIANT.value, cells=record), f, indent=2)
+  with open(saved_path, "w") as f:
+    json.dump(table2.record(results, _VARIANT.value), f, indent=2)
   print(text)
-  print(f"Wrote {out}/table2.{{md,json}}")
 
 
 def run():

@@ -335,6 +335,10 @@ def test_distortion_rate_draws_each_file_at_its_memory_size(tmp_path):
   assert [x for x, _ in points["a"]] == [8092, 578]
   assert dashed == ["a, writing off (T = 0)"]
   assert [s["mean"] for _, s in points["a, writing off (T = 0)"]] == [63.65]
+  # A sweep's cached evaluation names its meta-steps `steps`.
+  cached = dict(evaluation(2312, 14.4), steps=333)
+  del cached["step"]
+  assert "| b | 2,312 | 4 | 333 | 14.40 [11, 18] | - |" in saved.markdown([cached], ["b"])
   assert saved.references(["a=b=1.5", "DAE=36.08"]) == {"a=b": 1.5, "DAE": 36.08}
   with pytest.raises(ValueError, match="LABEL=NUMBER"):
     saved.references(["DAE"])

@@ -5,6 +5,7 @@ Tiny models (8x8 images, one ResBlock each way) built straight from a
 `model` section and a hand-made task, one compilation per function; one real
 meta-step of each through the meta-training loop's jitted step on real
 Omniglot (the runlocal configs)."""
+import json
 import os
 import jax
 import jax.numpy as jnp
@@ -278,6 +279,29 @@ def test_table2_markdown_puts_each_cell_under_its_column_beside_the_paper():
   assert rows["Deep Image Prior (paper)"][col("block", "imagenet64")] == "170.36*"
   assert rows["Deep Image Prior (paper)"][col("salt-and-pepper", "imagenet64")] == "467.92"
   assert rows["Deep Image Prior (paper)"][col("block", "omniglot")] == "-"
+
+
+def test_table2_keeps_the_cells_of_earlier_calls_of_the_same_variant(tmp_path):
+  """A call for one cell adds it to the saved table (read back whole, in
+  Table 2's order) and refuses a table of another size variant."""
+  row = lambda mean: dict(summary=dict(mean=mean, p5=mean, p95=mean), steps=3)
+  path = str(tmp_path / "table2.json")
+  assert table2.load_saved(path, "cpu") == {}
+  earlier = {("dae", "cifar10", "block"): row(30.0), ("vae", "omniglot", "block"): row(90.0)}
+  with open(path, "w") as f:
+    json.dump(table2.record(earlier, "cpu"), f)
+  saved = table2.load_saved(path, "cpu")
+  assert saved[("dae", "cifar10", "block")]["summary"]["mean"] == 30.0
+  assert saved[("vae", "omniglot", "block")]["paper"] == "109.08"
+  merged = {**saved, ("dae", "cifar10", "block"): row(25.0),
+            ("deep_image_prior", "imagenet64", "salt_and_pepper"): row(400.0)}
+  assert table2.present(merged) == (["vae", "dae", "deep_image_prior"],
+                                    ["omniglot", "cifar10", "imagenet64"],
+                                    ["block", "salt_and_pepper"])
+  text = table2.markdown(merged, *table2.present(merged))
+  assert "25.00" in text and "90.00" in text and "400.00" in text and "30.00" not in text
+  with pytest.raises(ValueError, match="holds the 'cpu' cells, not 'gpu'"):
+    table2.load_saved(path, "gpu")
 
 
 def test_table2_grid_searches_the_vaes_step_size_only(data_dir):

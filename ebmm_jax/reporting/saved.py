@@ -46,7 +46,7 @@ def markdown(results: Sequence[Mapping], labels: Sequence[str]) -> str:
     s = r["summary"]
     off = r.get("writing_off", {}).get("summary", {}).get("mean")
     rows.append(f"| {label} | {r['memory_floats']:,} | {r.get('num_patterns', '-')} | "
-                f"{r.get('step', '-')} | {s['mean']:.2f} [{s['p5']:.0f}, {s['p95']:.0f}] | "
+                f"{r.get('step', r.get('steps', '-'))} | {s['mean']:.2f} [{s['p5']:.0f}, {s['p95']:.0f}] | "
                 f"{'-' if off is None else f'{off:.2f}'} |")
   return "\n".join(rows)
 

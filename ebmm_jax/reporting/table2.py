@@ -166,6 +166,32 @@ def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
   return results
 
 
+def load_saved(path: str, variant: str) -> Dict[Key, Dict[str, object]]:
+  """The cells an earlier call wrote to `path` (a `table2.json`; {} when there
+  is none), so a call for some cells adds them to the table instead of
+  replacing it. Raises ValueError when that table holds another size variant."""
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    saved = json.load(f)
+  if saved.get("variant") != variant:
+    raise ValueError(f"{path} holds the {saved.get('variant')!r} cells, not "
+                     f"{variant!r}: give another --output_dir (or --root).")
+  return {tuple(k.split(" / ")): v for k, v in saved["cells"].items()}
+
+
+def record(results: Mapping[Key, Mapping[str, object]], variant: str) -> Dict[str, object]:
+  """`table2.json`'s content: every cell's numbers with the paper's beside."""
+  return dict(variant=variant, cells={" / ".join(k): dict(v, paper=paper_cell(*k))
+                                      for k, v in results.items()})
+
+
+def present(results: Mapping[Key, object]) -> Tuple[List[str], List[str], List[str]]:
+  """The models, datasets and noises of `results`' cells, in Table 2's order."""
+  return tuple([x for x in known if any(k[i] == x for k in results)]
+               for i, known in enumerate((list(MODELS), DATASETS, NOISES)))
+
+
 def paper_cell(model: str, dataset: str, noise: str) -> str:
   """The paper's number for a cell ("-" where it gives none; "*": the model
   is told where the block is)."""
@@ -206,4 +232,5 @@ def details(results: Mapping[Key, Mapping[str, object]]) -> str:
 
 
 __all__ = ["Cell", "DATASETS", "MODELS", "NOISES", "TRAINED_WITHOUT_NOISE", "UNTRAINED", "cells", "details",
-           "markdown", "paper_cell", "run_cells", "tune_step_size"]
+           "load_saved", "markdown", "paper_cell", "present", "record", "run_cells",
+           "tune_step_size"]
