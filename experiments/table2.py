@@ -15,7 +15,8 @@ workdir; both 0: only load). Deep Image Prior fits a fresh network to every
 query with 2,000 Adam updates, so it is scored on --dip_num_batches batches of
 --dip_num_queries queries;
 the VAE's 50-200 attractor iterations per read make it slow too, so
---vae_num_batches can score it on fewer batches than the others. The VAE
+--vae_num_batches can score it on fewer batches than the others (and
+--vae_grid_batches search γ on fewer training batches). The VAE
 never sees the distortion in training: one VAE per dataset (the block cell's)
 serves both noises.
 Writes `table2.md` (the table and what each cell cost) and `table2.json`
@@ -49,6 +50,9 @@ _DIP_NUM_BATCHES = flags.DEFINE_integer(
 _DIP_NUM_QUERIES = flags.DEFINE_integer(
     "dip_num_queries", 0, "Queries per Deep Image Prior test batch (0: the "
     "dataset's N); each query is fitted on its own, so fewer cost less.")
+_VAE_GRID_BATCHES = flags.DEFINE_integer(
+    "vae_grid_batches", table2.GRID_SEARCH_BATCHES,
+    "Training batches the VAE's grid search scores each step size γ on.")
 _VAE_NUM_BATCHES = flags.DEFINE_integer(
     "vae_num_batches", 0, "Test batches for the VAE (0: --num_batches).")
 flags.mark_flags_as_required(["root"])
@@ -58,9 +62,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if (_DIP_NUM_BATCHES.value < 1 or _VAE_NUM_BATCHES.value < 0
-      or _DIP_NUM_QUERIES.value < 0):
+      or _DIP_NUM_QUERIES.value < 0 or _VAE_GRID_BATCHES.value < 1):
     raise app.UsageError(
-        f"--dip_num_batches={_DIP_NUM_BATCHES.value} must be >= 1, "
+        f"--dip_num_batches={_DIP_NUM_BATCHES.value} and --vae_grid_batches="
+        f"{_VAE_GRID_BATCHES.value} must be >= 1, "
         f"--vae_num_batches={_VAE_NUM_BATCHES.value} >= 0 (0: --num_batches) and "
         f"--dip_num_queries={_DIP_NUM_QUERIES.value} >= 0 (0: the dataset's N).")
   out = _OUTPUT_DIR.value or _ROOT.value
@@ -77,7 +82,8 @@ def main(argv):
       run_flags.NUM_BATCHES.value, run_flags.SEED.value,
       num_batches_for={"deep_image_prior": _DIP_NUM_BATCHES.value,
                        "vae": _VAE_NUM_BATCHES.value or run_flags.NUM_BATCHES.value},
-      num_patterns_for={"deep_image_prior": _DIP_NUM_QUERIES.value})
+      num_patterns_for={"deep_image_prior": _DIP_NUM_QUERIES.value},
+      grid_search_batches=_VAE_GRID_BATCHES.value)
   results = {**earlier, **results}  # This call's cells replace the same earlier ones.
   text = (table2.markdown(results, *table2.present(results))
           + "\n\n" + table2.details(results) + "\n\n"

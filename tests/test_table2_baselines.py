@@ -241,7 +241,7 @@ def test_table2_trains_one_vae_per_dataset_for_both_noises(monkeypatch):
   trained, scored = [], []
   monkeypatch.setattr(table2.runs, "train_or_load", lambda config, workdir, *budget: (
       trained.append((workdir, config.data.distortion, budget)), ("params", 7))[1])
-  monkeypatch.setattr(table2, "tune_step_size", lambda point, params, seed, step: (point, {}))
+  monkeypatch.setattr(table2, "tune_step_size", lambda point, params, seed, step, batches: (point, {}))
   monkeypatch.setattr(table2.runs, "training_seconds", lambda workdir: 0.0)
 
   def evaluate_cached(point, params, step, n, batches, seed):
@@ -334,3 +334,5 @@ def test_table2_keeps_the_vaes_grid_search_beside_its_evaluations(data_dir, tmp_
   assert scores_again == scores and again.config.model.step_size == tuned.config.model.step_size
   with pytest.raises(TypeError):  # Another step, another search.
     table2.tune_step_size(vae_cell.point, params, seed=0, step=4)
+  with pytest.raises(TypeError):  # Fewer training batches, another search.
+    table2.tune_step_size(vae_cell.point, params, seed=0, step=3, num_batches=1)

@@ -96,18 +96,20 @@ def cells(models: Sequence[str], datasets: Sequence[str], noises: Sequence[str],
   return out
 
 
-def tune_step_size(point: runs.Point, params, seed: int, step: Optional[int] = None
+def tune_step_size(point: runs.Point, params, seed: int, step: Optional[int] = None,
+                   num_batches: int = GRID_SEARCH_BATCHES
                    ) -> Tuple[runs.Point, Dict[float, float]]:
   """The VAE's point with γ set by Appendix A.3's grid search on training
   batches (with its trained `params`); other models' points as they are.
 
   With the checkpoint's `step`, the search's scores are kept in the point's
   workdir (`evaluations/`, keyed like its evaluations) and read back when
-  the same search is asked again."""
+  the same search is asked again. `num_batches`: the training batches the
+  search scores each γ on."""
   if point.config.model.name != VAE_CONFIG:
     return point, {}
   n = point.config.data.num_patterns
-  path = (runs.cache_path(point.workdir, point.config, step, n, GRID_SEARCH_BATCHES,
+  path = (runs.cache_path(point.workdir, point.config, step, n, num_batches,
                           seed, kind="step_size_") if step is not None else None)
   if path and os.path.exists(path):
     with open(path) as f:
@@ -115,7 +117,7 @@ def tune_step_size(point: runs.Point, params, seed: int, step: Optional[int] = N
     best, scores = record["best"], {float(k): v for k, v in record["scores"].items()}
   else:
     exp = setups.build(point.config)
-    batches = exp.sample_train(jax.random.PRNGKey(seed), GRID_SEARCH_BATCHES, n)
+    batches = exp.sample_train(jax.random.PRNGKey(seed), num_batches, n)
     best, scores = vae.grid_search_step_size(point.config, exp.task, params, batches,
                                              jax.random.PRNGKey(seed + 1))
     if path:
@@ -127,7 +129,8 @@ def tune_step_size(point: runs.Point, params, seed: int, step: Optional[int] = N
 def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
               num_batches: int, seed: int,
               num_batches_for: Optional[Mapping[str, int]] = None,
-              num_patterns_for: Optional[Mapping[str, int]] = None
+              num_patterns_for: Optional[Mapping[str, int]] = None,
+              grid_search_batches: int = GRID_SEARCH_BATCHES
               ) -> Dict[Key, Dict[str, object]]:
   """Trains (or loads) and scores every cell.
 
@@ -140,6 +143,7 @@ def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
       config N when scoring it; for the models without memory, whose reads
       of one batch's queries are independent, it only sets how many queries
       a batch holds (Deep Image Prior scored on fewer queries).
+    grid_search_batches: training batches of the VAE's search for γ.
 
   Returns:
     {key: `runs.evaluate_cached`'s row with label, workdir, train_seconds,
@@ -156,7 +160,7 @@ def run_cells(table: Sequence[Cell], train_seconds: float, train_steps: int,
     if workdir not in done:  # A model shared by several cells trains once.
       done[workdir] = runs.train_or_load(c.trained.config, workdir, seconds, steps)
     params, step = done[workdir]
-    point, scores = tune_step_size(c.point, params, seed, step)
+    point, scores = tune_step_size(c.point, params, seed, step, grid_search_batches)
     n = (num_patterns_for or {}).get(model) or point.config.data.num_patterns
     row = runs.evaluate_cached(point, params, step, n, batches, seed)
     results[c.key] = dict(row, label=point.label, workdir=point.workdir,
