@@ -99,7 +99,8 @@ def main(argv):
   plotting.error_curves(
       os.path.join(out, "distortion_rate.png"), curves,
       xlabel="memory size (floats)", ylabel=f"{score_name} per pattern",
-      title=f"{config_flags.get_config_filename(flags.FLAGS['config'])}: {config.data.name}, N = {rows[0]['num_patterns']}, "
+      title=f"{config_flags.get_config_filename(flags.FLAGS['config'])}: {config.data.name}, "
+            f"{analysis.distortion_name(config.data)}, N = {rows[0]['num_patterns']}, "
             f"{run_flags.NUM_BATCHES.value} test batches per point",
       reference={"distorted query": query})
   table = markdown(rows, score_name)

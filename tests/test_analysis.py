@@ -246,6 +246,15 @@ def test_sweep_compares_memory_baselines_at_the_same_memory_budgets(tmp_path):
   assert ebmm[0].config.energy.memory_budget == 1024
 
 
+def test_distortion_name_says_which_noise_a_plot_shows():
+  image = specs.load("omniglot_conv:runlocal")
+  assert analysis.distortion_name(image.data) == f"{image.data.block_size}x{image.data.block_size} block"
+  salt = specs.load("kanerva:runlocal")
+  assert salt.data.distortion == "salt_and_pepper"
+  assert analysis.distortion_name(salt.data) == "15% salt-and-pepper"
+  assert analysis.distortion_name(specs.load("binary:runlocal").data)  # Some words.
+
+
 def test_compare_flag_keeps_each_configs_variants_with_it():
   """--compare is comma-split like every list flag, so a config's variants
   arrive as separate items; they join the config before them."""

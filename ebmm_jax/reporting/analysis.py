@@ -175,6 +175,17 @@ def energy_aucs(populations: Mapping[str, np.ndarray]) -> Dict[str, Dict[str, fl
   return out
 
 
+def distortion_name(data: ml_collections.ConfigDict) -> str:
+  """The queries' distortion in words, for titles: "16x16 block",
+  "15% salt-and-pepper" (a config's `data` section)."""
+  kind = data.get("distortion", "")
+  if kind == "salt_and_pepper":
+    return f"{data.noise_rate:.0%} salt-and-pepper"
+  if kind in ("", "block") and "block_size" in data:
+    return f"{data.block_size}x{data.block_size} block"
+  return kind or "distorted"
+
+
 def with_distortion(config: ml_collections.ConfigDict, distortion: str,
                     level: float) -> ml_collections.ConfigDict:
   """`config` with its queries distorted at another level (Figure 9).
