@@ -71,7 +71,7 @@ def main(argv):
   out = _OUTPUT_DIR.value or _ROOT.value
   saved_path = os.path.join(out, "table2.json")
   try:  # Checked before any training: the earlier table must be of this variant.
-    earlier = table2.load_saved(saved_path, _VARIANT.value)
+    table2.load_saved(saved_path, _VARIANT.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   overrides = [f"data.data_dir={_DATA_DIR.value}"] if _DATA_DIR.value else []
@@ -84,6 +84,8 @@ def main(argv):
                        "vae": _VAE_NUM_BATCHES.value or run_flags.NUM_BATCHES.value},
       num_patterns_for={"deep_image_prior": _DIP_NUM_QUERIES.value},
       grid_search_batches=_VAE_GRID_BATCHES.value)
+  # Read again now: another call may have added cells while this one ran.
+  earlier = table2.load_saved(saved_path, _VARIANT.value)
   results = {**earlier, **results}  # This call's cells replace the same earlier ones.
   text = (table2.markdown(results, *table2.present(results))
           + "\n\n" + table2.details(results) + "\n\n"

@@ -196,6 +196,12 @@ def test_deep_image_prior_step_on_real_omniglot_leaves_params_unchanged(data_dir
   assert np.all(m["score"] <= 16)
   jax.tree_util.tree_map(np.testing.assert_array_equal, jax.device_get(state.meta_params),
                          before)
+  # The logged fit is the first query's only (fitting every query of the
+  # batch would cost as much as scoring it): the batch's metrics are its.
+  batch = exp.sample_train(jax.random.PRNGKey(1), 1, 4)[0]
+  _, whole = exp.model.loss(before, batch, jax.random.PRNGKey(2))
+  _, first = exp.model.loss(before, batch[:1], jax.random.PRNGKey(2))
+  np.testing.assert_array_equal(whole["score"], first["score"])
 
 
 # --- Table 2's layout (ebmm_jax.reporting.table2) -----------------------------
