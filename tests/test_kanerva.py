@@ -218,7 +218,8 @@ def test_binary_config_fits_table1_budget():
                                                    "model.code_size=128"]))
   assert exp.model.memory_floats == kanerva.memory_floats(47, 128) == 8225
   runlocal = kanerva_binary_config.get_config("runlocal,cpu")
-  assert (runlocal.data.num_patterns, runlocal.optim.learning_rate) == (16, 3e-3)
+  # Its own CPU rate: at the other baselines' 3e-3 the C = 128 model stays at chance.
+  assert (runlocal.data.num_patterns, runlocal.optim.learning_rate) == (16, 1e-3)
   with pytest.raises(ValueError, match="Unknown variant 'fast' of configs/kanerva_binary.py"):
     kanerva_binary_config.get_config("fast")
   with pytest.raises(ValueError, match=r"64 memory rows >= model.code_size=64"):
@@ -351,12 +352,13 @@ def test_binary_meta_step_is_finite_and_moves_every_parameter(binary, one_device
 
 
 def test_binary_runlocal_training_lowers_the_loss(one_device_mesh, tmp_path):
-  """30 meta-steps of `runlocal` (N = 16) at the cpu variant's AdamW 3e-3:
-  the meta-loss (cross-entropy of the replaced bits) goes down; Table 1
-  prints the workdir's row, labelled as not in the paper, with no paper row."""
+  """30 meta-steps of the tiny `runlocal` model (N = 16, C = 16) at AdamW
+  3e-3 (fast enough for 30 steps at its size): the meta-loss (cross-entropy
+  of the replaced bits) goes down; Table 1 prints the workdir's row,
+  labelled as not in the paper, with no paper row."""
   config = specs.load("kanerva_binary:cpu,runlocal", [
       "train.num_steps=30", "train.log_every=1", "train.checkpoint_every_secs=1000.0",
-      "train.meta_batch_size=1"])
+      "train.meta_batch_size=1", "optim.learning_rate=3e-3"])
   training.train(config, str(tmp_path), one_device_mesh)
   rows = metrics.read_metrics(str(tmp_path))
   assert [r["step"] for r in rows] == list(range(1, 31))
