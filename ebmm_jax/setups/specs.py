@@ -52,9 +52,10 @@ def group_specs(items: Sequence[str]) -> List[str]:
   installed config's name); any other item is a variant of the spec before it.
   Raises ValueError when the first item is not a config."""
   def names_config(item):
-    name = item[:-3] if item.endswith(".py") else item
-    return (":" in item or os.path.exists(item)
-            or os.path.basename(name) in installed_configs())
+    try:
+      return ":" in item or bool(resolve(item))
+    except FileNotFoundError:
+      return False
 
   specs = []
   for item in items:
