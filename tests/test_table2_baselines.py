@@ -67,9 +67,10 @@ def test_scan_evenly_keeps_evenly_spaced_iterates_last_included():
     vae.segment_lengths(0, 3)
 
 
-def test_vae_attractor_dynamics_lower_the_energy_and_grid_search_scores_them():
+def test_vae_attractor_dynamics_lower_the_energy_and_grid_search_scores_them(caplog):
   """Appendix A.3: alternating z gradient steps on E = -log p(x|z) - log p(z)
-  and exact x updates lower E; the grid search scores each γ's read."""
+  and exact x updates lower E; the grid search scores each γ's read and
+  logs its progress after each γ."""
   config, task = _config(iterations=12, max_iterates=4), _task()
   model = vae.make_vae(config, task)
   assert model.likelihood == "bernoulli"
@@ -103,9 +104,13 @@ def test_vae_attractor_dynamics_lower_the_energy_and_grid_search_scores_them():
   # Hamming error of that γ's final read (the read above, for batch 0).
   batches = jnp.stack([patterns, _images(jax.random.PRNGKey(3))])
   grid_key = jax.random.PRNGKey(4)
-  best, scores = vae.grid_search_step_size(config, task, params, batches, grid_key,
-                                           step_sizes=(0.0, 0.03))
+  with caplog.at_level("INFO", logger="absl"):
+    best, scores = vae.grid_search_step_size(config, task, params, batches, grid_key,
+                                             step_sizes=(0.0, 0.03))
   assert set(scores) == {0.0, 0.03} and best == min(scores, key=scores.get)
+  progress = [r.getMessage() for r in caplog.records if "γ grid search" in r.getMessage()]
+  assert [m.split(",")[0] for m in progress] == ["γ grid search: 1/2", "γ grid search: 2/2"]
+  assert "ETA" in progress[0]
   for gamma in (0.0, 0.03):
     expected = []
     for b in range(2):

@@ -64,8 +64,10 @@ not training: search it on the trained parameters, then evaluate with
 The memory has 0 floats: `write` stores nothing.
 """
 import math
+import time
 from typing import Callable, Dict, NamedTuple, Sequence, Tuple
 
+from absl import logging
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -393,11 +395,15 @@ def grid_search_step_size(config: ml_collections.ConfigDict, task: tasks.Task,
     xs, _ = vae.attract(params, queries, known, gamma, iterations, 1)
     return jnp.mean(task.score(xs[-1], patterns))
 
-  scores = {}
-  for gamma in step_sizes:
+  scores, start = {}, time.time()
+  for i, gamma in enumerate(step_sizes, 1):
     per_batch = [mean_score(params, jnp.float32(gamma), batches[b], jax.random.fold_in(key, b))
                  for b in range(batches.shape[0])]
     scores[float(gamma)] = float(np.mean(jax.device_get(per_batch)))
+    elapsed = time.time() - start
+    logging.info("γ grid search: %d/%d, γ = %g scores %.4g  ETA %s", i, len(step_sizes),
+                 gamma, scores[float(gamma)],
+                 time.strftime("%H:%M:%S", time.gmtime(elapsed / i * (len(step_sizes) - i))))
   finite = {g: s for g, s in scores.items() if np.isfinite(s)}
   if not finite:
     raise ValueError(f"no step size gave a finite score: {scores}.")
