@@ -1,7 +1,10 @@
-r"""Plots training curves (final-iterate score and the query's, per meta-step)
-of one or more workdirs into a PNG.
+r"""Plots training curves of one or more workdirs into a PNG: by default the
+final iterate's training score with the query's dotted, per meta-step; with
+--metric any other logged scalar (a list-valued one by its last entry), e.g.
+the meta-gradient norm before clipping.
 
   python -m experiments.plot_training --workdir=runs/a --workdir=runs/b --output=curves.png
+  python -m experiments.plot_training --workdir=runs/a --metric=grad_norm --log_y --smooth=1
 """
 import os
 
@@ -19,6 +22,16 @@ _WORKDIRS = flags.DEFINE_multi_string("workdir", [], "Training workdirs.")
 _LABELS = flags.DEFINE_list("labels", [], "One label per workdir (default: its name).")
 _OUTPUT = flags.DEFINE_string("output", "training.png", "PNG to write.")
 _SMOOTH = flags.DEFINE_integer("smooth", 10, "Moving-average window over logged points.")
+_METRIC = flags.DEFINE_string(
+    "metric", "score", "Logged metric to draw: score (x(K)'s, with the query's dotted) or "
+    "another key of metrics.jsonl (a list by its last entry).")
+_LOG_Y = flags.DEFINE_boolean("log_y", False, "Logarithmic y axis.")
+
+SCORE = "score"
+
+
+def _last(value):
+  return value[-1] if isinstance(value, (list, tuple)) else value
 
 
 def _smooth(values, window):
@@ -39,13 +52,20 @@ def main(argv):
     rows = metrics_lib.read_metrics(workdir)
     if not rows:
       raise app.UsageError(f"No metrics.jsonl rows in {workdir}.")
+    rows = [r for r in rows if _METRIC.value in r]
+    if not rows:
+      raise app.UsageError(f"{workdir}/metrics.jsonl logs no {_METRIC.value!r}.")
     steps = np.asarray([r["step"] for r in rows])
-    score = _smooth([r["score"][-1] for r in rows], _SMOOTH.value)
-    line, = ax.plot(steps[len(steps) - len(score):], score, label=label)
-    query = _smooth([r["query_score"] for r in rows], _SMOOTH.value)
-    ax.plot(steps[len(steps) - len(query):], query, ls=":", color=line.get_color(), lw=1)
+    values = _smooth([_last(r[_METRIC.value]) for r in rows], _SMOOTH.value)
+    line, = ax.plot(steps[len(steps) - len(values):], values, label=label)
+    if _METRIC.value == SCORE:
+      query = _smooth([r["query_score"] for r in rows], _SMOOTH.value)
+      ax.plot(steps[len(steps) - len(query):], query, ls=":", color=line.get_color(), lw=1)
   ax.set_xlabel("meta-step")
-  ax.set_ylabel("training error of x(K) (dotted: the query's)")
+  ax.set_ylabel("training error of x(K) (dotted: the query's)" if _METRIC.value == SCORE
+                else _METRIC.value)
+  if _LOG_Y.value:
+    ax.set_yscale("log")
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()

@@ -305,6 +305,32 @@ def test_plot_training_draws_the_smoothed_logged_scores(tmp_path):
     np.testing.assert_allclose(dotted["y"], window(query), rtol=1e-12)
 
 
+def test_plot_training_draws_another_logged_metric_on_a_log_axis(tmp_path):
+  workdir = tmp_path / "run"
+  os.makedirs(workdir)
+  norms = [3.0, 5e4, 7.0, 2e8, 11.0]
+  rates = [[1.0, 0.5], [2.0, 0.25], [3.0, 0.125], [4.0, 0.0625], [5.0, 0.03125]]
+  with open(workdir / "metrics.jsonl", "w") as f:
+    for step, (g, r) in enumerate(zip(norms, rates), 1):
+      f.write(json.dumps(dict(step=step, score=[9.0], query_score=30.0, grad_norm=g,
+                              read_step_sizes=r)) + "\n")
+    f.write(json.dumps(dict(step=6, score=[9.0], query_score=30.0)) + "\n")  # No grad_norm.
+  lines_path = tmp_path / "lines.json"
+  for metric, expected in (("grad_norm", norms), ("read_step_sizes", [r[-1] for r in rates])):
+    _run(["-c", _PLOT_DRIVER, f"--workdir={workdir}", f"--metric={metric}", "--log_y",
+          "--smooth=1", f"--output={tmp_path / 'm.png'}"],
+         env_extra={"PLOT_LINES": str(lines_path)})
+    lines = json.loads(lines_path.read_text())
+    assert len(lines) == 1  # No query line for a metric other than the score.
+    np.testing.assert_array_equal(lines[0]["x"], [1, 2, 3, 4, 5])
+    np.testing.assert_allclose(lines[0]["y"], expected, rtol=1e-12)
+  result = subprocess.run(
+      [sys.executable, "-c", _PLOT_DRIVER, f"--workdir={workdir}", "--metric=nope",
+       f"--output={tmp_path / 'n.png'}"], capture_output=True, text=True,
+      env=dict(os.environ, PLOT_LINES=str(lines_path)), cwd=ROOT, timeout=300)
+  assert result.returncode != 0 and "logs no 'nope'" in result.stderr
+
+
 # --- Distortion-rate plots from saved evaluations (experiments.distortion_rate)
 
 def test_distortion_rate_draws_each_file_at_its_memory_size(tmp_path):
