@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from etils import epath
 
+from ebmm_jax.core import progress
 from ebmm_jax.training import checkpoint
 from ebmm_jax.setups import configuration
 from ebmm_jax import setups
@@ -32,6 +33,13 @@ def _config(num_steps, **overrides):
 @pytest.fixture(scope="module")
 def one_device_mesh():
   return parallel.make_mesh(jax.devices()[:1])
+
+
+def test_progress_eta_is_hours_minutes_seconds_past_a_day():
+  assert progress.format_eta(0) == "0:00:00"
+  assert progress.format_eta(-5.0) == "0:00:00"  # A passed deadline.
+  assert progress.format_eta(3599.9) == "0:59:59"
+  assert progress.format_eta(25 * 3600 + 61) == "25:01:01"  # Not wrapped at 24 h.
 
 
 def test_train_checkpoints_resumes_and_is_deterministic(tmp_path, one_device_mesh):

@@ -75,6 +75,7 @@ import ml_collections
 import numpy as np
 
 from ebmm_jax.core import models
+from ebmm_jax.core import progress
 from ebmm_jax.core import tasks
 from ebmm_jax.energies import blocks
 
@@ -400,10 +401,9 @@ def grid_search_step_size(config: ml_collections.ConfigDict, task: tasks.Task,
     per_batch = [mean_score(params, jnp.float32(gamma), batches[b], jax.random.fold_in(key, b))
                  for b in range(batches.shape[0])]
     scores[float(gamma)] = float(np.mean(jax.device_get(per_batch)))
-    elapsed = time.time() - start
     logging.info("γ grid search: %d/%d, γ = %g scores %.4g  ETA %s", i, len(step_sizes),
-                 gamma, scores[float(gamma)],
-                 time.strftime("%H:%M:%S", time.gmtime(elapsed / i * (len(step_sizes) - i))))
+                 gamma, scores[float(gamma)], progress.format_eta(
+                     (time.time() - start) / i * (len(step_sizes) - i)))
   finite = {g: s for g, s in scores.items() if np.isfinite(s)}
   if not finite:
     raise ValueError(f"no step size gave a finite score: {scores}.")

@@ -14,6 +14,7 @@ import numpy as np
 from absl import logging
 
 from ebmm_jax import setups
+from ebmm_jax.core import progress
 from ebmm_jax.training import metrics as metrics_lib
 
 
@@ -74,7 +75,7 @@ def evaluate(exp: setups.Experiment, meta_params,
       rate = done / max(now - start, 1e-9)
       logging.info("evaluated %d/%d batches (N=%d)  %.2f batches/s  ETA %s",
                    done, num_batches, num_patterns, rate,
-                   time.strftime("%H:%M:%S", time.gmtime((num_batches - done) / rate)))
+                   progress.format_eta((num_batches - done) / rate))
       last_log = now
   final = np.concatenate(finals)
   summary = metrics_lib.summarize(final)

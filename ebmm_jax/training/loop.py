@@ -25,6 +25,7 @@ from ebmm_jax.setups import curriculum
 from ebmm_jax import setups
 from ebmm_jax import pretrained
 from ebmm_jax.core import meta
+from ebmm_jax.core import progress
 from ebmm_jax.training import metrics as metrics_lib
 from ebmm_jax.training import parallel
 from ebmm_jax.core import params as params_lib
@@ -136,13 +137,6 @@ def run_keys(seed: int):
 def initial_state(exp: setups.Experiment) -> meta.TrainState:
   k_init, _, _ = run_keys(exp.config.seed)
   return meta.init_train_state(exp.init_meta_params(k_init), exp.optimizer())
-
-
-def _format_eta(seconds: float) -> str:
-  seconds = int(max(seconds, 0))
-  h, rem = divmod(seconds, 3600)
-  m, s = divmod(rem, 60)
-  return f"{h:d}:{m:02d}:{s:02d}"
 
 
 class CheckpointError(RuntimeError):
@@ -307,7 +301,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
         logging.info(
             "step %d/%d  meta-loss %.3f  %s %.2f (query %.2f)  %.2f steps/s  ETA %s",
             step, t.num_steps, m["meta_loss"], exp.task.score_name,
-            m["score"][-1], m["query_score"], rate, _format_eta(remaining))
+            m["score"][-1], m["query_score"], rate, progress.format_eta(remaining))
         last_log_time, last_log_step = now, step
       # Every process takes part in a save (orbax), at the same steps: the
       # clock is agreed.
