@@ -77,6 +77,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.data_dir = ""  # Where the data's files live (images only).
   c.data.curriculum = ""  # Training N over meta-steps, "n@STEP,...", e.g. "16@0,N@2000" (N: num_patterns).
   c.data.train_num_patterns = ""  # Train on several N, e.g. "16,32,64" (one per step).
+  # Train across N in every meta-step (EBMM): each memory draws its own n <=
+  # num_patterns (then the padded size N_max), e.g. "uniform" (1..N_max),
+  # "uniform:8-96", "16,32,64" or weighted "16:1,64:3"; one compiled step.
+  c.data.num_patterns_per_memory = ""
 
   c.memory = ml_collections.ConfigDict()
   c.memory.write_steps = 5  # T of Eq. (4) (Section 4: T = 5).
@@ -85,6 +89,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.memory.grad_penalty_init = 1.0  # alpha of Eq. (3) at init.
   c.memory.prior_penalty_init = 1.0  # beta of Eq. (3) at init.
   c.memory.rates = "softplus"  # Rates, alpha, beta, γ(1) from raw: "softplus" (D) or "log".
+  # How the writing rates depend on the n patterns written: "mean" (Eq. 3,
+  # the paper), "sum" (data terms x n / N_max), "learned" ((n / N_max)^p, p
+  # meta-learned per term of Eq. 3, started at 0).
+  c.memory.n_scaling = "mean"
   c.memory.write_rate_sharing = "per_step_tensor"  # Or "per_step", "per_tensor", "shared".
   c.memory.read_step_size_init = 1.0  # γ(1), Appendix B.3.
   c.memory.read_step_decay_init = 0.9  # σ(η(k)): γ(k) = γ(k-1) σ(η(k)) at init.
@@ -119,7 +127,10 @@ def get_base_config() -> ml_collections.ConfigDict:
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 2_000_000  # Meta-steps (Appendix A: 2e6 or a week).
-  c.train.max_seconds = 0.0  # Stop after this wall time (0: no limit); resumable.
+  c.train.max_seconds = 0.0  # Stop after this many training seconds (0: no limit); resumable.
+  # What train.max_seconds and the seconds clock count: "wall" time, or this
+  # process's "cpu" time (a budget that other jobs on the machine do not eat).
+  c.train.seconds = "wall"
   c.train.meta_batch_size = 0  # Memories per meta-step, split over devices (0: one per device).
   c.train.log_every = 50  # Meta-steps between metric lines.
   c.train.checkpoint_every_secs = 300.0  # Wall time between checkpoints.

@@ -35,6 +35,13 @@ READ_STARTS = ("query", "center")
 # The derivative of the read's box projection (Appendix B.1): the clip's own
 # (zero outside the box), or the identity (straight-through estimator).
 PROJECTION_GRADIENTS = ("clip", "straight_through")
+# How the writing rates depend on the number n of patterns written (the
+# paper writes one N; a memory trained across N needs a choice): "mean" keeps
+# Eq. (3)'s mean over patterns (the paper), "sum" scales the data terms by
+# n / n_ref (a sum over patterns, equal to the mean at n_ref), "learned"
+# multiplies each term's rates by (n / n_ref)^p with p meta-learned per term
+# (`WriteParams.n_exponent`, started at 0: the mean).
+N_SCALINGS = ("mean", "sum", "learned")
 
 
 class Rule(NamedTuple):
@@ -50,12 +57,15 @@ class Rule(NamedTuple):
   projection_gradient: str = "clip"
   first_order: bool = False
   write_steps: int = 0  # T when the writing rates are shared over steps; 0: their shape's.
+  n_scaling: str = "mean"  # N_SCALINGS: how the writing rates depend on n.
+  reference_n: int = 0  # n_ref of "sum" and "learned" (the largest N trained); 0: 1.
 
   def check(self) -> "Rule":
     for name, value, known in (("rates", self.rates, RATE_PARAMETRISATIONS),
                                ("read_start", self.read_start, READ_STARTS),
                                ("projection_gradient", self.projection_gradient,
-                                PROJECTION_GRADIENTS)):
+                                PROJECTION_GRADIENTS),
+                               ("n_scaling", self.n_scaling, N_SCALINGS)):
       if value not in known:
         raise ValueError(f"Rule.{name}={value!r} is not one of {known}.")
     return self
@@ -96,6 +106,9 @@ class WriteParams(NamedTuple):
   # steps); or one array [T, 3] / [1, 3] shared by every tensor.
   learning_rates: Any
   penalties: jax.Array  # raw [2] -> (alpha=grad_penalty, beta=prior_penalty).
+  # raw [3] exponents p of (n / n_ref)^p per writing term (Rule.n_scaling
+  # "learned"); None otherwise (no leaf: older checkpoints load unchanged).
+  n_exponent: Optional[jax.Array] = None
 
 
 class ReadParams(NamedTuple):
@@ -192,12 +205,31 @@ def input_gradients(energy_apply: EnergyApply, params: hk.Params,
   return energies, grad_x
 
 
+def pattern_weights(mask: Optional[jax.Array], energies: jax.Array):
+  """(w [N], n): each pattern's weight in a mean over the real patterns, 1/n for
+  the n entries where `mask` is True and 0 for padding; without a mask 1/N
+  (w has the energies' type, so it can be their cotangent)."""
+  num = energies.shape[0]
+  if mask is None:
+    return jnp.full_like(energies, 1.0 / num), num
+  if np.shape(mask) != (num,):
+    raise ValueError(f"mask has shape {np.shape(mask)}, expected ({num},): one "
+                     "entry per pattern.")
+  m = jnp.asarray(mask, energies.dtype)
+  n = jnp.maximum(jnp.sum(m), 1.0)
+  return m / n, n
+
+
+def _weighted_mean(values: jax.Array, w: jax.Array, mask) -> jax.Array:
+  return jnp.mean(values) if mask is None else jnp.sum(w * values)
+
+
 def _sq_norm(tree) -> jax.Array:
   return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
 
 
 class WritingLoss(NamedTuple):
-  """The three terms of Eq. (3), each averaged over the batch."""
+  """The three terms of Eq. (3), each averaged over the batch's real patterns."""
   energy: jax.Array  # mean_i E(x_i; θ)
   grad_penalty: jax.Array  # mean_i ||∇_x E(x_i; θ)||²
   prior_penalty: jax.Array  # ||θ - θ̄||²
@@ -208,25 +240,33 @@ class WritingLoss(NamedTuple):
 
 
 def writing_loss(energy_apply: EnergyApply, static: hk.Params, memory: hk.Params,
-                 init_memory: hk.Params, patterns: jax.Array) -> WritingLoss:
-  """Eq. (3)'s terms for the batch `patterns` [N, ...] under θ = `memory`."""
+                 init_memory: hk.Params, patterns: jax.Array,
+                 mask: Optional[jax.Array] = None) -> WritingLoss:
+  """Eq. (3)'s terms for the batch `patterns` [N, ...] under θ = `memory`,
+  averaged over the patterns where `mask` [N] is True (all without one)."""
   params = hk.data_structures.merge(static, memory)
   energies, grad_x = input_gradients(energy_apply, params, patterns)
-  num = patterns.shape[0]
+  w, _ = pattern_weights(mask, energies)
+  if mask is None:
+    grad_penalty = jnp.sum(jnp.square(grad_x)) / patterns.shape[0]
+  else:
+    grad_penalty = jnp.sum(w * jnp.sum(jnp.square(grad_x).reshape(w.shape[0], -1), axis=1))
   return WritingLoss(
-      energy=jnp.mean(energies),
-      grad_penalty=jnp.sum(jnp.square(grad_x)) / num,
+      energy=_weighted_mean(energies, w, mask),
+      grad_penalty=grad_penalty,
       prior_penalty=_sq_norm(jax.tree_util.tree_map(jnp.subtract, memory, init_memory)))
 
 
 def writing_gradients(energy_apply: EnergyApply, static: hk.Params,
                       memory: hk.Params, init_memory: hk.Params,
-                      patterns: jax.Array):
+                      patterns: jax.Array, mask: Optional[jax.Array] = None):
   """The gradient of each term of Eq. (3) w.r.t. θ, separately.
 
   One forward pass, one backward pass that yields both ∇_θ mean E and ∇_x E
   (the latter feeds the gradient penalty), and one double-backward pass for
   ∇_θ mean ||∇_x E||²; the prior term's gradient is analytic, 2 (θ - θ̄).
+  With `mask` [N] (a batch padded to a fixed size), the means run over the
+  patterns where it is True; padding contributes nothing.
 
   Returns:
     (grads, loss): grads is a tuple of three trees like `memory`, in the order
@@ -238,10 +278,12 @@ def writing_gradients(energy_apply: EnergyApply, static: hk.Params,
     energies, vjp = jax.vjp(lambda m, x: energy_apply(
         hk.data_structures.merge(static, m), x), memory_, patterns)
     _check_energies(energies, num)
-    grad_energy, grad_x = vjp(jnp.full_like(energies, 1.0 / num))
-    # grad_x holds ∇_x E_i / N; rescale to mean_i ||∇_x E_i||².
-    penalty = jnp.sum(jnp.square(grad_x)) * num
-    return penalty, (grad_energy, jnp.mean(energies))
+    w, n = pattern_weights(mask, energies)
+    grad_energy, grad_x = vjp(w)
+    # grad_x holds w_i ∇_x E_i = ∇_x E_i / n for real patterns (0 for
+    # padding); rescale to mean_i ||∇_x E_i||².
+    penalty = jnp.sum(jnp.square(grad_x)) * n
+    return penalty, (grad_energy, _weighted_mean(energies, w, mask))
 
   (penalty, (grad_energy, mean_energy)), grad_grad_penalty = jax.value_and_grad(
       grad_penalty, has_aux=True)(memory)
@@ -251,9 +293,25 @@ def writing_gradients(energy_apply: EnergyApply, static: hk.Params,
   return (grad_energy, grad_grad_penalty, grad_prior), loss
 
 
+def n_scale(write_params: WriteParams, n: jax.Array, rule: Rule = Rule()) -> jax.Array:
+  """[3] factors of the writing rates, per term of Eq. (3), for n patterns
+  (`Rule.n_scaling`): 1 for the mean (the paper), (n / n_ref) on the data
+  terms for a sum, (n / n_ref)^p with learned p."""
+  ratio = jnp.asarray(n, jnp.float32) / max(rule.reference_n, 1)
+  if rule.n_scaling == "mean":
+    return jnp.ones((len(WRITING_TERMS),), jnp.float32)
+  if rule.n_scaling == "sum":  # The prior term does not depend on the patterns.
+    return jnp.stack([ratio, ratio, jnp.ones_like(ratio)])
+  if write_params.n_exponent is None:
+    raise ValueError("Rule.n_scaling='learned' needs WriteParams.n_exponent "
+                     "(init_meta_params with Init.n_scaling='learned').")
+  return jnp.exp(write_params.n_exponent * jnp.log(ratio))
+
+
 def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParams,
           patterns: jax.Array, loops: Loops = Loops(),
-          rule: Rule = Rule()) -> Tuple[hk.Params, WritingLoss]:
+          rule: Rule = Rule(), mask: Optional[jax.Array] = None,
+          memory: Optional[hk.Params] = None) -> Tuple[hk.Params, WritingLoss]:
   """Stores `patterns` [N, ...] in the writable weights: Eq. (4).
 
     θ(0) = θ̄,  θ(t+1) = θ(t) - Σ_j η_j(t) ∇_θ W_j(X, θ(t))
@@ -263,6 +321,13 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
   T is the rates' first axis, or `rule.write_steps` when they are shared over
   steps (first axis 1).
 
+  Args:
+    mask: optional bool [N], True for the real patterns of a batch padded to a
+      fixed size (one compiled write serves every n <= N); Eq. (3)'s means run
+      over the real patterns only, and n (for `Rule.n_scaling`) is their count.
+    memory: optional written memory to start from instead of θ̄ (writing into
+      a written memory); the prior term of Eq. (3) still pulls towards θ̄.
+
   Returns:
     The written memory θ(T) (like `write_params.init_memory`) and the writing
     loss's terms at θ(0), ..., θ(T-1), each [T].
@@ -271,15 +336,24 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
   rule.check()
   alpha, beta = penalty_weights(write_params.penalties, rule.rates)
   init_memory = write_params.init_memory
+  if memory is not None and (jax.tree_util.tree_structure(memory) !=
+                             jax.tree_util.tree_structure(init_memory)):
+    raise ValueError("memory must be a written memory of this model (the tree of "
+                     "its writable weights).")
   steps = jax.tree_util.tree_leaves(write_params.learning_rates)[0].shape[0]
   write_steps = rule.write_steps or steps
   if steps not in (1, write_steps):
     raise ValueError(f"The writing rates have {steps} steps; Rule.write_steps="
                      f"{write_steps} needs {write_steps} or 1 (shared over steps).")
   rates = writing_rates(write_params, write_steps, rule.rates)
+  if rule.n_scaling != "mean":
+    n = patterns.shape[0] if mask is None else jnp.sum(jnp.asarray(mask, jnp.float32))
+    scale = n_scale(write_params, n, rule)
+    rates = jax.tree_util.tree_map(lambda r: r * scale, rates)
 
   def step(memory, rates_t):  # rates_t: leaves [3], this step's rates.
-    grads, loss = writing_gradients(energy_apply, static, memory, init_memory, patterns)
+    grads, loss = writing_gradients(energy_apply, static, memory, init_memory, patterns,
+                                    mask)
     if rule.first_order:  # First-order meta-gradient: ∇_θ W held constant.
       grads = jax.lax.stop_gradient(grads)
     g_energy, g_penalty, g_prior = grads
@@ -290,7 +364,8 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
 
   if loops.remat:
     step = jax.checkpoint(step)
-  memory, losses = jax.lax.scan(step, init_memory, rates, unroll=loops.unroll)
+  start = init_memory if memory is None else memory
+  memory, losses = jax.lax.scan(step, start, rates, unroll=loops.unroll)
   return memory, losses
 
 

@@ -58,6 +58,7 @@ class Init(NamedTuple):
   read_momentum_decay_init: float = 0.9
   write_rate_sharing: str = "per_step_tensor"  # WRITE_RATE_SHARING.
   rates: str = "softplus"  # memory_lib.RATE_PARAMETRISATIONS.
+  n_scaling: str = "mean"  # memory_lib.N_SCALINGS; "learned" adds WriteParams.n_exponent.
 
 
 def init_meta_params(key: jax.Array, energy: hk.Transformed,
@@ -91,18 +92,24 @@ def init_meta_params(key: jax.Array, energy: hk.Transformed,
   momentum = f32(np.concatenate([
       memory_lib.logit([init.read_momentum_init]),
       np.full(init.read_steps - 1, memory_lib.logit(init.read_momentum_decay_init))]))
+  # Started at 0: the paper's mean over patterns, whatever n.
+  n_exponent = (jnp.zeros((len(memory_lib.WRITING_TERMS),), jnp.float32)
+                if init.n_scaling == "learned" else None)
   return MetaParams(
       static=static,
-      write=memory_lib.WriteParams(init_memory, learning_rates, penalties),
+      write=memory_lib.WriteParams(init_memory, learning_rates, penalties, n_exponent),
       read=memory_lib.ReadParams(step_sizes, momentum))
 
 
 def write(energy_apply: memory_lib.EnergyApply, meta: MetaParams, patterns: jax.Array,
           loops: memory_lib.Loops = memory_lib.Loops(),
-          rule: memory_lib.Rule = memory_lib.Rule()):
-  """Writes `patterns` [N, ...] from θ̄ (Eq. 4): (written memory, writing-loss
-  terms [T])."""
-  return memory_lib.write(energy_apply, meta.static, meta.write, patterns, loops, rule)
+          rule: memory_lib.Rule = memory_lib.Rule(),
+          mask: Optional[jax.Array] = None, memory: Optional[hk.Params] = None):
+  """Writes `patterns` [N, ...] from θ̄, or from a written `memory` (Eq. 4):
+  (written memory, writing-loss terms [T]). `mask` [N]: the real patterns of
+  a padded batch (`memory_lib.write`)."""
+  return memory_lib.write(energy_apply, meta.static, meta.write, patterns, loops, rule,
+                          mask=mask, memory=memory)
 
 
 def written_params(meta: MetaParams, written: hk.Params) -> hk.Params:
@@ -124,13 +131,16 @@ def write_and_read(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
                    patterns: jax.Array, queries: jax.Array,
                    known: Optional[jax.Array], box,
                    loops: memory_lib.Loops = memory_lib.Loops(),
-                   rule: memory_lib.Rule = memory_lib.Rule()):
-  """Writes `patterns` [N, ...], then reads every query [N, ...].
+                   rule: memory_lib.Rule = memory_lib.Rule(),
+                   mask: Optional[jax.Array] = None):
+  """Writes `patterns` [N, ...] (the real ones, `mask`, of a padded batch),
+  then reads every query [N, ...]. Reading is per pattern (the energy has no
+  interaction between examples), so padded rows do not change the real ones.
 
   Returns:
     iterates [K, N, ...], the written memory, the writing-loss terms [T].
   """
-  written, write_losses = write(energy_apply, meta, patterns, loops, rule)
+  written, write_losses = write(energy_apply, meta, patterns, loops, rule, mask=mask)
   iterates = read(energy_apply, meta, written, queries, known, box, loops, rule)
   return iterates, written, write_losses
 
@@ -139,7 +149,8 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
               patterns: jax.Array, key: jax.Array, *, iterates: str = "all",
               loops: memory_lib.Loops = memory_lib.Loops(),
               rule: memory_lib.Rule = memory_lib.Rule(),
-              early_weight: Optional[jax.Array] = None
+              early_weight: Optional[jax.Array] = None,
+              mask: Optional[jax.Array] = None
               ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
   """The meta-loss of one memory batch `patterns` [N, ...].
 
@@ -149,6 +160,9 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
     early_weight: with iterates="all", the weight of x(1..K-1)'s terms (x(K)'s
       stays 1): MAML++'s multi-step loss, annealed towards "last" over
       training (`iterate_weight`). None: 1.
+    mask: optional bool [N]: the memory holds only the patterns where it is
+      True (a batch padded to a fixed size, so that one compiled meta-step
+      trains every N); writing, the loss and the metrics ignore the rest.
 
   Returns:
     (loss, metrics); metrics hold per-iterate reconstruction loss and score
@@ -158,8 +172,8 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
     raise ValueError(f"iterates must be one of {META_LOSS_ITERATES}, got {iterates!r}.")
   queries, known = task.distort(key, patterns)
   xs, _, write_losses = write_and_read(energy_apply, meta, patterns, queries,
-                                       known, task.box, loops, rule)
-  metrics = models.iterate_metrics(task.score, xs, patterns, queries)
+                                       known, task.box, loops, rule, mask)
+  metrics = models.iterate_metrics(task.score, xs, patterns, queries, mask)
   per_iterate = metrics["reconstruction"]  # [K]
   if iterates == "last":
     loss = per_iterate[-1]
@@ -186,7 +200,10 @@ def schedules(meta: MetaParams, rule: memory_lib.Rule = memory_lib.Rule()
   alpha, beta = memory_lib.penalty_weights(meta.write.penalties, rule.rates)
   rates = jnp.stack([memory_lib.positive(r, rule.rates) for r in
                      jax.tree_util.tree_leaves(meta.write.learning_rates)])
-  return dict(
+  extra = {}
+  if meta.write.n_exponent is not None:  # [3]: p of (n / n_ref)^p, per term.
+    extra["write_n_exponent"] = meta.write.n_exponent
+  return dict(extra,
       read_step_sizes=memory_lib.step_size_schedule(meta.read.step_sizes, rule.rates),
       read_momentum=memory_lib.momentum_schedule(meta.read.momentum),
       grad_penalty=alpha, prior_penalty=beta,
@@ -317,7 +334,7 @@ def _all_finite(tree) -> jax.Array:
 
 
 def batched_loss(loss_fn: models.LossFn, params, patterns: jax.Array,
-                 key: jax.Array, index_offset=0):
+                 key: jax.Array, index_offset=0, counts: Optional[jax.Array] = None):
   """Mean of a per-memory loss over a meta-batch of memories, patterns [M, N, ...].
 
   Memories are processed one after another (`lax.map`), not with `vmap`: vmap
@@ -328,16 +345,23 @@ def batched_loss(loss_fn: models.LossFn, params, patterns: jax.Array,
   meta-batch is split across devices.
 
   Args:
-    loss_fn: (params, patterns [N, ...], key) -> (loss, metrics), one memory's
-      meta-loss (`meta_loss` for EBMM, `MemoryModel.loss` for any model).
+    loss_fn: (params, patterns [N, ...], key[, mask=]) -> (loss, metrics), one
+      memory's meta-loss (`meta_loss` for EBMM, `MemoryModel.loss` for any model).
+    counts: optional int [M]: memory m holds its first counts[m] patterns,
+      the rest is padding (`loss_fn` is passed the mask).
   """
   indices = index_offset + jnp.arange(patterns.shape[0])
+  num = patterns.shape[1]
 
   def one(args):
-    p, i = args
-    return loss_fn(params, p, jax.random.fold_in(key, i))
+    if counts is None:
+      p, i = args
+      return loss_fn(params, p, jax.random.fold_in(key, i))
+    p, i, n = args
+    return loss_fn(params, p, jax.random.fold_in(key, i), mask=jnp.arange(num) < n)
 
-  losses, metrics = jax.lax.map(one, (patterns, indices))
+  xs = (patterns, indices) if counts is None else (patterns, indices, counts)
+  losses, metrics = jax.lax.map(one, xs)
   return jnp.mean(losses), jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)
 
 
@@ -374,7 +398,8 @@ def model_meta_step(loss_fn: models.LossFn, optimizer: optax.GradientTransformat
                     state: TrainState, patterns: jax.Array, key: jax.Array, *,
                     axis_name: Optional[str] = None,
                     schedules_fn: Optional[Callable[[Any], Dict[str, jax.Array]]] = None,
-                    lr_scale: Optional[jax.Array] = None):
+                    lr_scale: Optional[jax.Array] = None,
+                    counts: Optional[jax.Array] = None):
   """One meta-step of any memory model on a meta-batch `patterns` [M, N, ...].
 
   Eq. (5) for EBMM; for a baseline of Table 1 the same optimiser step on its
@@ -394,6 +419,9 @@ def model_meta_step(loss_fn: models.LossFn, optimizer: optax.GradientTransformat
     schedules_fn: optional params -> learned scalars to log with the metrics.
     lr_scale: optional scalar multiplying the update (both learning rates) on
       the seconds clock (`seconds_fraction`).
+    counts: optional int [M] (this device's share): memory m stores its first
+      counts[m] patterns, the rest of its N_max rows is padding. One compiled
+      step then trains every N <= N_max.
   """
   offset = 0
   if axis_name is not None:
@@ -405,7 +433,7 @@ def model_meta_step(loss_fn: models.LossFn, optimizer: optax.GradientTransformat
       # must be device-varying, or the inner (writing) gradients w.r.t. the
       # replicated θ̄ would be summed over devices by shard_map's autodiff.
       meta_params = jax.lax.pcast(meta_params, axis_name, to="varying")
-    loss, metrics = batched_loss(loss_fn, meta_params, patterns, key, offset)
+    loss, metrics = batched_loss(loss_fn, meta_params, patterns, key, offset, counts)
     if axis_name is not None:
       # The mean over all devices' memories; the transpose of the cast above
       # all-reduces the meta-gradient, so `grads` is the replicated mean.

@@ -30,9 +30,10 @@ from ebmm_jax.core import params as params_lib
 
 Params = Any  # A pytree of arrays: the meta-parameters of a model.
 State = Any  # A pytree of arrays: the written memory.
-# (params, patterns [N, ...], key[, step]) -> (loss [], metrics); `step`, the
-# meta-step (traced), is optional and used only by losses that change over
-# training.
+# (params, patterns [N, ...], key[, step][, mask=]) -> (loss [], metrics);
+# `step`, the meta-step (traced), is optional and used only by losses that
+# change over training; `mask` (bool [N], the real patterns of a batch padded
+# to a fixed size) only by models trained across N (EBMM).
 LossFn = Callable[..., Tuple[jax.Array, Dict[str, jax.Array]]]
 
 
@@ -78,15 +79,30 @@ class MemoryModel:
     return self.count_memory_floats()
 
 
-def reconstruction_losses(iterates: jax.Array, patterns: jax.Array) -> jax.Array:
-  """Eq. (2) at each iterate: mean_i ||x_i - x_i(k)||², [K]."""
+def pattern_mean(values: jax.Array, mask: Optional[jax.Array] = None,
+                 axis: int = -1) -> jax.Array:
+  """Mean of `values` over its pattern axis `axis`, counting only the patterns
+  where `mask` [N] is True (a batch padded to a fixed size); all without one."""
+  if mask is None:
+    return jnp.mean(values, axis=axis)
+  m = jnp.asarray(mask, values.dtype)
+  shape = [1] * values.ndim
+  shape[axis] = m.shape[0]
+  return jnp.sum(values * m.reshape(shape), axis=axis) / jnp.maximum(jnp.sum(m), 1.0)
+
+
+def reconstruction_losses(iterates: jax.Array, patterns: jax.Array,
+                          mask: Optional[jax.Array] = None) -> jax.Array:
+  """Eq. (2) at each iterate: mean_i ||x_i - x_i(k)||², [K] (over the real
+  patterns, `mask`, of a padded batch)."""
   axes = tuple(range(2, iterates.ndim))
-  return jnp.mean(jnp.sum(jnp.square(iterates - patterns[None]), axis=axes), axis=1)
+  return pattern_mean(jnp.sum(jnp.square(iterates - patterns[None]), axis=axes), mask)
 
 
 def iterate_metrics(score: Callable[[jax.Array, jax.Array], jax.Array],
                     iterates: jax.Array, patterns: jax.Array,
-                    queries: jax.Array) -> Dict[str, jax.Array]:
+                    queries: jax.Array, mask: Optional[jax.Array] = None
+                    ) -> Dict[str, jax.Array]:
   """The metrics every `loss` reports, so training logs read the same for
   every model: `reconstruction` (Eq. (2) per iterate, [K]), `score` (the
   task's score per iterate, mean over queries, [K]) and `query_score` (the
@@ -97,11 +113,13 @@ def iterate_metrics(score: Callable[[jax.Array, jax.Array], jax.Array],
     iterates: [K, N, ...] read iterates.
     patterns: [N, ...] the stored patterns.
     queries: [N, ...] the distorted queries.
+    mask: optional bool [N]: the real patterns of a padded batch; the means
+      run over them only.
   """
   return dict(
-      reconstruction=reconstruction_losses(iterates, patterns),
-      score=jnp.mean(jax.vmap(score, in_axes=(0, None))(iterates, patterns), axis=1),
-      query_score=jnp.mean(score(queries, patterns)))
+      reconstruction=reconstruction_losses(iterates, patterns, mask),
+      score=pattern_mean(jax.vmap(score, in_axes=(0, None))(iterates, patterns), mask),
+      query_score=pattern_mean(score(queries, patterns), mask))
 
 
 def state_floats(write: Callable[[Params, jax.Array], State],

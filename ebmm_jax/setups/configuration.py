@@ -67,7 +67,8 @@ def _validate_ebmm_memory(c: ml_collections.ConfigDict, need) -> None:
   for field, known in (("rates", memory_lib.RATE_PARAMETRISATIONS),
                        ("write_rate_sharing", meta.WRITE_RATE_SHARING),
                        ("read_start", memory_lib.READ_STARTS),
-                       ("projection_gradient", memory_lib.PROJECTION_GRADIENTS)):
+                       ("projection_gradient", memory_lib.PROJECTION_GRADIENTS),
+                       ("n_scaling", memory_lib.N_SCALINGS)):
     if field in m:
       need(m[field] in known, f"memory.{field}={m[field]!r} must be one of {list(known)}.")
   need(m.get("iterate_anneal_steps", 0) >= 0,
@@ -110,6 +111,18 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
     need(False, str(e))
   need(not (curriculum and mix),
        "data.curriculum and data.train_num_patterns cannot both be set.")
+  try:
+    per_memory = curriculum_lib.parse_distribution(
+        d.get("num_patterns_per_memory", ""), d.num_patterns)
+  except ValueError as e:
+    need(False, str(e))
+  need(not (per_memory and mix),
+       "data.num_patterns_per_memory and data.train_num_patterns cannot both be set.")
+  need(not per_memory or "memory" in c,
+       "data.num_patterns_per_memory (training across N with padded batches) is "
+       "supported for EBMM only; baselines train at one N.")
+  need(c.train.get("seconds", "wall") in ("wall", "cpu"),
+       f"train.seconds={c.train.get('seconds')!r} must be 'wall' or 'cpu'.")
 
 
 def _validate_ebmm_energy(c: ml_collections.ConfigDict, need) -> None:

@@ -1,9 +1,13 @@
 """How many patterns each training memory holds, meta-step by meta-step.
 
 A model is trained at one N (`data.num_patterns`, the paper), on a curriculum
-over N (`data.curriculum`), or on a mix of N (`data.train_num_patterns`): the
-writing loss (Eq. 3) averages over the batch, so one set of meta-parameters
-can write batches of any size.
+over N (`data.curriculum`), on a mix of N (`data.train_num_patterns`, one N
+per meta-step, one compilation per N), or across N within every meta-step
+(`data.num_patterns_per_memory`): each memory draws its own n <= N_max =
+`data.num_patterns` and its batch is padded to N_max with a pattern mask that
+writing, reading and the meta-loss respect, so one compiled step trains every
+N. The writing loss (Eq. 3) averages over the batch, so one set of
+meta-parameters can write batches of any size.
 """
 import ml_collections
 import numpy as np
@@ -26,6 +30,68 @@ def num_patterns_at(config: ml_collections.ConfigDict, step: int) -> int:
   if mix:
     return mix[int(np.random.default_rng([config.seed, step]).integers(len(mix)))]
   return d.num_patterns
+
+
+def parse_distribution(spec: str, num_patterns: int):
+  """`data.num_patterns_per_memory` -> [(n, probability)], n increasing; [] if unset.
+
+    "uniform"        every n in 1..num_patterns, equally likely
+    "uniform:A-B"    every n in A..B
+    "16,32,64"       one of these, equally likely
+    "16:1,64:3"      with these relative weights
+  """
+  spec = (spec or "").strip()
+  if not spec:
+    return []
+  error = (f"data.num_patterns_per_memory={spec!r} must be 'uniform', 'uniform:A-B', "
+           "a list '16,32,64' or weighted '16:1,64:3'")
+  try:
+    if spec.startswith("uniform"):
+      low, high = 1, num_patterns
+      if spec != "uniform":
+        low, high = (int(v) for v in spec[len("uniform:"):].split("-"))
+      weights = {n: 1.0 for n in range(low, high + 1)}
+    else:
+      weights = {}
+      for item in (v.strip() for v in spec.split(",") if v.strip()):
+        n, _, w = item.partition(":")
+        weights[int(n)] = weights.get(int(n), 0.0) + (float(w) if w else 1.0)
+  except ValueError:
+    raise ValueError(error + ".") from None
+  if not weights or min(weights) < 1 or any(w <= 0 for w in weights.values()):
+    raise ValueError(error + ", with every n >= 1 and every weight > 0.")
+  if max(weights) > num_patterns:
+    raise ValueError(f"data.num_patterns_per_memory={spec!r} draws n up to "
+                     f"{max(weights)}, above data.num_patterns={num_patterns} (the "
+                     "padded batch size N_max); raise data.num_patterns.")
+  total = sum(weights.values())
+  return [(n, weights[n] / total) for n in sorted(weights)]
+
+
+def padded_size_at(config: ml_collections.ConfigDict, step: int) -> int:
+  """The padded batch size N_max of meta-step `step` (a curriculum's stage
+  caps it), when memories draw their own n."""
+  return num_patterns_at(config, step)
+
+
+def counts_at(config: ml_collections.ConfigDict, step: int, first: int,
+              count: int) -> np.ndarray:
+  """int32 [count]: n of training memories first..first+count-1 at meta-step
+  `step`, drawn from `data.num_patterns_per_memory` (restricted to n <= the
+  step's padded size). Memory m's draw depends only on (seed, step, m), so any
+  split of the meta-batch over processes and devices, and a resumed run,
+  draw the same n."""
+  d = config.data
+  size = padded_size_at(config, step)
+  dist = [(n, p) for n, p in parse_distribution(d.num_patterns_per_memory,
+                                                 d.num_patterns) if n <= size]
+  if not dist:  # A curriculum stage below every n of the distribution.
+    return np.full((count,), size, np.int32)
+  ns = np.array([n for n, _ in dist])
+  ps = np.array([p for _, p in dist])
+  ps = ps / ps.sum()
+  return np.array([ns[np.random.default_rng([config.seed, step, m]).choice(len(ns), p=ps)]
+                   for m in range(first, first + count)], np.int32)
 
 
 def parse_num_patterns(spec: str):
@@ -69,6 +135,9 @@ def parse_curriculum(spec: str, num_patterns: int = 0):
 def trained_ns(config: ml_collections.ConfigDict) -> list:
   """Every N a config trains at, increasing (the last is where it ends)."""
   d = config.data
+  dist = parse_distribution(d.get("num_patterns_per_memory", ""), d.num_patterns)
+  if dist:
+    return [n for n, _ in dist]
   ns = ([n for n, _ in parse_curriculum(d.get("curriculum", ""), d.num_patterns)][-1:] or
         parse_num_patterns(d.get("train_num_patterns", "")) or [d.num_patterns])
   return sorted(set(ns))

@@ -81,7 +81,10 @@ def rule_of(config: ml_collections.ConfigDict) -> memory_lib.Rule:
   return memory_lib.Rule(
       rates=m.get("rates", "softplus"), read_start=m.get("read_start", "query"),
       projection_gradient=m.get("projection_gradient", "clip"),
-      write_steps=m.write_steps if shared_steps else 0)
+      write_steps=m.write_steps if shared_steps else 0,
+      n_scaling=m.get("n_scaling", "mean"),
+      # n_ref: the largest N the model writes in training (the padded size).
+      reference_n=config.data.num_patterns)
 
 
 def writing_off(exp: Experiment) -> Optional[models.MemoryModel]:
@@ -114,12 +117,14 @@ def ebmm_model(exp: Experiment, first_order: bool = False,
 
   anneal = c.memory.get("iterate_anneal_steps", 0)
 
-  def loss(mp, patterns, key, step=None):
-    # `step` (the meta-step, traced) anneals the early iterates' weight.
+  def loss(mp, patterns, key, step=None, mask=None):
+    # `step` (the meta-step, traced) anneals the early iterates' weight;
+    # `mask` [N]: the memory's real patterns in a padded batch (training
+    # across N, `data.num_patterns_per_memory`).
     weight = None if not anneal or step is None else meta.iterate_weight(step, anneal)
     return meta.meta_loss(energy.apply, task, mp, patterns, key,
                           iterates=c.memory.meta_loss_iterates, loops=loops, rule=rule,
-                          early_weight=weight)
+                          early_weight=weight, mask=mask)
 
   def energy_of(mp, written, x):
     memory = mp.write.init_memory if written is None else written

@@ -72,39 +72,47 @@ def _make_train_step(exp: setups.Experiment, mesh, first_order: bool):
                        "(memory.first_order_steps must be 0).")
     model = model.first_order()
 
-  def step(state, patterns, key, lr_scale):
+  def step(state, patterns, key, lr_scale, counts):
     # EBMM and every baseline: the same step on the model's own loss, told
-    # the meta-step (MAML++'s annealed multi-step loss uses it).
-    loss = lambda p, x, k: model.loss(p, x, k, step=state.step)
+    # the meta-step (MAML++'s annealed multi-step loss uses it) and, when
+    # memories hold different n (padded batches), each one's pattern mask.
+    loss = lambda p, x, k, **mask: model.loss(p, x, k, step=state.step, **mask)
     return meta.model_meta_step(loss, optimizer, state, patterns, key,
                                 axis_name=parallel.DATA_AXIS,
-                                schedules_fn=model.schedules, lr_scale=lr_scale)
+                                schedules_fn=model.schedules, lr_scale=lr_scale,
+                                counts=counts)
 
   # Each device meta-learns on its share of the memories; the meta-gradient
   # is averaged over the `data` axis inside the step (pmean), so the update
   # is the same replicated computation on every device.
+  split = PartitionSpec(parallel.DATA_AXIS)
   step = jax.shard_map(step, mesh=mesh,
-                       in_specs=(PartitionSpec(), PartitionSpec(parallel.DATA_AXIS),
-                                 PartitionSpec(), PartitionSpec()),
+                       in_specs=(PartitionSpec(), split, PartitionSpec(), PartitionSpec(),
+                                 split),
                        out_specs=(PartitionSpec(), PartitionSpec()))
   repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
-  jitted = jax.jit(step, in_shardings=(repl, data, repl, repl),
+  jitted = jax.jit(step, in_shardings=(repl, data, repl, repl, data),
                    out_shardings=(repl, repl), donate_argnums=0)
 
-  def train_step(state, patterns, key, lr_scale=1.0):
-    """(state, patterns, key[, lr_scale]) -> (state, metrics); `lr_scale`
-    multiplies both learning rates (the seconds clock, `optim.clock`)."""
-    return jitted(state, patterns, key, jnp.asarray(lr_scale, jnp.float32))
+  def train_step(state, patterns, key, lr_scale=1.0, counts=None):
+    """(state, patterns [M, N, ...], key[, lr_scale][, counts [M]]) ->
+    (state, metrics); `lr_scale` multiplies both learning rates (the seconds
+    clock, `optim.clock`); `counts`: memory m holds its first counts[m]
+    patterns (None: all N)."""
+    return jitted(state, patterns, key, jnp.asarray(lr_scale, jnp.float32), counts)
 
+  train_step.jitted = jitted  # Its compilations can be counted (`_cache_size`).
   # Ahead-of-time lowering with the same arguments (the benchmark's cost analysis).
-  train_step.lower = lambda state, patterns, key, lr_scale=1.0: jitted.lower(
-      state, patterns, key, jnp.asarray(lr_scale, jnp.float32))
+  train_step.lower = lambda state, patterns, key, lr_scale=1.0, counts=None: jitted.lower(
+      state, patterns, key, jnp.asarray(lr_scale, jnp.float32), counts)
   return train_step
 
 
 def make_sampler(exp: setups.Experiment, mesh):
   """(key, N=data.num_patterns) -> a meta-batch of training patterns [M, N, ...],
-  split over `mesh`.
+  split over `mesh`; `sample.counts(step, N)` -> each memory's n [M], split
+  alike, when memories draw their own n (`data.num_patterns_per_memory`;
+  None otherwise).
 
   Memory m of the meta-batch is sampled with key `fold_in(key, m)`, m counted
   over the whole meta-batch: each process samples only its own memories (its
@@ -125,6 +133,15 @@ def make_sampler(exp: setups.Experiment, mesh):
     return jax.make_array_from_process_local_data(
         sharding, np.concatenate([np.asarray(x) for x in local]))
 
+  def counts(step):
+    if not c.data.get("num_patterns_per_memory", ""):
+      return None
+    local = curriculum.counts_at(c, step, first, per_process)
+    if jax.process_count() == 1:
+      return jax.device_put(local, sharding)
+    return jax.make_array_from_process_local_data(sharding, local)
+
+  sample.counts = counts
   return sample
 
 
@@ -249,8 +266,15 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   step = int(parallel.to_host(state.step))
   # Training seconds of the run so far: on the seconds clock, train.max_seconds
   # is the whole run's budget and its schedule's horizon, resumes included.
-  prior_seconds = _trained_seconds(workdir, step) if restored is not None else 0.0
-  start_step, start_time = step, time.time()
+  cpu_clock = t.get("seconds", "wall") == "cpu"
+  prior_wall = _trained_seconds(workdir, step) if restored is not None else 0.0
+  prior_cpu = (_trained_seconds(workdir, step, "train_cpu_seconds")
+               if restored is not None else 0.0)
+  # The budget's seconds (`train.seconds`): wall time, or this process's CPU time.
+  prior_seconds = prior_cpu if cpu_clock else prior_wall
+  seconds_now = time.process_time if cpu_clock else time.time
+  start_step, start_time, start_cpu = step, time.time(), time.process_time()
+  start_seconds = seconds_now()
   last_log_time, last_log_step = start_time, step
   # The budget's clock: this session's seconds, plus the earlier sessions' on
   # the seconds clock; read once per step, agreed by every process.
@@ -262,12 +286,13 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
     while step < t.num_steps:
       num_patterns = curriculum.num_patterns_at(config, step)
       patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
+      counts = sample.counts(step)
       step_fn = step_fns[step < first_order_steps]
       scale = meta.seconds_fraction(o, clock / t.max_seconds) if on_seconds else 1.0
       if scale != lr_scale:  # A device scalar only when the scale changes.
         lr_scale, lr_scale_array = scale, jnp.asarray(scale, jnp.float32)
       state, metrics = step_fn(state, patterns, jax.random.fold_in(k_distort, step),
-                               lr_scale_array)
+                               lr_scale_array, counts)
       step += 1
       if step == start_step + 1:  # Rates and ETA exclude the compilation.
         jax.block_until_ready(state)
@@ -282,18 +307,23 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
               f"{step - 1}; stopping (train.max_nonfinite_steps="
               f"{t.max_nonfinite_steps}).")
       now = time.time()
-      clock = _agreed(offset + now - start_time)
+      clock = _agreed(offset + seconds_now() - start_seconds)
       out_of_time = t.max_seconds > 0 and clock >= t.max_seconds
       done = step >= t.num_steps or out_of_time
       if step % t.log_every == 0 or done:
         m = metrics_lib.to_python(parallel.to_host(metrics))
         m["nonfinite_total"] = int(parallel.to_host(state.nonfinite_total))
-        m["num_patterns"] = num_patterns
+        m["num_patterns"] = num_patterns  # The padded size N_max when n is drawn.
+        if counts is not None:
+          m["mean_num_patterns"] = float(np.mean(parallel.to_host(counts)))
         rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
         m["steps_per_sec"] = rate
         # Wall time of this run (a resumed run is a new session), for tables.
         m["session_started"], m["session_seconds"] = start_time, now - start_time
-        m["train_seconds"], m["lr_scale"] = prior_seconds + now - start_time, lr_scale
+        m["train_seconds"], m["lr_scale"] = prior_wall + now - start_time, lr_scale
+        # CPU seconds of every session (all threads of the process, compilation
+        # included): the budget that the machine's other jobs do not change.
+        m["train_cpu_seconds"] = prior_cpu + time.process_time() - start_cpu
         writer.write(step, m)
         remaining = (t.num_steps - step) / max(rate, 1e-9)
         if t.max_seconds > 0:
@@ -317,13 +347,14 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   return state
 
 
-def _trained_seconds(workdir: str, step: int) -> float:
-  """Training seconds (`train_seconds`, wall time of every session) logged at
-  the last step <= `step`; 0 for a run logged before they were."""
+def _trained_seconds(workdir: str, step: int, key: str = "train_seconds") -> float:
+  """Training seconds logged at the last step <= `step` (`train_seconds`: wall
+  time of every session; `train_cpu_seconds`: their CPU time); 0 for a run
+  logged before they were."""
   seconds = 0.0
   for row in metrics_lib.read_metrics(workdir):
-    if row["step"] <= step and "train_seconds" in row:
-      seconds = row["train_seconds"]
+    if row["step"] <= step and key in row:
+      seconds = row[key]
   return float(seconds)
 
 

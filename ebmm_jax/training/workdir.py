@@ -65,7 +65,9 @@ def _implied_defaults() -> Dict[str, object]:
               "memory.first_order_steps": 0, "memory.iterate_anneal_steps": 0,
               "train.init_from": "",
               "data.curriculum": "",
-              "data.train_num_patterns": ""})
+              "data.train_num_patterns": "",
+              "data.num_patterns_per_memory": "",
+              "train.seconds": "wall"})
   return out
 
 

@@ -1,0 +1,142 @@
+"""Training across N with padded batches: a pattern mask that write, read and
+the meta-loss respect, drawn per memory, one compiled meta-step."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ebmm_jax import setups
+from ebmm_jax import training
+from ebmm_jax.core import memory as memory_lib
+from ebmm_jax.core import meta
+from ebmm_jax.core import models
+from ebmm_jax.data import binary_strings
+from ebmm_jax.setups import curriculum
+from ebmm_jax.training import parallel
+from tests import helpers
+
+N_MAX = 6
+
+
+def _padded(n, key=0):
+  """n real patterns followed by N_MAX - n rows of other patterns (padding)."""
+  x = binary_strings.sample_patterns(jax.random.PRNGKey(key), N_MAX, 16)
+  return x, jnp.arange(N_MAX) < n
+
+
+@pytest.mark.parametrize("n_scaling", ["mean", "sum", "learned"])
+def test_masked_write_equals_the_unpadded_write(n_scaling):
+  exp = helpers.tiny_experiment(**{"memory.n_scaling": n_scaling,
+                                   "data.num_patterns": N_MAX})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  if n_scaling == "learned":  # A non-zero exponent, so n matters.
+    mp = mp._replace(write=mp.write._replace(n_exponent=jnp.array([0.7, -0.4, 0.3])))
+  rule = exp.rule
+  write = jax.jit(lambda x, mask: meta.write(exp.energy.apply, mp, x, rule=rule, mask=mask))
+  for n in (1, 3, N_MAX):
+    x, mask = _padded(n)
+    padded, losses = write(x, mask)
+    alone, alone_losses = meta.write(exp.energy.apply, mp, x[:n], rule=rule)
+    chex.assert_trees_all_close(padded, alone, rtol=2e-5, atol=1e-6)
+    chex.assert_trees_all_close(losses, alone_losses, rtol=2e-5, atol=1e-6)
+  # The padding is really ignored: other padding rows, the same memory.
+  x2 = x.at[3:].set(-x[3:])
+  mask3 = jnp.arange(N_MAX) < 3
+  chex.assert_trees_all_close(write(x, mask3)[0], write(x2, mask3)[0], rtol=1e-6, atol=1e-7)
+  # ... and the write depends on n (not vacuous): 3 real patterns differ from 6.
+  assert not np.allclose(jax.tree_util.tree_leaves(write(x, mask3)[0])[0],
+                         jax.tree_util.tree_leaves(write(x, jnp.ones(N_MAX, bool))[0])[0])
+
+
+def test_n_scaling_sum_and_mean_agree_at_the_reference_n_only():
+  exp = helpers.tiny_experiment(**{"data.num_patterns": N_MAX})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  x, _ = _padded(N_MAX)
+  w = lambda rule, n: meta.write(exp.energy.apply, mp, x[:n], rule=rule)[0]
+  mean, total = exp.rule, exp.rule._replace(n_scaling="sum")
+  chex.assert_trees_all_close(w(mean, N_MAX), w(total, N_MAX), rtol=1e-6)
+  # Below n_ref the sum's data terms are scaled by n / n_ref: a hand check of
+  # the factors, and a different memory.
+  np.testing.assert_allclose(memory_lib.n_scale(mp.write, 3, total), [0.5, 0.5, 1.0])
+  assert not np.allclose(jax.tree_util.tree_leaves(w(mean, 3))[0],
+                         jax.tree_util.tree_leaves(w(total, 3))[0])
+
+
+def test_masked_meta_loss_and_metrics_ignore_padding():
+  exp = helpers.tiny_experiment(**{"data.num_patterns": N_MAX})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  n = 4
+  x, mask = _padded(n)
+  queries, known = exp.task.distort(jax.random.PRNGKey(5), x)
+  xs, _, _ = meta.write_and_read(exp.energy.apply, mp, x, queries, known, exp.task.box,
+                                 rule=exp.rule, mask=mask)
+  xs_alone, _, _ = meta.write_and_read(exp.energy.apply, mp, x[:n], queries[:n],
+                                       known[:n], exp.task.box, rule=exp.rule)
+  np.testing.assert_allclose(xs[:, :n], xs_alone, rtol=2e-5, atol=1e-6)
+  masked = models.iterate_metrics(exp.task.score, xs, x, queries, mask)
+  alone = models.iterate_metrics(exp.task.score, xs_alone, x[:n], queries[:n])
+  chex.assert_trees_all_close(masked, alone, rtol=2e-5, atol=1e-6)
+
+
+def test_one_compiled_step_trains_every_n_and_devices_agree():
+  devices = jax.devices()[:4]
+  assert len(devices) == 4, "conftest provides 4 CPU devices"
+  exp = helpers.tiny_experiment(**{"data.num_patterns": N_MAX,
+                                   "data.num_patterns_per_memory": "uniform",
+                                   "memory.n_scaling": "learned",
+                                   "train.meta_batch_size": 4})
+  finals = []
+  for mesh_devices in (devices[:1], devices):
+    mesh = parallel.make_mesh(mesh_devices)
+    state = jax.device_put(training.initial_state(exp), parallel.replicated(mesh))
+    step_fn = training.make_train_step(exp, mesh)
+    sample = training.make_sampler(exp, mesh)
+    _, k_data, k_distort = training.run_keys(exp.config.seed)
+    drawn = set()
+    for i in range(4):
+      counts = sample.counts(i)
+      drawn.update(np.asarray(counts).tolist())
+      state, metrics = step_fn(state, sample(jax.random.fold_in(k_data, i)),
+                               jax.random.fold_in(k_distort, i), 1.0, counts)
+    assert len(drawn) > 2  # Several n were drawn ...
+    assert step_fn.jitted._cache_size() == 1  # ... by one compiled step.
+    assert "write_n_exponent" in metrics
+    finals.append(jax.device_get(state.meta_params))
+  chex.assert_trees_all_close(finals[0], finals[1], rtol=1e-5, atol=1e-6)
+  init = training.initial_state(exp).meta_params
+  assert not np.allclose(np.asarray(init.write.n_exponent), finals[1].write.n_exponent)
+
+
+def test_counts_are_drawn_per_memory_deterministically():
+  c = helpers.tiny_config(**{"data.num_patterns": 96,
+                             "data.num_patterns_per_memory": "16:1,64:3"})
+  a = curriculum.counts_at(c, 7, 0, 400)
+  assert set(a.tolist()) == {16, 64}
+  assert 0.65 < np.mean(a == 64) < 0.85  # Weights 1:3.
+  # Memory m's n does not depend on which slice of the meta-batch asks.
+  np.testing.assert_array_equal(curriculum.counts_at(c, 7, 100, 50), a[100:150])
+  assert not np.array_equal(curriculum.counts_at(c, 8, 0, 400), a)
+  assert curriculum.trained_ns(c) == [16, 64]
+  assert curriculum.parse_distribution("uniform:3-5", 8) == [(3, 1 / 3), (4, 1 / 3),
+                                                             (5, 1 / 3)]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"data.num_patterns_per_memory": "uniform:1-200"}, "above data.num_patterns"),
+    ({"data.num_patterns_per_memory": "16;32"}, "must be 'uniform'"),
+    ({"data.num_patterns_per_memory": "uniform", "data.train_num_patterns": "4,8"},
+     "cannot both be set"),
+    ({"memory.n_scaling": "median"}, "memory.n_scaling"),
+    ({"train.seconds": "gpu"}, "train.seconds"),
+])
+def test_bad_across_n_configs_are_refused(overrides, message):
+  with pytest.raises(ValueError, match=message):
+    setups.build(helpers.tiny_config(**overrides))
+
+
+def test_baselines_refuse_training_across_n():
+  from ebmm_jax.setups import specs
+  c = specs.load("memnet:runlocal", ["data.num_patterns_per_memory=uniform"])
+  with pytest.raises(ValueError, match="EBMM only"):
+    setups.build(c)
