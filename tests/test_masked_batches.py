@@ -108,6 +108,20 @@ def test_one_compiled_step_trains_every_n_and_devices_agree():
   assert not np.allclose(np.asarray(init.write.n_exponent), finals[1].write.n_exponent)
 
 
+def test_the_learned_exponent_is_a_rate_of_the_recipe_optimiser():
+  # The `cpu` recipe gives the rates their own learning rate (optax.multi_transform):
+  # the exponent must be labelled with them.
+  exp = helpers.tiny_experiment(**{"memory.n_scaling": "learned",
+                                   "optim.rate_learning_rate": 3e-2})
+  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  labels = meta.meta_param_labels(mp)
+  assert labels.write.n_exponent == meta.RATE_LABEL
+  state = meta.init_train_state(mp, exp.optimizer())
+  grads = jax.tree_util.tree_map(jnp.ones_like, mp)
+  updates, _ = exp.optimizer().update(grads, state.opt_state, mp)
+  assert float(jnp.max(jnp.abs(updates.write.n_exponent))) > 0
+
+
 def test_counts_are_drawn_per_memory_deterministically():
   c = helpers.tiny_config(**{"data.num_patterns": 96,
                              "data.num_patterns_per_memory": "16:1,64:3"})

@@ -252,7 +252,8 @@ def meta_param_labels(meta: MetaParams, static: str = WEIGHT_LABEL) -> MetaParam
       static=label(meta.static, static),
       write=memory_lib.WriteParams(label(meta.write.init_memory, WEIGHT_LABEL),
                                    label(meta.write.learning_rates, RATE_LABEL),
-                                   label(meta.write.penalties, RATE_LABEL)),
+                                   label(meta.write.penalties, RATE_LABEL),
+                                   label(meta.write.n_exponent, RATE_LABEL)),
       read=label(meta.read, RATE_LABEL))
 
 
