@@ -21,7 +21,19 @@ random test batches, with the 5th and 95th percentiles in brackets; every
 model is scored on the same batches and queries (--seed). A second table
 gives the training of each learned row: meta-steps and wall time. The table
 is built by `ebmm_jax.reporting.table1`.
+
+--figure draws the capacity curve: error against N for every row (a model
+trained across N, `data.num_patterns_per_memory`, serves every N up to its
+padded size with one set of meta-parameters), with rows of an earlier run's
+JSON added by --saved and --saved_rows (e.g. trained Memory Networks):
+
+  python -m experiments.evaluate --workdir=runs/binary_all_n \
+      --ns=1,4,8,16,32,48,64,96,128 --figure=capacity.png \
+      --saved=docs/results/table1_baselines.json \
+      --saved_rows="Memory Networks (ebmm-jax)"
 """
+import json
+
 import jax
 from absl import app
 from absl import flags
@@ -46,6 +58,10 @@ _BETA_BATCHES = flags.DEFINE_integer(
 _SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
 _OUTPUT = flags.DEFINE_string("output", "", "Also write the Markdown table here.")
 _JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
+_FIGURE = flags.DEFINE_string("figure", "", "Also draw error against N (a PNG) here.")
+_SAVED = flags.DEFINE_string("saved", "", "A JSON written by --json whose rows "
+                             "--saved_rows adds to the figure.")
+_SAVED_ROWS = flags.DEFINE_list("saved_rows", [], "Rows of --saved to draw.")
 
 
 def main(argv):
@@ -55,6 +71,13 @@ def main(argv):
   unknown = [r for r in _HOPFIELD.value if r not in hopfield.RULES]
   if unknown:
     raise app.UsageError(f"Unknown Hopfield rule(s) {unknown}; known: {list(hopfield.RULES)}.")
+  saved = None
+  if _SAVED_ROWS.value:
+    if not _SAVED.value:
+      raise app.UsageError("--saved_rows needs --saved (a JSON written by --json).")
+    with open(_SAVED.value) as f:
+      saved = json.load(f)
+    table1_lib.capacity_curves({}, saved, _SAVED_ROWS.value)  # Unknown rows: fail now.
   modern = None
   if _MODERN_HOPFIELD.value:
     modern = lambda n: modern_hopfield_config.get_config(f"n={n}")
@@ -65,6 +88,13 @@ def main(argv):
           f"{_NUM_BATCHES.value} random batches (seed {_SEED.value}); * = model "
           f"trained at another N. Devices: {jax.devices()[0].platform}.")
   metrics_lib.report(table + note, _OUTPUT.value, _JSON.value, results)
+  if _FIGURE.value:
+    from ebmm_jax.reporting import plotting
+    plotting.error_curves(
+        _FIGURE.value, table1_lib.capacity_curves(results, saved, _SAVED_ROWS.value),
+        xlabel="patterns per memory N", ylabel="error bits (mean, 5th-95th pct.)",
+        title=f"Capacity: 128-bit strings, half the bits distorted "
+              f"({_NUM_BATCHES.value} batches per point)", log_x=True)
 
 
 def run():

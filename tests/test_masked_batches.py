@@ -154,3 +154,43 @@ def test_baselines_refuse_training_across_n():
   c = specs.load("memnet:runlocal", ["data.num_patterns_per_memory=uniform"])
   with pytest.raises(ValueError, match="EBMM only"):
     setups.build(c)
+
+
+def test_capacity_curves_read_results_and_saved_rows():
+  from ebmm_jax.reporting import table1
+  summary = lambda m: dict(mean=m, p5=m - 1, p95=m + 1, count=10)
+  results = {"EBMM (ebmm-jax)": {16: summary(1.0), 4: summary(0.5)},
+             "Hopfield Hebb (ebmm-jax)": {"16": summary(0.3)}}
+  saved = {"Memory Networks (ebmm-jax)": {"16": {"mean": 0.0, "p5": 0, "p95": 0}}}
+  curves = table1.capacity_curves(results, saved, ["Memory Networks (ebmm-jax)"])
+  assert [n for n, _ in curves["EBMM (ebmm-jax)"]] == [4, 16]
+  assert curves["Memory Networks (ebmm-jax), saved"][0][1]["mean"] == 0.0
+  with pytest.raises(ValueError, match="No row 'MANN'"):
+    table1.capacity_curves(results, saved, ["MANN"])
+
+
+@pytest.mark.slow
+def test_one_workdir_fills_the_row_without_asterisks(tmp_path):
+  import json
+  from tests import test_launchers
+  config = helpers.tiny_config(**{"data.num_patterns": 8, "train.num_steps": 3,
+                                  "data.num_patterns_per_memory": "uniform",
+                                  "train.log_every": 1,
+                                  "train.checkpoint_every_secs": 0.0})
+  workdir = str(tmp_path / "all_n")
+  training.train(config, workdir, parallel.make_mesh(jax.devices()[:1]))
+  rows = [json.loads(l) for l in open(f"{workdir}/metrics.jsonl")]
+  assert all(1 <= r["mean_num_patterns"] <= 8 for r in rows)
+  out_json, figure = tmp_path / "table1.json", tmp_path / "capacity.png"
+  saved = tmp_path / "saved.json"
+  saved.write_text(json.dumps({"Memory Networks (ebmm-jax)": {"2": {"mean": 0.0}}}))
+  stdout = test_launchers._run([
+      "-m", "experiments.evaluate", f"--workdir={workdir}", "--ns=2,8", "--num_batches=2",
+      "--hopfield=hebb", "--nomodern_hopfield", f"--json={out_json}", f"--figure={figure}",
+      f"--saved={saved}", "--saved_rows=Memory Networks (ebmm-jax)"])
+  results = json.loads(out_json.read_text())
+  (label,) = [k for k in results if k.startswith("EBMM")]
+  assert [results[label][n]["trained_at"] for n in ("2", "8")] == [2, 8]
+  row = next(l for l in stdout.splitlines() if l.startswith(f"| {label}"))
+  assert "*" not in row
+  assert figure.stat().st_size > 10_000

@@ -173,6 +173,32 @@ def modern_hopfield_rows(ns: Sequence[int], results: dict, num_batches: int, see
   return [(f"{modern_hopfield.NAME} (ebmm-jax), not in the paper", size, cells)]
 
 
+def capacity_curves(results: dict, saved: Optional[dict] = None,
+                    saved_rows: Sequence[str] = ()) -> Dict[str, List[tuple]]:
+  """Error against N, one curve per row of `results` (a Table 1 run's JSON:
+  label -> {N: summary}) and per row of `saved` named in `saved_rows` (an
+  earlier run's JSON, e.g. trained baselines), labelled "(saved)".
+
+  Returns:
+    label -> [(N, summary with mean, p5, p95)], N increasing.
+  """
+  def points(cells):
+    out = []
+    for n, cell in cells.items():
+      if isinstance(cell, dict) and "mean" in cell:
+        out.append((int(n), {k: float(cell.get(k, cell["mean"])) for k in
+                             ("mean", "p5", "p95")}))
+    return sorted(out)
+
+  curves = {label: points(cells) for label, cells in results.items()}
+  for label in saved_rows:
+    if saved is None or label not in saved:
+      known = sorted(saved) if saved else []
+      raise ValueError(f"No row {label!r} in the saved results; rows: {known}.")
+    curves[f"{label}, saved"] = points(saved[label])
+  return {label: pts for label, pts in curves.items() if pts}
+
+
 def _markdown(header: Sequence[str], rows: Sequence[Row]) -> str:
   return tables.markdown(header, [[name, size, *cells] for name, size, cells in rows])
 
