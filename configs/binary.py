@@ -17,7 +17,13 @@ Arguments after the colon select variants, comma-separated:
             at their peak for the first 8 and 10x lower for the last 2
             (`optim.schedule='drop'` on the seconds clock).
   paper     the paper's meta-training recipe (also the default), spelled out.
-  n=K       store K patterns per memory (default 64), e.g. `:cpu,n=32`.
+  all_n     one model for every N: each training memory stores its own n,
+            uniform over 1..96 (`data.num_patterns_per_memory`), padded to 96
+            with a pattern mask (one compiled step), and writing rates scaled
+            by (n / 96)^p with p meta-learned per term of Eq. (3), started at 0
+            (`memory.n_scaling`); `:cpu,all_n` is the README's main job.
+  n=K       store K patterns per memory (default 64), e.g. `:cpu,n=32`; after
+            `all_n`, the largest n (the padded size).
 
 Expected: the paper reaches 0.5 error bits at N = 64 after up to 2e6 steps on a
 GPU; see RESULTS.md for what the `cpu` variant reaches in 10 minutes.
@@ -61,7 +67,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   return base.apply_variants(
       c, arg, "configs/binary.py",
-      {"runlocal": runlocal, "cpu": cpu, "paper": paper},
+      {"runlocal": runlocal, "cpu": cpu, "paper": paper, "all_n": all_n},
       {"n": base.integer("data", "num_patterns")})
 
 
@@ -101,3 +107,10 @@ def cpu(c: ml_collections.ConfigDict) -> None:
   # for data.num_patterns, also when it is overridden; N <= 16: N throughout).
   c.data.curriculum = "16@0,N@1000"
 
+
+
+def all_n(c: ml_collections.ConfigDict) -> None:
+  """One model for every N up to 96 (Table 1's whole row)."""
+  c.data.num_patterns = 96  # N_max: the padded batch size.
+  c.data.num_patterns_per_memory = "uniform"  # n ~ U{1..N_max}, per memory.
+  c.memory.n_scaling = "learned"

@@ -32,6 +32,7 @@ import ml_collections
 import numpy as np
 
 from ebmm_jax import setups
+from ebmm_jax.setups import curriculum
 from ebmm_jax.core import memory as memory_lib
 from ebmm_jax.core import meta
 from ebmm_jax import pretrained as pretrained_lib
@@ -57,6 +58,7 @@ class _Compiled(NamedTuple):
   write: Callable  # (meta_params, patterns) -> the written memory.
   read: Callable  # (meta_params, written, queries, known or None) -> [K, M, ...].
   energy: Optional[Callable]  # (meta_params, written or None, x) -> [M]; None: no energy.
+  append: Optional[Callable]  # (meta_params, written, patterns) -> written; None: can't.
 
 
 # Experiments and their compiled functions by config (its JSON): building a
@@ -66,8 +68,9 @@ _COMPILED: Dict[str, Tuple[setups.Experiment, _Compiled]] = {}
 
 def _compile(exp: setups.Experiment) -> _Compiled:
   model = exp.model
-  energy = jax.jit(model.energy) if model.energy is not None else None
-  return _Compiled(jax.jit(model.write), jax.jit(model.read), energy)
+  jit = lambda fn: jax.jit(fn) if fn is not None else None
+  return _Compiled(jax.jit(model.write), jax.jit(model.read), jit(model.energy),
+                   jit(model.append))
 
 
 def _experiment(config: ml_collections.ConfigDict
@@ -104,8 +107,9 @@ class Memory:
   Build it with `Memory.from_workdir` (a trained model) or `Memory.from_config`
   (a trained or freshly initialised one). `write` stores a batch in the
   object, replacing what was stored before (every write starts from the
-  meta-learned θ̄, Eq. 4; memories are not accumulated); `read` and `energy`
-  then use that written memory. For a functional interface, see
+  meta-learned θ̄, Eq. 4); `append` writes a batch into what is stored (EBMM:
+  Eq. 4 started from the written weights). `read` and `energy` then use that
+  written memory. For a functional interface, see
   `ebmm_jax.core.meta.write_and_read`.
 
   All batches are float arrays [N, *task.pattern_shape] (numpy or JAX),
@@ -210,8 +214,16 @@ class Memory:
 
   @property
   def num_written(self) -> int:
-    """N of the last written batch (0 before any write)."""
+    """Patterns stored: N of the last `write`, plus every `append` since (0
+    before any write)."""
     return self._num_written
+
+  @property
+  def trained_ns(self) -> Tuple[int, ...]:
+    """The batch sizes N the memory was meta-trained to write: every N up to
+    its padded size for a model trained across N (`configs/binary.py:all_n`),
+    else the one N (or a curriculum's last, or a mix's)."""
+    return tuple(curriculum.trained_ns(self.config))
 
   @property
   def written(self):
@@ -232,12 +244,34 @@ class Memory:
     Args:
       patterns: N >= 1 finite float patterns of shape `task.pattern_shape`,
         inside the data's box `task.box` (e.g. ±1 strings, images in [0, 1]).
-        The memory performs best at the N it was meta-trained with
-        (`config.data.num_patterns`).
+        The memory serves the N it was meta-trained to write (`trained_ns`:
+        every N from 1 to 96 for the shipped `binary` memory, one N for the
+        others); other N work, less well.
     """
     patterns = self._check_batch("patterns", patterns, in_box=True)
     self._written = self._fns.write(self._meta_params, patterns)
     self._num_written = patterns.shape[0]
+
+  def append(self, patterns) -> None:
+    """Writes `patterns` [N, ...] into the stored memory, keeping what it holds.
+
+    For EBMM, the T writing steps of Eq. (4) start from the written weights
+    instead of θ̄ (the prior term of Eq. 3 still pulls towards θ̄). The shipped
+    memories were meta-trained on single writes, so older batches fade as
+    new ones are appended.
+
+    Raises:
+      NotWrittenError: nothing was written yet (call `write` first).
+      InvalidInputError: bad patterns, or a model that cannot append.
+    """
+    if self._fns.append is None:
+      raise InvalidInputError(f"{self.name} cannot append to a written memory.")
+    if self._written is None:
+      raise NotWrittenError("Nothing is written in this memory yet: call "
+                            "write(patterns) before append(patterns).")
+    patterns = self._check_batch("patterns", patterns, in_box=True)
+    self._written = self._fns.append(self._meta_params, self._written, patterns)
+    self._num_written += patterns.shape[0]
 
   def read(self, queries, mask=None) -> jax.Array:
     """Retrieves from `queries` [M, ...]: K projected Nesterov steps on the energy.

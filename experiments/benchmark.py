@@ -47,6 +47,7 @@ from ebmm_jax.core import meta
 from ebmm_jax.training import parallel
 from ebmm_jax import training
 from ebmm_jax.experiments import cli
+from ebmm_jax.setups import curriculum
 from ebmm_jax.setups import specs
 
 _CONFIGS = flags.DEFINE_multi_string(
@@ -187,11 +188,17 @@ def bench_config(name: str, peak_matmul: float) -> dict:
   key = jax.random.PRNGKey(2)
   opt = exp.optimizer()
   out = dict(config=name, num_patterns=n, meta_batch_size=m)
+  # A model trained across N: the step on padded batches with each memory's
+  # n drawn as in training (`data.num_patterns_per_memory`); None otherwise.
+  counts = None
+  if config.data.get("num_patterns_per_memory", ""):
+    counts = jnp.asarray(curriculum.counts_at(config, 0, 0, m))
+    out["num_patterns_per_memory"] = config.data.num_patterns_per_memory
 
   # The training loop's own step: shard_map over a 1-device mesh, jitted.
   train_step = training.make_train_step(exp, one_device)
   start = time.perf_counter()
-  lowered = train_step.lower(state, patterns, key)
+  lowered = train_step.lower(state, patterns, key, 1.0, counts)
   compiled = lowered.compile()
   out["compile_s"] = time.perf_counter() - start
   mem = compiled.memory_analysis()
@@ -199,7 +206,7 @@ def bench_config(name: str, peak_matmul: float) -> dict:
                                  + mem.temp_size_in_bytes)
   # One compiled program, state threaded through (parameters change each step).
   one = jnp.ones((), jnp.float32)  # lr_scale: the steps clock.
-  run = lambda s: compiled(s, patterns, key, one)[0]
+  run = lambda s: compiled(s, patterns, key, one, counts)[0]
   state_now = jax.block_until_ready(run(state))  # Warm-up: not timed.
   times = []
   for _ in range(_STEPS.value):
@@ -214,12 +221,12 @@ def bench_config(name: str, peak_matmul: float) -> dict:
     # First-order meta-gradients (memory.first_order_steps): the same step with
     # the writing gradients held constant, timed in the same run.
     fo_step = training.make_train_step(exp, one_device, first_order=True)
-    fo = fo_step.lower(state_now, patterns, key).compile()
-    fo_state = jax.block_until_ready(fo(state_now, patterns, key, one)[0])  # Warm-up.
+    fo = fo_step.lower(state_now, patterns, key, 1.0, counts).compile()
+    fo_state = jax.block_until_ready(fo(state_now, patterns, key, one, counts)[0])  # Warm-up.
     fo_times = []
     for _ in range(_STEPS.value):
       t0 = time.perf_counter()
-      fo_state = jax.block_until_ready(fo(fo_state, patterns, key, one)[0])
+      fo_state = jax.block_until_ready(fo(fo_state, patterns, key, one, counts)[0])
       fo_times.append(time.perf_counter() - t0)
     state_now = fo_state
     out["first_order_step_s_median"] = float(np.median(fo_times))

@@ -266,3 +266,33 @@ def test_the_pretrained_omniglot_memories_recall_strokes_under_the_block(
     erased.append(hamming(np.where(np.asarray(mask), 0.0, np.asarray(queries)), patterns))
   written, other, erased = np.mean(written), np.mean(other), np.mean(erased)
   assert written < erased and written < other_factor * other, (written, erased, other)
+
+
+def test_append_writes_into_the_stored_memory(exp, config, meta_params, batch):
+  """`append` is Eq. (4) started from the written weights (the pure core with
+  `memory=`), counts every pattern stored, and needs a written memory."""
+  patterns, _, _ = batch
+  more = binary_strings.sample_patterns(jax.random.PRNGKey(9), 3, D)
+  mem = api.Memory.from_config(config, meta_params)
+  with pytest.raises(api.NotWrittenError, match="write"):
+    mem.append(more)
+  mem.write(patterns)
+  first = mem.written
+  mem.append(more)
+  assert mem.num_written == N + 3
+  ref, _ = meta.write(exp.energy.apply, meta_params, more, rule=exp.rule, memory=first)
+  chex.assert_trees_all_close(mem.written, ref, rtol=1e-5, atol=1e-6)
+  # Appending is not writing afresh: the start (the stored memory) matters.
+  fresh, _ = meta.write(exp.energy.apply, meta_params, more, rule=exp.rule)
+  assert not np.allclose(jax.tree_util.tree_leaves(mem.written)[0],
+                         jax.tree_util.tree_leaves(fresh)[0])
+  with pytest.raises(api.InvalidInputError, match=r"\[M, 16\]"):
+    mem.append(np.ones((2, D + 1), np.float32))
+  assert mem.trained_ns == (N,)
+
+
+def test_a_baseline_cannot_append():
+  from ebmm_jax.configs import memnet  # pylint: disable=g-import-not-at-top
+  mem = api.Memory.from_config(memnet.get_config("runlocal"))
+  with pytest.raises(api.InvalidInputError, match="cannot append"):
+    mem.append(np.ones((2, 128), np.float32))

@@ -58,6 +58,9 @@ class MemoryModel:
     first_order: optional () -> the same model whose meta-gradient holds the
       inner (writing) gradients constant (MAML++'s first-order steps), for
       models that have one.
+    append: optional (params, state, patterns [N, ...]) -> state, writing a
+      batch into an already written memory (what it stores is kept, not
+      replaced), for models that can.
   """
   name: str
   init: Callable[[jax.Array], Params]
@@ -68,6 +71,7 @@ class MemoryModel:
   schedules: Optional[Callable[[Params], Dict[str, jax.Array]]] = None
   energy: Optional[Callable[[Params, Optional[State], jax.Array], jax.Array]] = None
   first_order: Optional[Callable[[], "MemoryModel"]] = None
+  append: Optional[Callable[[Params, State, jax.Array], State]] = None
 
   def retrieve(self, params: Params, patterns: jax.Array, queries: jax.Array,
                known: Optional[jax.Array]) -> jax.Array:

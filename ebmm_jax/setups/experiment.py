@@ -112,6 +112,10 @@ def ebmm_model(exp: Experiment, first_order: bool = False,
       return mp.write.init_memory
     return meta.write(energy.apply, mp, patterns, loops, rule)[0]
 
+  def append(mp, written, patterns):
+    # Eq. (4) started from the written memory instead of θ̄.
+    return meta.write(energy.apply, mp, patterns, loops, rule, memory=written)[0]
+
   def read(mp, written, queries, known):
     return meta.read(energy.apply, mp, written, queries, known, task.box, loops, rule)
 
@@ -133,6 +137,7 @@ def ebmm_model(exp: Experiment, first_order: bool = False,
   return models.MemoryModel(
       name="EBMM" if writing else "EBMM, writing off", init=exp.init_meta_params,
       write=write, read=read, loss=loss, energy=energy_of,
+      append=append if writing else None,
       first_order=None if first_order else lambda: ebmm_model(exp, True, writing),
       # The written weights have the shapes of θ̄: counted without writing.
       # (An initialisation, not `jax.eval_shape`: image energies initialise
