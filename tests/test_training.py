@@ -253,3 +253,34 @@ def test_run_files_go_through_the_filesystem_layer_so_cloud_workdirs_work(tmp_pa
   moved_local = pathlib.Path(to_local(moved))
   assert sorted(p.name for p in moved_local.iterdir()) == ["config.json", "metrics.jsonl"]
   assert not (tmp_path / "gs:").exists() and not pathlib.Path("gs:").exists()
+
+
+def test_the_log_shows_progress_against_the_budget_and_one_line_per_checkpoint(
+    tmp_path, caplog):
+  import logging as std_logging
+  config = helpers.tiny_config(**{"train.num_steps": 1_000_000, "train.max_seconds": 3600.0,
+                                  "train.log_every": 2, "train.checkpoint_every_secs": 0.0})
+  config.unlock()
+  config.train.num_steps = 4  # The steps end the run first: progress in steps.
+  config.lock()
+  with caplog.at_level(std_logging.INFO):
+    training.train(config, str(tmp_path / "a"), parallel.make_mesh(jax.devices()[:1]))
+  lines = [r.getMessage() for r in caplog.records]
+  progress = [l for l in lines if l.startswith("step ")]
+  assert progress and progress[-1].startswith("step 4/4 (100%)  ETA"), progress
+  assert "lr x1" in progress[-1]
+  saves = [l for l in lines if l.startswith("Checkpoint at step")]
+  assert len(saves) == 4  # checkpoint_every_secs = 0: one save per step, one line each.
+  # The checkpoint library's own INFO lines are not in the log.
+  assert not [r for r in caplog.records
+              if "orbax" in r.pathname and r.levelno < std_logging.WARNING]
+
+
+def test_progress_is_measured_against_the_budget_that_ends_the_run():
+  from ebmm_jax.training import loop
+  t = helpers.tiny_config(**{"train.num_steps": 10_000_000, "train.max_seconds": 600.0,
+                             "train.seconds": "cpu"}).train
+  line = loop._progress(100, 150.0, 5.0, t)
+  assert line == "step 100  150/600 CPU s (25%)  ETA 0:07:30", line
+  t2 = helpers.tiny_config(**{"train.num_steps": 200, "train.max_seconds": 600.0}).train
+  assert loop._progress(100, 150.0, 5.0, t2).startswith("step 100/200 (50%)  ETA 0:00:20")

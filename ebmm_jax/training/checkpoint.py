@@ -20,6 +20,7 @@ Single pytrees outside a training run (a saved `api.Memory`'s
 """
 import functools
 import io
+import logging as std_logging
 import os
 import re
 from typing import Any, List, Optional, Tuple
@@ -38,10 +39,22 @@ def _path_key(path) -> str:
   return jax.tree_util.keystr(path)
 
 
+class _QuietLibrary(std_logging.Filter):
+  """Drops the checkpoint library's own INFO lines (dozens per save) from the
+  log; its warnings and errors still show. The training loop logs one line
+  per checkpoint instead."""
+
+  def filter(self, record) -> bool:
+    return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
+
+
 @functools.lru_cache(maxsize=None)
 def _ocp():
   """orbax.checkpoint, imported on first use (it takes seconds to import)."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  quiet = _QuietLibrary()
+  logging.get_absl_logger().addFilter(quiet)
+  logging.get_absl_handler().addFilter(quiet)
   return ocp
 
 

@@ -325,19 +325,17 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
         # included): the budget that the machine's other jobs do not change.
         m["train_cpu_seconds"] = prior_cpu + time.process_time() - start_cpu
         writer.write(step, m)
-        remaining = (t.num_steps - step) / max(rate, 1e-9)
-        if t.max_seconds > 0:
-          remaining = min(remaining, t.max_seconds - clock)
-        logging.info(
-            "step %d/%d  meta-loss %.3f  %s %.2f (query %.2f)  %.2f steps/s  ETA %s",
-            step, t.num_steps, m["meta_loss"], exp.task.score_name,
-            m["score"][-1], m["query_score"], rate, progress.format_eta(remaining))
+        logging.info("%s  meta-loss %.3f  %s %.2f (query %.2f)  lr x%.2g  %.2f steps/s",
+                     _progress(step, clock, rate, t), m["meta_loss"],
+                     exp.task.score_name, m["score"][-1], m["query_score"],
+                     lr_scale, rate)
         last_log_time, last_log_step = now, step
       # Every process takes part in a save (orbax), at the same steps: the
       # clock is agreed.
       if done or clock - last_ckpt >= t.checkpoint_every_secs:
         checkpoint.save(checkpoint_dir(workdir), step, parallel.to_host(state),
                         keep=t.keep_checkpoints)
+        logging.info("Checkpoint at step %d saved.", step)
         last_ckpt = clock
       if done:
         break
@@ -345,6 +343,20 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
     writer.close()
   logging.info("Trained %d meta-steps in %.1f s.", step - start_step, time.time() - start_time)
   return state
+
+
+def _progress(step: int, clock: float, rate: float, t) -> str:
+  """Progress against the budget that will end the run, and its ETA: the
+  seconds budget (`train.max_seconds`, on its clock) when it ends the run
+  before `train.num_steps` at the current rate, else the steps."""
+  steps_left = (t.num_steps - step) / max(rate, 1e-9)
+  unit = "CPU s" if t.get("seconds", "wall") == "cpu" else "s"
+  if t.max_seconds > 0 and t.max_seconds - clock < steps_left:
+    remaining = t.max_seconds - clock
+    return (f"step {step}  {clock:.0f}/{t.max_seconds:.0f} {unit} "
+            f"({100 * clock / t.max_seconds:.0f}%)  ETA {progress.format_eta(remaining)}")
+  return (f"step {step}/{t.num_steps} ({100 * step / t.num_steps:.0f}%)  "
+          f"ETA {progress.format_eta(steps_left)}")
 
 
 def _trained_seconds(workdir: str, step: int, key: str = "train_seconds") -> float:
