@@ -42,9 +42,10 @@ from absl import logging
 from ebmm_jax.reporting import costs
 from ebmm_jax.training import checkpoint
 from ebmm_jax import setups
-from ebmm_jax.core import memory as memory_lib
 from ebmm_jax.core import meta
+from ebmm_jax.training import optimizer as optimizer_lib
 from ebmm_jax.training import parallel
+from ebmm_jax.training import step as step_lib
 from ebmm_jax import training
 from ebmm_jax.experiments import cli
 from ebmm_jax.setups import curriculum
@@ -186,7 +187,7 @@ def bench_config(name: str, peak_matmul: float) -> dict:
                                                             one_device)
   patterns = exp.sample_train(jax.random.PRNGKey(1), m, n)
   key = jax.random.PRNGKey(2)
-  opt = exp.optimizer()
+  opt = optimizer_lib.for_config(config)
   out = dict(config=name, num_patterns=n, meta_batch_size=m)
   # A model trained across N: the step on padded batches with each memory's
   # n drawn as in training (`data.num_patterns_per_memory`); None otherwise.
@@ -232,8 +233,8 @@ def bench_config(name: str, peak_matmul: float) -> dict:
     out["first_order_step_s_median"] = float(np.median(fo_times))
     out["first_order_speedup"] = out["step_s_median"] / out["first_order_step_s_median"]
 
-  unrolled = functools.partial(meta.meta_step, exp.energy.apply, exp.task, opt,
-                               loops=memory_lib.Loops(unroll=True), rule=exp.rule)
+  unrolled = functools.partial(step_lib.meta_step,
+                               setups.ebmm_model(exp, unroll=True).loss, opt)
   out["flops_xla_unrolled"] = _xla_flops(unrolled, spare, patterns, key)
   # The cross-check: XLA's count of one energy evaluation against the formula.
   params = meta.written_params(spare.meta_params, spare.meta_params.write.init_memory)
@@ -303,8 +304,8 @@ def bench_remat(exp, name, patterns, key) -> dict:
     config.memory.remat = remat
     e = setups.build(config)
     state = training.initial_state(e)
-    fn = jax.jit(functools.partial(meta.meta_step, e.energy.apply, e.task, e.optimizer(),
-                                   loops=memory_lib.Loops(remat=remat), rule=e.rule))
+    fn = jax.jit(functools.partial(step_lib.meta_step, e.model.loss,
+                                   optimizer_lib.for_config(config)))
     compiled = fn.lower(state, patterns, key).compile()
     mem = compiled.memory_analysis()
     peak = int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)

@@ -13,6 +13,7 @@ from ebmm_jax import training
 from ebmm_jax.training import loop
 from ebmm_jax.data import binary_strings
 from ebmm_jax.energies import rnn
+from ebmm_jax.training import step as step_lib
 from tests import helpers
 
 
@@ -47,7 +48,7 @@ def test_sequential_memories_match_vmap():
         patterns, keys)
     return jnp.mean(losses)
 
-  mapped = lambda p: meta.batched_meta_loss(exp.energy.apply, exp.task, p, patterns, key)[0]
+  mapped = lambda p: step_lib.batched_loss(exp.model.loss, p, patterns, key)[0]
   (l1, g1), (l2, g2) = [jax.jit(jax.value_and_grad(f))(mp) for f in (mapped, vmapped)]
   np.testing.assert_allclose(float(l1), float(l2), rtol=1e-5)
   for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
@@ -93,7 +94,7 @@ def test_the_training_step_is_traced_once(monkeypatch):
   every step must reuse the one compilation."""
   chex.clear_trace_counter()
   monkeypatch.setattr(loop.meta, "model_meta_step",
-                      chex.assert_max_traces(meta.model_meta_step, n=1))
+                      chex.assert_max_traces(step_lib.meta_step, n=1))
   exp = helpers.tiny_experiment(**{"data.num_patterns": 3})
   mesh = parallel.make_mesh(jax.devices()[:1])
   step = loop._make_train_step(exp, mesh, False)  # Uncached: traced here first.

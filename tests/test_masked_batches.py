@@ -14,6 +14,8 @@ from ebmm_jax.core import models
 from ebmm_jax.data import binary_strings
 from ebmm_jax.setups import curriculum
 from ebmm_jax.training import parallel
+from ebmm_jax.training import optimizer as optimizer_lib
+from ebmm_jax.training import step as step_lib
 from tests import helpers
 
 N_MAX = 6
@@ -114,11 +116,11 @@ def test_the_learned_exponent_is_a_rate_of_the_recipe_optimiser():
   exp = helpers.tiny_experiment(**{"memory.n_scaling": "learned",
                                    "optim.rate_learning_rate": 3e-2})
   mp = exp.init_meta_params(jax.random.PRNGKey(0))
-  labels = meta.meta_param_labels(mp)
-  assert labels.write.n_exponent == meta.RATE_LABEL
-  state = meta.init_train_state(mp, exp.optimizer())
+  labels = optimizer_lib.meta_param_labels(mp)
+  assert labels.write.n_exponent == optimizer_lib.RATE_LABEL
+  state = step_lib.init_train_state(mp, optimizer_lib.for_config(exp.config))
   grads = jax.tree_util.tree_map(jnp.ones_like, mp)
-  updates, _ = exp.optimizer().update(grads, state.opt_state, mp)
+  updates, _ = optimizer_lib.for_config(exp.config).update(grads, state.opt_state, mp)
   assert float(jnp.max(jnp.abs(updates.write.n_exponent))) > 0
 
 

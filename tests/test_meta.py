@@ -11,6 +11,8 @@ from ebmm_jax.core import meta
 from ebmm_jax.training import parallel
 from ebmm_jax import training
 from ebmm_jax.data import binary_strings
+from ebmm_jax.training import optimizer as optimizer_lib
+from ebmm_jax.training import step as step_lib
 from tests import helpers
 
 
@@ -90,8 +92,8 @@ def test_meta_batch_must_divide_devices(four_devices):
 def test_nonfinite_step_is_skipped_and_counted():
   exp = helpers.tiny_experiment()
   state = training.initial_state(exp)
-  step = jax.jit(functools.partial(meta.meta_step, exp.energy.apply, exp.task,
-                                   exp.optimizer()))
+  step = jax.jit(functools.partial(step_lib.meta_step, exp.model.loss,
+                                   optimizer_lib.for_config(exp.config)))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(0), 4, 16, (1,))
   bad = state._replace(meta_params=state.meta_params._replace(
       read=state.meta_params.read._replace(

@@ -15,6 +15,8 @@ from ebmm_jax.setups import curriculum
 from ebmm_jax.core import memory
 from ebmm_jax.core import meta
 from ebmm_jax.data import binary_strings
+from ebmm_jax.training import optimizer as optimizer_lib
+from ebmm_jax.training import step as step_lib
 from tests import helpers
 
 
@@ -179,12 +181,12 @@ def test_rates_get_their_own_learning_rate():
                                    "optim.clip_global_norm": 1e9,
                                    "optim.weight_decay": 0.0})
   mp = exp.init_meta_params(jax.random.PRNGKey(0))
-  labels = meta.meta_param_labels(mp)
-  assert set(jax.tree_util.tree_leaves(labels.static)) == {meta.WEIGHT_LABEL}
-  assert set(jax.tree_util.tree_leaves(labels.write.init_memory)) == {meta.WEIGHT_LABEL}
+  labels = optimizer_lib.meta_param_labels(mp)
+  assert set(jax.tree_util.tree_leaves(labels.static)) == {optimizer_lib.WEIGHT_LABEL}
+  assert set(jax.tree_util.tree_leaves(labels.write.init_memory)) == {optimizer_lib.WEIGHT_LABEL}
   assert set(jax.tree_util.tree_leaves((labels.write.learning_rates, labels.write.penalties,
-                                        labels.read))) == {meta.RATE_LABEL}
-  opt = exp.optimizer()
+                                        labels.read))) == {optimizer_lib.RATE_LABEL}
+  opt = optimizer_lib.for_config(exp.config)
   grads = jax.tree_util.tree_map(jnp.ones_like, mp)
   updates, _ = opt.update(grads, opt.init(mp), mp)
   # Adam's first step moves every parameter by its learning rate.
@@ -200,7 +202,7 @@ def test_static_weights_get_their_own_learning_rate_or_stay_frozen(static_lr, ra
                                    "optim.clip_global_norm": 1e9,
                                    "optim.weight_decay": 0.0})
   mp = exp.init_meta_params(jax.random.PRNGKey(0))
-  opt = exp.optimizer()
+  opt = optimizer_lib.for_config(exp.config)
   grads = jax.tree_util.tree_map(jnp.ones_like, mp)
   updates, _ = opt.update(grads, opt.init(mp), mp)
   # Adam's first step moves every parameter by its learning rate (0: frozen).
@@ -210,29 +212,29 @@ def test_static_weights_get_their_own_learning_rate_or_stay_frozen(static_lr, ra
 
 
 def test_warmup_and_cosine_schedule_follow_their_closed_form():
-  o = meta.OptimizerConfig(learning_rate=1.0, warmup_steps=10, schedule="cosine",
+  o = optimizer_lib.OptimizerConfig(learning_rate=1.0, warmup_steps=10, schedule="cosine",
                            decay_steps=110, final_fraction=0.1)
-  f = meta.learning_rate_schedule(1.0, o)
+  f = optimizer_lib.learning_rate_schedule(1.0, o)
   np.testing.assert_allclose(float(f(5)), 0.5, rtol=1e-6)
   np.testing.assert_allclose(float(f(10)), 1.0, rtol=1e-6)
   t = 60  # Half-way through the cosine: (1 + cos(pi/2)) / 2 = 0.5 of the span.
   np.testing.assert_allclose(float(f(t)), 0.1 + 0.9 * 0.5, rtol=1e-5)
   np.testing.assert_allclose(float(f(110)), 0.1, rtol=1e-5)
-  warm = meta.learning_rate_schedule(2.0, meta.OptimizerConfig(warmup_steps=4))
+  warm = optimizer_lib.learning_rate_schedule(2.0, optimizer_lib.OptimizerConfig(warmup_steps=4))
   np.testing.assert_allclose([float(warm(s)) for s in (0, 2, 4, 100)], [0, 1, 2, 2])
 
 
 def test_the_drop_schedule_steps_down_once_at_its_fraction_of_the_run():
-  o = meta.OptimizerConfig(schedule="drop", decay_steps=100, drop_at=0.8, final_fraction=0.1)
-  f = meta.learning_rate_schedule(2.0, o)
+  o = optimizer_lib.OptimizerConfig(schedule="drop", decay_steps=100, drop_at=0.8, final_fraction=0.1)
+  f = optimizer_lib.learning_rate_schedule(2.0, o)
   np.testing.assert_allclose([float(f(s)) for s in (0, 79, 80, 100, 1000)],
                              [2, 2, 0.2, 0.2, 0.2], rtol=1e-6)
-  warm = meta.learning_rate_schedule(2.0, o._replace(warmup_steps=10))
+  warm = optimizer_lib.learning_rate_schedule(2.0, o._replace(warmup_steps=10))
   np.testing.assert_allclose([float(warm(s)) for s in (0, 5, 10, 79, 80, 100)],
                              [0, 1, 2, 2, 0.2, 0.2], rtol=1e-6)
   # A run's config without decay_steps drops at drop_at of train.num_steps.
   exp = helpers.tiny_experiment(**{"optim.schedule": "drop", "train.num_steps": 50})
-  assert setups.optimizer_config(exp.config).decay_steps == 50
+  assert optimizer_lib.optimizer_config(exp.config).decay_steps == 50
 
 
 def test_number_of_patterns_per_step():
@@ -311,7 +313,7 @@ def test_a_cosine_without_decay_steps_follows_the_run():
                                    "optim.learning_rate": 1.0, "optim.weight_decay": 0.0,
                                    "optim.clip_global_norm": 1e9})
   mp = exp.init_meta_params(jax.random.PRNGKey(0))
-  opt = exp.optimizer()
+  opt = optimizer_lib.for_config(exp.config)
   state = opt.init(mp)
   grads = jax.tree_util.tree_map(jnp.ones_like, mp)
   moves = []
@@ -325,15 +327,15 @@ def test_a_cosine_without_decay_steps_follows_the_run():
 
 
 def test_the_seconds_clock_follows_the_cosine_closed_form():
-  o = meta.OptimizerConfig(schedule="cosine", final_fraction=0.1, clock="seconds")
-  got = [meta.seconds_fraction(o, p) for p in (-1.0, 0.0, 0.25, 0.5, 1.0, 2.0)]
+  o = optimizer_lib.OptimizerConfig(schedule="cosine", final_fraction=0.1, clock="seconds")
+  got = [optimizer_lib.seconds_fraction(o, p) for p in (-1.0, 0.0, 0.25, 0.5, 1.0, 2.0)]
   expected = [1.0, 1.0, 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi / 4)), 0.55, 0.1, 0.1]
   np.testing.assert_allclose(got, expected, rtol=1e-12)
-  assert meta.seconds_fraction(o._replace(schedule="constant"), 0.7) == 1.0
+  assert optimizer_lib.seconds_fraction(o._replace(schedule="constant"), 0.7) == 1.0
   drop = o._replace(schedule="drop", drop_at=0.8)
-  assert [meta.seconds_fraction(drop, p) for p in (0.0, 0.79, 0.8, 1.0)] == [1, 1, 0.1, 0.1]
+  assert [optimizer_lib.seconds_fraction(drop, p) for p in (0.0, 0.79, 0.8, 1.0)] == [1, 1, 0.1, 0.1]
   # On the seconds clock the optimiser itself keeps its peak.
-  assert meta.learning_rate_schedule(2.0, o) == 2.0
+  assert optimizer_lib.learning_rate_schedule(2.0, o) == 2.0
 
 
 def test_lr_scale_is_the_same_step_as_a_scaled_learning_rate():
@@ -344,9 +346,9 @@ def test_lr_scale_is_the_same_step_as_a_scaled_learning_rate():
   for lr, rate_lr, scale in ((1e-2, 0.05, 0.3), (3e-3, 0.015, None)):
     exp = helpers.tiny_experiment(**{**overrides, "optim.learning_rate": lr,
                                      "optim.rate_learning_rate": rate_lr})
-    opt = exp.optimizer()
-    state = meta.init_train_state(exp.init_meta_params(jax.random.PRNGKey(0)), opt)
-    state, _ = meta.model_meta_step(exp.model.loss, opt, state, patterns, key,
+    opt = optimizer_lib.for_config(exp.config)
+    state = step_lib.init_train_state(exp.init_meta_params(jax.random.PRNGKey(0)), opt)
+    state, _ = step_lib.meta_step(exp.model.loss, opt, state, patterns, key,
                                     lr_scale=scale)
     results.append(state.meta_params)
   start = helpers.tiny_experiment().init_meta_params(jax.random.PRNGKey(0))
@@ -373,7 +375,9 @@ def test_the_seconds_clock_decays_over_the_run_budget_across_a_resume(tmp_path, 
   from ebmm_jax import training  # pylint: disable=g-import-not-at-top
   # Only the training loop's clock (time.time elsewhere keeps real time).
   from ebmm_jax.training import loop  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(loop, "time", types.SimpleNamespace(time=_FakeClock()))
+  import time  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(loop, "time", types.SimpleNamespace(time=_FakeClock(),
+                                                          process_time=time.process_time))
   mesh = parallel.make_mesh(jax.devices()[:1])
   overrides = {"optim.schedule": "cosine", "optim.clock": "seconds",
                "optim.final_fraction": 0.0, "train.max_seconds": 40.0,
@@ -393,7 +397,7 @@ def test_the_seconds_clock_decays_over_the_run_budget_across_a_resume(tmp_path, 
   assert np.all(np.diff(seconds) > 0) and 40.0 <= seconds[-1] < 50.0
   assert np.all(np.diff(scales) <= 1e-12) and scales[0] > 0.9 and scales[-1] < 0.05
   np.testing.assert_allclose(  # Each logged scale is the cosine at its time.
-      scales, [meta.seconds_fraction(setups.optimizer_config(first), p)
+      scales, [optimizer_lib.seconds_fraction(optimizer_lib.optimizer_config(first), p)
                for p in (seconds - 1.0) / 40.0], atol=0.1)
 
 
@@ -415,3 +419,27 @@ def test_writing_off_reads_with_theta_bar_and_writing_changes_the_read():
                              rtol=1e-6, atol=1e-6)
   written = exp.model.retrieve(mp, patterns, queries, known)
   assert float(jnp.max(jnp.abs(written[-1] - expected[-1]))) > 1e-3
+
+
+def test_a_cpu_seconds_budget_counts_the_process_cpu_time_across_a_resume(
+    tmp_path, monkeypatch):
+  """train.seconds='cpu': train.max_seconds and the seconds clock count this
+  process's CPU time (here a fake one), resumes included; wall time is logged
+  beside it but does not end the run."""
+  import time  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import parallel  # pylint: disable=g-import-not-at-top
+  from ebmm_jax import training  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import loop  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(loop, "time", types.SimpleNamespace(time=time.time,
+                                                          process_time=_FakeClock()))
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  overrides = {"train.seconds": "cpu", "train.max_seconds": 12.0, "train.num_steps": 1000,
+               "train.log_every": 1, "train.checkpoint_every_secs": 1e9}
+  training.train(helpers.tiny_config(**{**overrides, "train.num_steps": 3}), str(tmp_path), mesh)
+  state = training.train(helpers.tiny_config(**overrides), str(tmp_path), mesh)
+  rows = metrics_lib.read_metrics(str(tmp_path))
+  cpu = np.array([r["train_cpu_seconds"] for r in rows])
+  # The fake clock ticks at every read (the budget's and the log's): 2-3 s a step.
+  assert np.all(np.diff(cpu) > 0) and 12.0 <= cpu[-1] < 30.0
+  assert 3 < int(state.step) < 12  # Stopped by the fake CPU clock, not by the steps.

@@ -1,6 +1,6 @@
 """The interface every memory of Table 1 implements, EBMM and baselines alike.
 
-A `MemoryModel` is what the meta-training loop (`meta.model_meta_step`), the
+A `MemoryModel` is what the meta-training loop (`training.step.meta_step`), the
 evaluator (`evaluation.evaluate`) and the Table 1 launcher need from a memory:
 
   params = model.init(key)                              # meta-parameters

@@ -30,7 +30,7 @@ def _evaluate_call(exp: setups.Experiment, meta_params,
     return scores, exp.task.score(queries, p)
 
   keys = jax.random.split(k_distort, patterns.shape[0])
-  # One memory after another, like the meta-step (`meta.batched_meta_loss`):
+  # One memory after another, like the meta-step (`training.step.batched_loss`):
   # a vmap would batch the written weights and every matmul with them.
   return jax.lax.map(lambda args: one(*args), (patterns, keys))
 

@@ -14,7 +14,6 @@ from ebmm_jax.setups import images
 from ebmm_jax.setups.experiment import Experiment
 from ebmm_jax.setups.experiment import SampleFn
 from ebmm_jax.setups.experiment import ebmm_model
-from ebmm_jax.setups.experiment import optimizer_config
 from ebmm_jax.setups.experiment import rule_of
 from ebmm_jax.setups.experiment import writing_off
 
@@ -36,4 +35,4 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
 
 
 __all__ = ["BUILDERS", "IMAGE_DATASETS", "Experiment", "SampleFn", "build",
-           "ebmm_model", "optimizer_config", "rule_of", "writing_off"]
+           "ebmm_model", "rule_of", "writing_off"]

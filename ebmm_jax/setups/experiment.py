@@ -55,17 +55,6 @@ class Experiment:
     return meta.init_meta_params(key, self.energy, self.task.pattern_shape,
                                  _section(self.config, "memory", meta.Init))
 
-  def optimizer(self):
-    return meta.make_optimizer(optimizer_config(self.config), multi=self.energy is not None)
-
-
-def optimizer_config(config: ml_collections.ConfigDict) -> meta.OptimizerConfig:
-  """The `optim` section, with a step-clock schedule over the whole run
-  (`decay_steps` 0: train.num_steps)."""
-  o = _section(config, "optim", meta.OptimizerConfig)
-  if o.schedule != "constant" and o.decay_steps == 0:
-    o = o._replace(decay_steps=config.train.num_steps)
-  return o
 
 
 def _section(config: ml_collections.ConfigDict, name: str, cls):
@@ -95,16 +84,17 @@ def writing_off(exp: Experiment) -> Optional[models.MemoryModel]:
 
 
 def ebmm_model(exp: Experiment, first_order: bool = False,
-               writing: bool = True) -> models.MemoryModel:
+               writing: bool = True, unroll: bool = False) -> models.MemoryModel:
   """EBMM as a `models.MemoryModel`: write is Eq. (4), read is Eq. (1), the
   loss is the meta-loss of Eq. (5) (`meta.meta_loss`); the state is the
   written weights θ. `first_order` holds the writing gradients constant in
   the loss's meta-gradient (`memory_lib.Rule.first_order`); write and read
   compute the same values either way. `writing=False` switches writing off
   (T = 0: θ stays θ̄), the control that shows whether retrieval uses the
-  memory at all; only `retrieve` is meaningful then."""
+  memory at all; only `retrieve` is meaningful then. `unroll` unrolls the
+  write and read loops (the same values; XLA then counts every step's FLOPs)."""
   c, energy, task = exp.config, exp.energy, exp.task
-  loops = memory_lib.Loops(remat=c.memory.remat)
+  loops = memory_lib.Loops(remat=c.memory.remat, unroll=unroll)
   rule = exp.rule._replace(first_order=first_order)
 
   def write(mp, patterns):
@@ -138,7 +128,7 @@ def ebmm_model(exp: Experiment, first_order: bool = False,
       name="EBMM" if writing else "EBMM, writing off", init=exp.init_meta_params,
       write=write, read=read, loss=loss, energy=energy_of,
       append=append if writing else None,
-      first_order=None if first_order else lambda: ebmm_model(exp, True, writing),
+      first_order=None if first_order else lambda: ebmm_model(exp, True, writing, unroll),
       # The written weights have the shapes of θ̄: counted without writing.
       # (An initialisation, not `jax.eval_shape`: image energies initialise
       # through a jit with its own compiler options, which cannot be nested.)

@@ -27,7 +27,9 @@ from ebmm_jax import pretrained
 from ebmm_jax.core import meta
 from ebmm_jax.core import progress
 from ebmm_jax.training import metrics as metrics_lib
+from ebmm_jax.training import optimizer as optimizer_lib
 from ebmm_jax.training import parallel
+from ebmm_jax.training import step as step_lib
 from ebmm_jax.core import params as params_lib
 from ebmm_jax.training import workdir as workdir_lib
 
@@ -64,7 +66,7 @@ def make_train_step(exp: setups.Experiment, mesh, first_order: bool = False):
 
 
 def _make_train_step(exp: setups.Experiment, mesh, first_order: bool):
-  optimizer = exp.optimizer()
+  optimizer = optimizer_lib.for_config(exp.config)
   model = exp.model
   if first_order:
     if model.first_order is None:
@@ -77,10 +79,10 @@ def _make_train_step(exp: setups.Experiment, mesh, first_order: bool):
     # the meta-step (MAML++'s annealed multi-step loss uses it) and, when
     # memories hold different n (padded batches), each one's pattern mask.
     loss = lambda p, x, k, **mask: model.loss(p, x, k, step=state.step, **mask)
-    return meta.model_meta_step(loss, optimizer, state, patterns, key,
-                                axis_name=parallel.DATA_AXIS,
-                                schedules_fn=model.schedules, lr_scale=lr_scale,
-                                counts=counts)
+    return step_lib.meta_step(loss, optimizer, state, patterns, key,
+                              axis_name=parallel.DATA_AXIS,
+                              schedules_fn=model.schedules, lr_scale=lr_scale,
+                              counts=counts)
 
   # Each device meta-learns on its share of the memories; the meta-gradient
   # is averaged over the `data` axis inside the step (pmean), so the update
@@ -151,9 +153,10 @@ def run_keys(seed: int):
   return k_init, k_data, k_distort
 
 
-def initial_state(exp: setups.Experiment) -> meta.TrainState:
+def initial_state(exp: setups.Experiment) -> step_lib.TrainState:
   k_init, _, _ = run_keys(exp.config.seed)
-  return meta.init_train_state(exp.init_meta_params(k_init), exp.optimizer())
+  return step_lib.init_train_state(exp.init_meta_params(k_init),
+                                   optimizer_lib.for_config(exp.config))
 
 
 class CheckpointError(RuntimeError):
@@ -161,7 +164,7 @@ class CheckpointError(RuntimeError):
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, mesh=None,
-          restart: bool = False) -> meta.TrainState:
+          restart: bool = False) -> step_lib.TrainState:
   """Meta-trains `config` in `workdir`; returns the final TrainState.
 
   A workdir with checkpoints is resumed, and only with the config it was
@@ -195,7 +198,7 @@ def _check_reachable(workdir: str) -> None:
                      "TensorFlow, whose file system reads cloud paths).") from None
 
 
-def _initialised_from(source: str, state: meta.TrainState) -> meta.TrainState:
+def _initialised_from(source: str, state: step_lib.TrainState) -> step_lib.TrainState:
   """`state` with the meta-parameters of `source` (`train.init_from`: fine-tune
   another model with a new recipe or batch size, in a new workdir, leaving the
   source untouched); step and optimiser start afresh. `source` is a training
@@ -222,7 +225,7 @@ def _initialised_from(source: str, state: meta.TrainState) -> meta.TrainState:
   return state._replace(meta_params=restored[1].meta_params)
 
 
-def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
+def _train(exp, workdir, mesh, is_writer, restart) -> step_lib.TrainState:
   config = exp.config
   saved = checkpoint.list_checkpoints(checkpoint_dir(workdir))
   has_run = bool(saved) or (epath.Path(workdir) / workdir_lib.CONFIG_FILE).exists()
@@ -261,7 +264,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   writer = metrics_lib.MetricWriter(workdir, enabled=is_writer)
 
   t = config.train
-  o = setups.optimizer_config(config)
+  o = optimizer_lib.optimizer_config(config)
   on_seconds = o.clock == "seconds"
   step = int(parallel.to_host(state.step))
   # Training seconds of the run so far: on the seconds clock, train.max_seconds
@@ -288,7 +291,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
       patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
       counts = sample.counts(step)
       step_fn = step_fns[step < first_order_steps]
-      scale = meta.seconds_fraction(o, clock / t.max_seconds) if on_seconds else 1.0
+      scale = optimizer_lib.seconds_fraction(o, clock / t.max_seconds) if on_seconds else 1.0
       if scale != lr_scale:  # A device scalar only when the scale changes.
         lr_scale, lr_scale_array = scale, jnp.asarray(scale, jnp.float32)
       state, metrics = step_fn(state, patterns, jax.random.fold_in(k_distort, step),

@@ -23,6 +23,7 @@ from absl import logging
 from etils import epath
 
 from ebmm_jax.core import meta
+from ebmm_jax.training import optimizer as optimizer_lib
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
@@ -60,7 +61,7 @@ def _implied_defaults() -> Dict[str, object]:
   """What a field means when a config lacks it (one written before the field
   existed): the defaults the experiment builder fills in."""
   out = {f"memory.{k}": v for k, v in meta.Init()._asdict().items()}
-  out.update({f"optim.{k}": v for k, v in meta.OptimizerConfig()._asdict().items()})
+  out.update({f"optim.{k}": v for k, v in optimizer_lib.OptimizerConfig()._asdict().items()})
   out.update({"memory.read_start": "query", "memory.projection_gradient": "clip",
               "memory.first_order_steps": 0, "memory.iterate_anneal_steps": 0,
               "train.init_from": "",
