@@ -186,14 +186,14 @@ def from_nnx(make_module: Callable[[Any], Any], memory: Any = None) -> Energy:
     graphdef, state, rest = nnx.split(abstract, nnx.Param, ...)
     if jax.tree_util.tree_leaves(rest):
       raise ValueError("An NNX energy must hold only nnx.Param state; found "
-                       f"{sorted(paths(rest.to_pure_dict()))}.")
+                       f"{sorted(paths(nnx.to_pure_dict(rest)))}.")
     _, writable, _ = nnx.split(abstract, nnx.All(nnx.Param, memory_filter), ...)
-    return graphdef, state, frozenset(paths(writable.to_pure_dict()))
+    return graphdef, state, frozenset(paths(nnx.to_pure_dict(writable)))
 
   def init(key, example_x):
     del example_x  # NNX modules are built with their sizes.
     _, state, _ = nnx.split(make_module(nnx.Rngs(key)), nnx.Param, ...)
-    return state.to_pure_dict()
+    return nnx.to_pure_dict(state)
 
   def apply(params, x):
     graphdef, template, _ = structure()
