@@ -308,3 +308,17 @@ def test_launcher_meta_trains_a_port(library, tmp_path):
   assert set(mem.meta_params.write.init_memory) == {"memory"}
   lines = (workdir / "metrics.jsonl").read_text().splitlines()
   assert '"step": 20' in lines[-1] and '"finite": true' in lines[-1]
+
+
+@pytest.mark.slow
+def test_guide_example_runs(capsys):
+  """docs/energies.md's example, as printed there: a Flax NNX energy counted,
+  meta-trained, written and read."""
+  text = open(os.path.join(ROOT, "docs", "energies.md")).read()
+  code = text.split("```python\n", 1)[1].split("```", 1)[0]
+  exec(compile(code, "docs/energies.md", "exec"), {})  # pylint: disable=exec-used
+  out = capsys.readouterr().out
+  assert "memory floats: 544" in out
+  loss = float(out.split("meta-loss:", 1)[1].split()[0])
+  assert np.isfinite(loss)
+  assert "error bits:" in out
