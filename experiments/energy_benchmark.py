@@ -1,16 +1,18 @@
 r"""What the energy's network library costs per meta-step (docs/energies.md).
 
-  python -m experiments.energy_benchmark --config=binary:cpu --rounds=15 \
-      --output=docs/benchmarks/energy_libraries_cpu_2core.json
+  python -m experiments.energy_benchmark --config=binary:cpu --rounds=40 \
+      --output=docs/benchmarks/energy_libraries_binary_cpu_2core.json
 
 Builds the config's experiment once per `--libraries` entry (`energy.library`:
 the gated RNN of Appendix C.1 in Haiku, Flax NNX and Equinox, from the same
 seed) and measures, in one process:
-  * the time to trace, lower and compile the training loop's meta-step
-    (`training.make_train_step` on one device);
+  * the time to trace and lower the training loop's meta-step
+    (`training.make_train_step` on one device: where the library's Python
+    runs) and XLA's time to compile it;
   * the meta-step's time: `--rounds` rounds, each timing one step of every
     library in turn, so that a machine shared with other jobs slows all of
-    them alike; the median per library, and its ratio to the first library's;
+    them alike; the median per library, its ratio to the first library's,
+    and the median of the per-round ratios;
   * XLA's FLOP count of the compiled step (loops counted once), which shows
     whether the libraries lower to the same program.
 The load average (`os.getloadavg`) before and after is recorded with the results.
@@ -65,8 +67,12 @@ def _prepare(library: str):
   key = jax.random.PRNGKey(2)
   one = jnp.ones((), jnp.float32)  # lr_scale: the steps clock.
   start = time.perf_counter()
-  compiled = training.make_train_step(exp, mesh).lower(state, patterns, key).compile()
-  out = dict(library=library, compile_s=time.perf_counter() - start,
+  lowered = training.make_train_step(exp, mesh).lower(state, patterns, key)
+  lowered_at = time.perf_counter()
+  compiled = lowered.compile()
+  done = time.perf_counter()
+  out = dict(library=library, compile_s=done - start,
+             trace_and_lower_s=lowered_at - start, xla_compile_s=done - lowered_at,
              memory_floats=exp.model.memory_floats, flops_xla=_flops(compiled),
              num_patterns=config.data.num_patterns, meta_batch_size=m)
   run = lambda s: compiled(s, patterns, key, one)[0]
@@ -92,9 +98,14 @@ def main(argv):
     rows.append(out)
   for out in rows:
     out["step_vs_first"] = out["step_s_median"] / rows[0]["step_s_median"]
+    # Each round's ratio to the first library's step of the same round: the
+    # machine's load changes between rounds more than within one.
+    out["step_vs_first_per_round_median"] = float(np.median(
+        np.asarray(out["step_s"]) / np.asarray(rows[0]["step_s"])))
     out["compile_vs_first"] = out["compile_s"] / rows[0]["compile_s"]
-    logging.info("%s: %.4f s per meta-step (x%.3f), compile %.1f s", out["library"],
-                 out["step_s_median"], out["step_vs_first"], out["compile_s"])
+    logging.info("%s: %.4f s per meta-step (x%.3f), trace %.1f s, compile %.1f s",
+                 out["library"], out["step_s_median"], out["step_vs_first"],
+                 out["trace_and_lower_s"], out["xla_compile_s"])
   results = dict(
       config=_CONFIG.value, rounds=_ROUNDS.value, libraries=rows,
       load_average_before=load_before, load_average_after=os.getloadavg(),

@@ -24,7 +24,9 @@ from ebmm_jax.core import energy as energy_lib
 from ebmm_jax.core import meta
 from ebmm_jax.core import params as params_lib
 from ebmm_jax.data import binary_strings
+from ebmm_jax import energies as energies_package
 from ebmm_jax.energies import rnn
+from ebmm_jax.experiments import cli
 from ebmm_jax.setups import configuration
 from ebmm_jax.training import checkpoint
 from ebmm_jax.training import parallel
@@ -285,6 +287,13 @@ def test_missing_extra_is_a_one_line_error(monkeypatch):
     energy_lib.require("nnx")
   message = str(error.value)
   assert "\n" not in message and "pip install 'ebmm-jax[flax]'" in message
+  # A config that asks for the library fails the same way when it is built,
+  # and the launchers print it as one line (a user error, no traceback).
+  monkeypatch.delitem(sys.modules, "ebmm_jax.energies.rnn_nnx", raising=False)
+  monkeypatch.delattr(energies_package, "rnn_nnx", raising=False)
+  with pytest.raises(energy_lib.MissingExtraError, match=r"ebmm-jax\[flax\]"):
+    setups.build(helpers.tiny_config(**{"energy.library": "nnx"}))
+  assert issubclass(energy_lib.MissingExtraError, cli.USER_ERRORS)
 
 
 @pytest.mark.slow
