@@ -31,7 +31,7 @@ Flax and Equinox are optional extras (`pip install 'ebmm-jax[flax]'`,
 """
 import functools
 import importlib
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import haiku as hk
 import jax

@@ -1,12 +1,12 @@
 """EBMM writing and reading as pure functions: Eq. (1), (3), (4) and Appendix B.
 
 An energy model (`ebmm_jax.core.energy.Energy`: Haiku, Flax NNX or Equinox)
-is a pure function `E(x; θ)` mapping a batch of patterns
-`x: [N, ...]` to energies `[N]`, with no interaction between examples, so that
+is a pure function `E(x; θ)` mapping a batch of patterns `x: [N, ...]` to
+energies `[N]`, with no interaction between examples, so that
 `∇_x sum_i E(x_i)` holds every per-pattern input gradient. Its parameters split
 into the writable `memory` θ (Appendix C: modules named `memory`) and the
-static rest, two nested dicts that `energy.merge` joins. Writing (Eq. 4) runs T gradient steps on the writing loss (Eq. 3)
-from the meta-learned θ̄; reading (Eq. 1, Appendix B) runs K projected Nesterov
+static rest, two nested dicts that `energy.merge` joins. Writing (Eq. 4) runs
+T gradient steps on the writing loss (Eq. 3) from the meta-learned θ̄; reading (Eq. 1, Appendix B) runs K projected Nesterov
 steps on the energy from the query. Both are `lax.scan`s, so meta-gradients
 (Eq. 5) flow through them with `jax.grad`.
 """
