@@ -6,6 +6,7 @@ parameter gradients and meta-gradients (Eq. 5). The Haiku path must be the
 one of the code before the interface existed: `GOLDEN` holds its parameters
 after 20 meta-steps, computed with that code.
 """
+import json
 import os
 import subprocess
 import sys
@@ -331,3 +332,25 @@ def test_guide_example_runs(capsys):
   loss = float(out.split("meta-loss:", 1)[1].split()[0])
   assert np.isfinite(loss)
   assert "error bits:" in out
+
+
+@pytest.mark.slow
+def test_energy_benchmark_compares_the_libraries(tmp_path):
+  """experiments/energy_benchmark.py: one row per library, ratios recomputed
+  from its raw step times, and the same XLA FLOP count for all three (the
+  ports lower to the same program's arithmetic)."""
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  out = tmp_path / "bench.json"
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.energy_benchmark", "--config=binary:runlocal",
+       "--rounds=3", f"--output={out}"],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = json.loads(out.read_text())["libraries"]
+  assert [r["library"] for r in rows] == ["haiku", "nnx", "equinox"]
+  for r in rows:
+    assert len(r["step_s"]) == 3 and r["memory_floats"] == 128 * 63 + 63
+    np.testing.assert_allclose(r["step_s_median"], np.median(r["step_s"]))
+    np.testing.assert_allclose(r["step_vs_first"],
+                               r["step_s_median"] / rows[0]["step_s_median"])
+    assert r["flops_xla"] == rows[0]["flops_xla"] > 0
