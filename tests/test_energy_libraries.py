@@ -357,3 +357,51 @@ def test_energy_benchmark_compares_the_libraries(tmp_path):
     # in both ports than in Haiku's step, N x the writable layer's width.
     np.testing.assert_allclose(r["flops_xla"], rows[0]["flops_xla"], rtol=1e-3)
     assert r["flops_xla"] > 0
+
+
+def test_memory_declared_by_a_variable_type_or_a_leaf_selection():
+  """The other declarations docs/energies.md names: an NNX Variable type as the
+  filter, and an Equinox selection of single leaves."""
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  import equinox as eqx  # pylint: disable=g-import-not-at-top
+
+  class Memory(nnx.Param):
+    pass
+
+  class NNXEnergy(nnx.Module):
+    def __init__(self, rngs):
+      self.a = nnx.Linear(4, 3, rngs=rngs)
+      self.gain = Memory(jnp.ones((3,)))  # Writable, whatever its name.
+
+    def __call__(self, x):
+      return jnp.sum(jnp.tanh(self.a(x)) * self.gain[...], axis=-1)
+
+  class EqxEnergy(eqx.Module):
+    a: eqx.nn.Linear
+
+    def __call__(self, x):
+      return jnp.sum(jnp.tanh(jax.vmap(self.a)(x)), axis=-1)
+
+  x = jnp.ones((2, 4))
+  nnx_energy = energy_lib.from_nnx(NNXEnergy, memory=Memory)
+  eqx_energy = energy_lib.from_equinox(
+      lambda key: EqxEnergy(eqx.nn.Linear(4, 3, key=key)), memory=lambda m: (m.a.bias,))
+  for energy, writable, floats in ((nnx_energy, {"gain": ()}, 3),
+                                   (eqx_energy, {"a": {"bias": ()}}, 3)):
+    params = energy.init(jax.random.PRNGKey(0), x)
+    memory, static = energy.split(params)
+    assert jax.tree_util.tree_map(lambda _: (), memory) == writable
+    assert energy_lib.memory_floats(energy, x) == floats
+    assert static and energy.apply(energy.merge(static, memory), x).shape == (2,)
+    # The written memory changes the energy.
+    moved = jax.tree_util.tree_map(lambda m: m + 1.0, memory)
+    assert not np.allclose(energy.apply(energy.merge(static, moved), x),
+                           energy.apply(params, x))
+
+
+def test_a_library_port_exists_for_the_gated_rnn_only():
+  config = helpers.tiny_config(**{"energy.library": "nnx"})
+  config.unlock()
+  config.energy.name = "conv_energy"
+  with pytest.raises(ValueError, match=r"energy.name='conv_energy' exists in Haiku only"):
+    configuration.validate(config)
