@@ -70,6 +70,10 @@ def get_base_config() -> ml_collections.ConfigDict:
 
   c.energy = ml_collections.ConfigDict()
   c.energy.name = ""  # Energy model: "gated_rnn" (C.1), or an image ResNet (C.2-C.5).
+  # Network library of the energy: "haiku", "nnx" (Flax NNX; extra `flax`) or
+  # "equinox" (extra `equinox`); the gated RNN exists in all three (docs/energies.md),
+  # the image energies in Haiku only.
+  c.energy.library = "haiku"
 
   c.data = ml_collections.ConfigDict()
   c.data.name = ""  # "binary_strings", "omniglot", "cifar10", "imagenet64", "mnist".

@@ -25,6 +25,9 @@ Arguments after the colon select variants, comma-separated:
   n=K       store K patterns per memory (default 64), e.g. `:cpu,n=32`; after
             `all_n`, the largest n (the padded size).
 
+`--config.energy.library=nnx` (or `equinox`) trains the same energy written in
+Flax NNX (or Equinox) instead of Haiku: docs/energies.md.
+
 Expected: the paper reaches 0.5 error bits at N = 64 after up to 2e6 steps on a
 GPU; see RESULTS.md for what the `cpu` variant reaches in 10 minutes.
 The first `cpu` recipe (softplus rates at 1e-2 moved by the weights' learning

@@ -15,6 +15,7 @@ from absl import app
 from absl import flags
 import ml_collections
 
+from ebmm_jax.core import energy
 from ebmm_jax.setups import specs
 from ebmm_jax.training import loop
 from ebmm_jax.training import workdir
@@ -26,7 +27,7 @@ CONFIG_FLAGS = ("config", "study")
 # Errors a user can cause and mend: one line, no traceback (unless --verbose).
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError,
                PermissionError, workdir.WorkdirBusyError, loop.CheckpointError,
-               loop.NonFiniteError)
+               loop.NonFiniteError, energy.MissingExtraError)
 EXIT_USER_ERROR = 2
 _HELP_FLAGS = {"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"}
 

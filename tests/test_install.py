@@ -57,3 +57,12 @@ def test_the_wheel_installs_and_runs_from_anywhere(tmp_path):
   assert bad.returncode == 2
   assert bad.stderr.strip().splitlines()[-1].startswith(
       "error: the config has no field 'train.num_step'; did you mean train.num_steps")
+  # Flax is an optional extra, not installed here: asking for it is a user
+  # error naming the extra, before anything is written.
+  missing = _run(["ebmm-train", "--config=binary:runlocal", "--config.energy.library=nnx",
+                  "--workdir=run3"], cwd=elsewhere, env=env, check=False)
+  assert missing.returncode == 2
+  assert missing.stderr.strip().splitlines()[-1].startswith(
+      "error: energy library 'nnx' needs the optional extra 'flax': "
+      "pip install 'ebmm-jax[flax]'")
+  assert not (elsewhere / "run3").exists()

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
@@ -27,7 +28,9 @@ print("REPORT " + json.dumps(dict(
     executable=sys.executable, devices=len(jax.devices()),
     query_error=query_error, final_error=final_error,
     num_written=mem.num_written, iterates=list(iterates.shape),
-    steps=int(state.step))))
+    steps=int(state.step), library=nnx_mem.config.energy.library,
+    haiku_errors=np.asarray(iterate_errors[-1]).tolist(),
+    nnx_errors=np.asarray(nnx_errors).tolist())))
 """
 
 
@@ -52,6 +55,9 @@ def test_quickstart_notebook_executes_and_retrieves():
   assert 28 < report["query_error"] < 36
   # 1,000 meta-steps retrieve better than the query they started from.
   assert report["final_error"] < report["query_error"] - 4, report
+  # The Haiku weights in the Flax NNX energy retrieve the same strings.
+  assert report["library"] == "nnx"
+  np.testing.assert_allclose(report["nnx_errors"], report["haiku_errors"], atol=1)
   # The grid was drawn.
   images = [o for c in nb.cells for o in c.get("outputs", [])
             if "image/png" in o.get("data", {})]

@@ -1,11 +1,12 @@
 """EBMM writing and reading as pure functions: Eq. (1), (3), (4) and Appendix B.
 
-An energy model is a Haiku function `E(x; θ)` mapping a batch of patterns
-`x: [N, ...]` to energies `[N]`, with no interaction between examples, so that
+An energy model (`ebmm_jax.core.energy.Energy`: Haiku, Flax NNX or Equinox)
+is a pure function `E(x; θ)` mapping a batch of patterns `x: [N, ...]` to
+energies `[N]`, with no interaction between examples, so that
 `∇_x sum_i E(x_i)` holds every per-pattern input gradient. Its parameters split
 into the writable `memory` θ (Appendix C: modules named `memory`) and the
-static rest. Writing (Eq. 4) runs T gradient steps on the writing loss (Eq. 3)
-from the meta-learned θ̄; reading (Eq. 1, Appendix B) runs K projected Nesterov
+static rest, two nested dicts that `energy.merge` joins. Writing (Eq. 4) runs
+T gradient steps on the writing loss (Eq. 3) from the meta-learned θ̄; reading (Eq. 1, Appendix B) runs K projected Nesterov
 steps on the energy from the query. Both are `lax.scan`s, so meta-gradients
 (Eq. 5) flow through them with `jax.grad`.
 """
@@ -15,6 +16,8 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ebmm_jax.core import energy as energy_lib
 
 # (params, x: [N, ...]) -> energies [N].
 EnergyApply = Callable[[hk.Params, jax.Array], jax.Array]
@@ -244,7 +247,7 @@ def writing_loss(energy_apply: EnergyApply, static: hk.Params, memory: hk.Params
                  mask: Optional[jax.Array] = None) -> WritingLoss:
   """Eq. (3)'s terms for the batch `patterns` [N, ...] under θ = `memory`,
   averaged over the patterns where `mask` [N] is True (all without one)."""
-  params = hk.data_structures.merge(static, memory)
+  params = energy_lib.merge(static, memory)
   energies, grad_x = input_gradients(energy_apply, params, patterns)
   w, _ = pattern_weights(mask, energies)
   if mask is None:
@@ -276,7 +279,7 @@ def writing_gradients(energy_apply: EnergyApply, static: hk.Params,
 
   def grad_penalty(memory_):
     energies, vjp = jax.vjp(lambda m, x: energy_apply(
-        hk.data_structures.merge(static, m), x), memory_, patterns)
+        energy_lib.merge(static, m), x), memory_, patterns)
     _check_energies(energies, num)
     w, n = pattern_weights(mask, energies)
     grad_energy, grad_x = vjp(w)

@@ -7,16 +7,16 @@ the meta-loss whose gradient (`jax.grad` through write and read) learns them.
 The optimiser, its schedules and the meta-step that applies it to any
 model's loss live in `ebmm_jax.training` (`optimizer`, `step`).
 """
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ebmm_jax.core import energy as energy_lib
 from ebmm_jax.core import memory as memory_lib
 from ebmm_jax.core import models
-from ebmm_jax.core import params as params_lib
 from ebmm_jax.core.tasks import Task
 
 META_LOSS_ITERATES = ("all", "last")
@@ -49,9 +49,12 @@ class Init(NamedTuple):
   n_scaling: str = "mean"  # memory_lib.N_SCALINGS; "learned" adds WriteParams.n_exponent.
 
 
-def init_meta_params(key: jax.Array, energy: hk.Transformed,
+def init_meta_params(key: jax.Array, energy: Union[energy_lib.Energy, hk.Transformed],
                      pattern_shape: Tuple[int, ...], init: Init = Init()) -> MetaParams:
-  """He-initialised energy weights (Appendix A) and the learned rates' inits."""
+  """He-initialised energy weights (Appendix A) and the learned rates' inits.
+
+  `energy` is any library's `energy_lib.Energy` (an `hk.Transformed` is
+  read as a Haiku energy); its `split` gives θ̄ and the static weights."""
   if init.write_steps < 1 or init.read_steps < 1:
     raise ValueError(f"write_steps and read_steps must be >= 1, got "
                      f"{init.write_steps} and {init.read_steps}.")
@@ -59,9 +62,10 @@ def init_meta_params(key: jax.Array, energy: hk.Transformed,
     raise ValueError(f"write_rate_sharing={init.write_rate_sharing!r} is not one of "
                      f"{WRITE_RATE_SHARING}.")
   example = jnp.zeros((1, *pattern_shape), jnp.float32)
+  energy = energy_lib.as_energy(energy)
   params = energy.init(key, example)
-  init_memory, static = params_lib.split_memory(params)
-  params_lib.memory_size(params)  # Raises if nothing is writable.
+  init_memory, static = energy.split(params)
+  energy_lib.check_writable(init_memory, params)  # Raises if nothing is writable.
   f32 = lambda v: jnp.asarray(v, jnp.float32)
   positive_inv = lambda y: memory_lib.inverse_positive(y, init.rates)
   steps = init.write_steps if init.write_rate_sharing in ("per_step_tensor",
@@ -102,7 +106,7 @@ def write(energy_apply: memory_lib.EnergyApply, meta: MetaParams, patterns: jax.
 
 def written_params(meta: MetaParams, written: hk.Params) -> hk.Params:
   """The energy's parameters under a written memory: static weights and θ."""
-  return hk.data_structures.merge(meta.static, written)
+  return energy_lib.merge(meta.static, written)
 
 
 def read(energy_apply: memory_lib.EnergyApply, meta: MetaParams, written: hk.Params,

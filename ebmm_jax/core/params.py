@@ -21,6 +21,15 @@ def he_init(scale: float = 2.0) -> hk.initializers.Initializer:
   return hk.initializers.VarianceScaling(scale, "fan_in", "truncated_normal")
 
 
+def he_initializer(scale: float = 2.0, in_axis: int = -2, out_axis: int = -1):
+  """`he_init` for any network library: a `jax.nn.initializers` function
+  (key, shape, dtype) -> weights of variance `scale` / fan-in, truncated
+  normal. The fan-in is the size of `in_axis` (Haiku's and Flax's kernels are
+  [in, out]; Equinox's weights are [out, in]: in_axis=-1, out_axis=-2)."""
+  return jax.nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal",
+                                              in_axis=in_axis, out_axis=out_axis)
+
+
 def is_memory_module(module_name: str) -> bool:
   """True for Haiku module paths whose last component is `memory[_k]`."""
   return bool(_MEMORY_MODULE.search(module_name))

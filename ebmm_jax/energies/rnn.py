@@ -15,6 +15,8 @@ the pseudocode (Linear on a concatenation == sum of two Linears, one bias), at
 about half the FLOPs: the input projections would otherwise be recomputed at
 every hop. At hop 0 the state is zero, so its recurrent part is skipped.
 """
+from typing import Callable
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -22,13 +24,19 @@ import jax.numpy as jnp
 from ebmm_jax.core import params as params_lib
 
 
-def _he_init(fan_in: int, part_fan_in: int) -> hk.initializers.Initializer:
-  """He initialisation (Appendix A) of one block of a Linear on a concatenation.
+def block_scale(fan_in: int, part_fan_in: int) -> float:
+  """He initialisation's scale (Appendix A) for one block of a Linear on a
+  concatenation.
 
   The pseudocode's Linear(input + hidden -> ...) has fan-in `fan_in`; we store it
-  as blocks of fan-in `part_fan_in` whose weights must have variance 2 / fan_in.
+  as blocks of fan-in `part_fan_in` whose weights must have variance 2 / fan_in:
+  a VarianceScaling on the block's own fan-in with scale 2 * part / fan_in.
   """
-  return params_lib.he_init(2.0 * part_fan_in / fan_in)
+  return 2.0 * part_fan_in / fan_in
+
+
+def _he_init(fan_in: int, part_fan_in: int) -> hk.initializers.Initializer:
+  return params_lib.he_init(block_scale(fan_in, part_fan_in))
 
 
 class GatedRNNEnergy(hk.Module):
@@ -68,25 +76,47 @@ class GatedRNNEnergy(hk.Module):
     # Input parts of `static(z)` and `gate(z)` in one matmul (they carry the biases).
     x_proj = hk.Linear(static_size + hidden, name="input_projection",
                        w_init=_he_init(fan_in, input_size))(x)  # [B, static + hidden]
-    static_x, gate_x = jnp.split(x_proj, [static_size], axis=-1)
     recurrent = hk.Linear(static_size + hidden, with_bias=False, name="recurrent",
                           w_init=_he_init(fan_in, hidden))
-
-    state = jnp.zeros((x.shape[0], hidden), x.dtype)  # [B, H]
-    for hop in range(self.hops):
-      if hop == 0:  # state == 0: the recurrent part vanishes.
-        static_z, gate_z = static_x, gate_x
-      else:
-        static_h, gate_h = jnp.split(recurrent(state), [static_size], axis=-1)
-        static_z, gate_z = static_x + static_h, gate_x + gate_h
-      c = jnp.tanh(jnp.concatenate([memory_part, static_z], axis=-1))  # [B, H]
-      u = jax.nn.sigmoid(gate_z)  # [B, H]
-      state = u * c + (1.0 - u) * state
+    state = recurrence(memory_part, x_proj, recurrent, self.hops)  # [B, H]
     # Bounded below in x: state lies in (-1, 1)^H (Section 3's assumption).
     energy = hk.Linear(1, name="energy",
                        w_init=hk.initializers.VarianceScaling(2.0, "fan_in",
                                                               "truncated_normal"))(state)
     return energy[:, 0]
+
+
+def recurrence(memory_part: jax.Array, x_proj: jax.Array,
+               recurrent: Callable[[jax.Array], jax.Array], hops: int) -> jax.Array:
+  """The hops of Appendix C.1 from the input parts of its affine maps; shared
+  by the Haiku, Flax NNX and Equinox versions of the energy.
+
+  Args:
+    memory_part: [B, dynamic], the writable layer's `memory(x)`.
+    x_proj: [B, static + H], the input parts of `static(z)` and `gate(z)`
+      (with their biases), in that order.
+    recurrent: state [B, H] -> [B, static + H], their recurrent parts (no bias).
+    hops: recurrent steps.
+
+  Returns:
+    The final state [B, H].
+  """
+  dynamic = memory_part.shape[-1]
+  # x_proj is [B, static + H] with static = H - dynamic: H = (width + dynamic) / 2.
+  hidden = (x_proj.shape[-1] + dynamic) // 2
+  static_size = hidden - dynamic
+  static_x, gate_x = jnp.split(x_proj, [static_size], axis=-1)
+  state = jnp.zeros((x_proj.shape[0], hidden), x_proj.dtype)  # [B, H]
+  for hop in range(hops):
+    if hop == 0:  # state == 0: the recurrent part vanishes.
+      static_z, gate_z = static_x, gate_x
+    else:
+      static_h, gate_h = jnp.split(recurrent(state), [static_size], axis=-1)
+      static_z, gate_z = static_x + static_h, gate_x + gate_h
+    c = jnp.tanh(jnp.concatenate([memory_part, static_z], axis=-1))  # [B, H]
+    u = jax.nn.sigmoid(gate_z)  # [B, H]
+    state = u * c + (1.0 - u) * state
+  return state
 
 
 def make_gated_rnn_energy(hidden_size: int = 1024, dynamic_size: int = 63,

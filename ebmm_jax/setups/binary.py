@@ -7,6 +7,7 @@ import jax
 import ml_collections
 
 from ebmm_jax.baselines import registry
+from ebmm_jax.core import energy as energy_lib
 from ebmm_jax.core import tasks
 from ebmm_jax.data import binary_strings
 from ebmm_jax.energies import rnn
@@ -14,13 +15,23 @@ from ebmm_jax.setups import configuration
 from ebmm_jax.setups import experiment
 
 
-def make_energy(config: ml_collections.ConfigDict) -> hk.Transformed:
+def make_energy(config: ml_collections.ConfigDict) -> energy_lib.Energy:
+  """The gated RNN of Appendix C.1 in the network library `energy.library`
+  (Haiku unless set; Flax NNX and Equinox are optional extras)."""
   e = config.energy
-  if e.name == "gated_rnn":
-    fn = rnn.make_gated_rnn_energy(e.hidden_size, e.dynamic_size, e.hops)
-  else:
+  if e.name != "gated_rnn":
     raise ValueError(f"Unknown energy.name {e.name!r}; known: 'gated_rnn'.")
-  return hk.without_apply_rng(hk.transform(fn))
+  library = e.get("library", "haiku")
+  if library == "haiku":
+    fn = rnn.make_gated_rnn_energy(e.hidden_size, e.dynamic_size, e.hops)
+    return energy_lib.from_haiku(hk.without_apply_rng(hk.transform(fn)))
+  if library == "nnx":
+    from ebmm_jax.energies import rnn_nnx  # pylint: disable=g-import-not-at-top
+    return rnn_nnx.make_energy(e.input_size, e.hidden_size, e.dynamic_size, e.hops)
+  if library == "equinox":
+    from ebmm_jax.energies import rnn_equinox  # pylint: disable=g-import-not-at-top
+    return rnn_equinox.make_energy(e.input_size, e.hidden_size, e.dynamic_size, e.hops)
+  raise ValueError(f"Unknown energy.library {library!r}; known: {list(energy_lib.LIBRARIES)}.")
 
 
 def build(config: ml_collections.ConfigDict) -> experiment.Experiment:

@@ -2,6 +2,7 @@
 instead of as a shape error deep inside a jitted step."""
 import ml_collections
 
+from ebmm_jax.core import energy as energy_lib
 from ebmm_jax.core import memory as memory_lib
 from ebmm_jax.core import meta
 from ebmm_jax.setups import curriculum as curriculum_lib
@@ -135,6 +136,12 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
 
 
 def _validate_ebmm_energy(c: ml_collections.ConfigDict, need) -> None:
+  library = c.energy.get("library", "haiku")
+  need(library in energy_lib.LIBRARIES,
+       f"energy.library={library!r} must be one of {list(energy_lib.LIBRARIES)}.")
+  need(library == "haiku" or c.energy.name == "gated_rnn",
+       f"energy.library={library!r}: energy.name={c.energy.name!r} exists in Haiku only "
+       "(the gated RNN also in 'nnx' and 'equinox').")
   if c.energy.name == "gated_rnn":
     need(c.data.name == "binary_strings",
          f"energy.name='gated_rnn' is the binary-strings energy; data.name={c.data.name!r}.")

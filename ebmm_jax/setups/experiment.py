@@ -12,10 +12,10 @@ import dataclasses
 import functools
 from typing import Callable, Optional
 
-import haiku as hk
 import jax
 import ml_collections
 
+from ebmm_jax.core import energy as energy_lib
 from ebmm_jax.core import memory as memory_lib
 from ebmm_jax.core import meta
 from ebmm_jax.core import models
@@ -31,13 +31,17 @@ SampleFn = Callable[[jax.Array, int, int], jax.Array]
 @dataclasses.dataclass(frozen=True)
 class Experiment:
   config: ml_collections.ConfigDict
-  energy: Optional[hk.Transformed]  # EBMM's energy(x [N, ...]) -> [N]; None for baselines.
+  # EBMM's energy(x [N, ...]) -> [N] (an hk.Transformed is read as a Haiku
+  # energy_lib.Energy); None for baselines.
+  energy: Optional[energy_lib.Energy]
   task: tasks.Task
   sample_train: SampleFn
   sample_test: SampleFn
   model: Optional[models.MemoryModel] = None  # None: EBMM, built from `energy`.
 
   def __post_init__(self):
+    if self.energy is not None:
+      object.__setattr__(self, "energy", energy_lib.as_energy(self.energy))
     if self.model is None:
       if self.energy is None:
         raise ValueError("An Experiment needs an energy (EBMM) or a model.")

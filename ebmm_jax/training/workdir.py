@@ -64,7 +64,7 @@ def _implied_defaults() -> Dict[str, object]:
   out.update({f"optim.{k}": v for k, v in optimizer_lib.OptimizerConfig()._asdict().items()})
   out.update({"memory.read_start": "query", "memory.projection_gradient": "clip",
               "memory.first_order_steps": 0, "memory.iterate_anneal_steps": 0,
-              "train.init_from": "",
+              "train.init_from": "", "energy.library": "haiku",
               "data.curriculum": "",
               "data.train_num_patterns": "",
               "data.num_patterns_per_memory": "",
