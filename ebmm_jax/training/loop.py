@@ -246,6 +246,10 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
   t = config.train
   o = setups.optimizer_config(config)
   on_seconds = o.clock == "seconds"
+  # The optimiser's own schedule at peak 1 (warm-up; the decay on the steps
+  # clock): times `lr_scale` (the seconds clock) it is the learning rate /
+  # peak that the progress line and `lr_fraction` show.
+  peak_fraction = meta.learning_rate_schedule(1.0, o)
   step = int(parallel.to_host(state.step))
   # Training seconds of the run so far: on the seconds clock, train.max_seconds
   # is the whole run's budget and its schedule's horizon, resumes included.
@@ -294,14 +298,18 @@ def _train(exp, workdir, mesh, is_writer, restart) -> meta.TrainState:
         # Wall time of this run (a resumed run is a new session), for tables.
         m["session_started"], m["session_seconds"] = start_time, now - start_time
         m["train_seconds"], m["lr_scale"] = prior_seconds + now - start_time, lr_scale
+        # The learning rate of the step just made, as a fraction of the peak.
+        m["lr_fraction"] = lr_scale * float(
+            peak_fraction(step - 1) if callable(peak_fraction) else peak_fraction)
         writer.write(step, m)
         remaining = (t.num_steps - step) / max(rate, 1e-9)
         if t.max_seconds > 0:
           remaining = min(remaining, t.max_seconds - clock)
         logging.info(
-            "step %d/%d  meta-loss %.3f  %s %.2f (query %.2f)  %.2f steps/s  ETA %s",
-            step, t.num_steps, m["meta_loss"], exp.task.score_name,
-            m["score"][-1], m["query_score"], rate, progress.format_eta(remaining))
+            "step %d/%d  meta-loss %.3f  %s %.2f (query %.2f)  lr x%.3g  %.2f steps/s  "
+            "ETA %s", step, t.num_steps, m["meta_loss"], exp.task.score_name,
+            m["score"][-1], m["query_score"], m["lr_fraction"], rate,
+            progress.format_eta(remaining))
         last_log_time, last_log_step = now, step
       # Every process takes part in a save (orbax), at the same steps: the
       # clock is agreed.
