@@ -1,6 +1,7 @@
 """No silent schedule traps: a budget that would end a run before its
-learning-rate schedule is refused, naming the fields; the training log shows
-the learning rate's fraction of its peak at every logged step."""
+learning-rate schedule is refused by the trainer, naming the fields (a model
+trained so still loads); the training log shows the learning rate's fraction
+of its peak at every logged step."""
 import json
 import logging
 import pathlib
@@ -23,14 +24,14 @@ def test_a_step_budget_on_the_seconds_clock_is_refused_naming_the_fields():
       "optim.schedule": "drop", "optim.clock": "seconds", "optim.drop_at": 0.8,
       "train.max_seconds": 3600.0, "train.num_steps": 3706})
   with pytest.raises(ValueError) as e:
-    configuration.validate(config)
+    configuration.validate_training_budget(config)
   message = str(e.value)
   assert "\n" not in message
   for field in ("train.num_steps=3706", "optim.clock='seconds'",
                 "optim.schedule='drop'", "train.max_seconds=3600", "optim.drop_at=0.8"):
     assert field in message
   # Unbounded steps: the time budget ends the run, after the drop.
-  configuration.validate(helpers.tiny_config(**{
+  configuration.validate_training_budget(helpers.tiny_config(**{
       "optim.schedule": "drop", "optim.clock": "seconds", "train.max_seconds": 3600.0,
       "train.num_steps": configuration.UNBOUNDED_STEPS}))
 
@@ -39,10 +40,11 @@ def test_the_shipped_n4_config_is_refused_and_the_recipes_are_not():
   saved = json.loads((_PRETRAINED / "omniglot-n4" / "config.json").read_text())
   import ml_collections  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match="train.num_steps=3706 with optim.clock='seconds'"):
-    configuration.validate(ml_collections.ConfigDict(saved))
+    configuration.validate_training_budget(ml_collections.ConfigDict(saved))
+  configuration.validate(ml_collections.ConfigDict(saved))  # It still loads.
   for spec in ("binary:cpu", "omniglot_conv:cpu,recipe", "omniglot_conv:gpu",
                "cifar10:cpu,recipe", "dae:cpu", "kanerva:cpu"):
-    configuration.validate(specs.load(spec))
+    configuration.validate_training_budget(specs.load(spec))
 
 
 @pytest.mark.parametrize("overrides, fields", [
@@ -55,13 +57,23 @@ def test_the_shipped_n4_config_is_refused_and_the_recipes_are_not():
 ])
 def test_a_steps_clock_schedule_longer_than_the_run_is_refused(overrides, fields):
   with pytest.raises(ValueError) as e:
-    configuration.validate(helpers.tiny_config(**overrides))
+    configuration.validate_training_budget(helpers.tiny_config(**overrides))
   assert all(f in str(e.value) for f in fields)
   # The same schedule over exactly the run is accepted.
   fits = dict(overrides)
   fits["optim.decay_steps" if "optim.decay_steps" in fits else "optim.warmup_steps"] = (
       20 if "optim.decay_steps" in fits else 19)
-  configuration.validate(helpers.tiny_config(**fits))
+  configuration.validate_training_budget(helpers.tiny_config(**fits))
+
+
+def test_the_trainer_refuses_the_budget_before_writing_anything(tmp_path):
+  from ebmm_jax import training  # pylint: disable=g-import-not-at-top
+  config = helpers.tiny_config(**{
+      "optim.schedule": "drop", "optim.clock": "seconds", "train.max_seconds": 60.0,
+      "train.num_steps": 100})
+  with pytest.raises(ValueError, match="train.num_steps=100 with optim.clock='seconds'"):
+    training.train(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
 
 
 def test_the_training_log_shows_the_learning_rate_fraction(tmp_path, caplog):

@@ -104,7 +104,6 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
     need(decay > o.warmup_steps,
          f"optim.schedule={schedule!r} needs optim.decay_steps={o.decay_steps} (0: "
          f"train.num_steps={c.train.num_steps}) > optim.warmup_steps={o.warmup_steps}.")
-  _validate_schedule_budget(c, need)
   need(0 < o.get("drop_at", 0.8) < 1,
        f"optim.drop_at={o.get('drop_at')} must be in (0, 1).")
   need(0 <= o.get("final_fraction", 0.0) <= 1,
@@ -118,8 +117,14 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
        "data.curriculum and data.train_num_patterns cannot both be set.")
 
 
-def _validate_schedule_budget(c: ml_collections.ConfigDict, need) -> None:
-  """No budget may end a run before its learning-rate schedule has run out.
+def validate_training_budget(c: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the fields when a budget could end a training
+  run before its learning-rate schedule has run out.
+
+  Called by the trainer (`training.train`) before a run starts or resumes,
+  not by `validate`: a model trained before this check still loads and is
+  evaluated (e.g. the shipped `omniglot-n4`, whose step budget ended its run
+  before the drop).
 
   Steps clock: the schedule's horizon `optim.decay_steps` must fit in
   `train.num_steps` (`train.max_seconds` there bounds one session, and a
@@ -129,6 +134,10 @@ def _validate_schedule_budget(c: ml_collections.ConfigDict, need) -> None:
   run first (e.g. before a drop at `optim.drop_at` of the seconds): refused.
   On both clocks the warm-up (in steps) must end within `train.num_steps`.
   """
+  def need(cond, msg):
+    if not cond:
+      raise ValueError(f"Invalid config: {msg}")
+
   o, t = c.optim, c.train
   schedule = o.get("schedule", "constant")
   clock = o.get("clock", "steps")

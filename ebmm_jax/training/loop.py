@@ -21,6 +21,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
 from ebmm_jax.training import checkpoint
+from ebmm_jax.setups import configuration
 from ebmm_jax.setups import curriculum
 from ebmm_jax import setups
 from ebmm_jax import pretrained
@@ -158,6 +159,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None,
   mesh = parallel.make_mesh() if mesh is None else mesh
   config = parallel.with_meta_batch(config, mesh)
   exp = setups.build(config)
+  # No budget that would end the run before its schedule (one-line error).
+  configuration.validate_training_budget(config)
   is_writer = jax.process_index() == 0
   if is_writer:
     epath.Path(workdir).mkdir(parents=True, exist_ok=True)
