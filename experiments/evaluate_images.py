@@ -34,6 +34,8 @@ meta-learned parameter stay the workdir's):
 An empty data_dir in --config falls back to the workdir's; --data_dir
 overrides both (e.g. on another machine).
 """
+import json
+import os
 import time
 
 import jax
@@ -43,7 +45,9 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from ebmm_jax import pretrained
 from ebmm_jax.reporting import evaluation
+from ebmm_jax.training import checkpoint
 from ebmm_jax import setups
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.training import metrics as metrics_lib
@@ -54,7 +58,9 @@ from ebmm_jax.reporting import tables
 from ebmm_jax import training
 from ebmm_jax.experiments import cli
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of the model.")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Training workdir of the model, or a shipped memory's name "
+    "(e.g. omniglot-n4) or a folder saved by Memory.save (give --data_dir).")
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Optional config whose data section replaces the workdir's "
     "(e.g. configs/mnist_transfer.py).", lock_config=True)
@@ -181,11 +187,32 @@ def writing_gain(out, writing_off) -> float:
   return 1.0 - out["summary"]["mean"] / off if off else 0.0
 
 
+def load_model(exp, workdir: str):
+  """(meta-steps, meta-parameters) of a training workdir's newest checkpoint,
+  or of a shipped or saved memory (its evaluation.json's step, if any)."""
+  params = pretrained.saved_params(workdir)
+  if params is None:
+    return training.load_latest(exp, workdir)
+  meta_params = checkpoint.load(params, training.initial_state(exp).meta_params)
+  saved = os.path.join(os.path.dirname(params), "evaluation.json")
+  step = json.load(open(saved)).get("step", 0) if os.path.isfile(saved) else 0
+  return step, meta_params
+
+
+def load_trained_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a workdir, a shipped memory or a saved memory was trained with."""
+  params = pretrained.saved_params(workdir)
+  if params is None:
+    return training.load_config(workdir)
+  with open(os.path.join(os.path.dirname(params), pretrained.CONFIG_FILE)) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   workdir = _WORKDIR.value
-  config = evaluation_config(training.load_config(workdir), _CONFIG.value,
+  config = evaluation_config(load_trained_config(workdir), _CONFIG.value,
                              _DATA_DIR.value)
   if config.data.name not in setups.IMAGE_DATASETS:
     raise app.UsageError(f"{workdir} holds a {config.data.name} model; use "
@@ -193,7 +220,7 @@ def main(argv):
   config = with_split(config, _SPLIT.value)
   split = config.data.eval_split
   exp = setups.build(config)
-  step, meta_params = training.load_latest(exp, workdir)
+  step, meta_params = load_model(exp, workdir)
   memory_floats = exp.model.memory_floats
   n = _NUM_PATTERNS.value or config.data.num_patterns
   start = time.time()
@@ -203,13 +230,16 @@ def main(argv):
   seconds = time.time() - start
   table = results_table(config, exp.model.name, memory_floats, n, out)
   per_iterate = ", ".join(f"{v:.2f}" for v in out["per_iterate"])
-  train_seconds = runs.training_seconds(workdir)
+  shipped = pretrained.saved_params(workdir) is not None
+  train_seconds = 0.0 if shipped else runs.training_seconds(workdir)
+  trained = ("a shipped or saved memory" if shipped
+             else f"{train_seconds:.0f} s of training")
   controls = out.get("controls", {})
   off = controls.get("writing_off")
   note = (f"\n{exp.task.score_name} per image: mean [5th, 95th percentile] over "
           f"every query of {_NUM_BATCHES.value} random {split} batches (seed "
           f"{_SEED.value}); model {exp.model.name} from {workdir} after "
-          f"{step} meta-steps ({train_seconds:.0f} s of training); mean error at "
+          f"{step} meta-steps ({trained}); mean error at "
           f"x(1..K): {per_iterate}.")
   if controls:
     note += (" Controls on the same batches and queries: erase sets the distorted "

@@ -165,3 +165,16 @@ def test_a_run_saved_before_the_split_resumes_only_without_it():
   requested = omniglot_conv_config.get_config("cpu,recipe,mem=8k").to_dict()
   fields = {f for f, _, _ in workdir_lib.config_differences(saved, requested)}
   assert "data.hold_out_validation" in fields and "data.eval_split" not in fields
+
+
+def test_evaluate_images_reads_a_shipped_memory_by_name(data_dir):
+  from ebmm_jax.experiments import evaluate_images  # pylint: disable=g-import-not-at-top
+  config = evaluate_images.load_trained_config("omniglot-n4")
+  assert config.data.num_patterns == 4 and "hold_out_validation" not in config.data
+  config = evaluate_images.evaluation_config(config, None, str(data_dir))
+  exp = setups.build(evaluate_images.with_split(config, ""))
+  step, meta_params = evaluate_images.load_model(exp, "omniglot-n4")
+  assert step == 3706 and exp.sample_test.split == "test"
+  saved = np.load(_PRETRAINED / "omniglot-n4" / "meta_params.npz")
+  leaves = jax.tree_util.tree_leaves(meta_params)
+  assert sum(x.size for x in leaves) == sum(saved[k].size for k in saved.files)
