@@ -32,7 +32,12 @@ meta-learned parameter stay the workdir's):
       --config.data.data_dir=DATA_DIR --workdir=runs/omniglot_conv
 
 An empty data_dir in --config falls back to the workdir's; --data_dir
-overrides both (e.g. on another machine).
+overrides both (e.g. on another machine). --workdir may also name a shipped
+memory (docs/pretrained.md) or a folder saved by `Memory.save`, whose config
+holds no data folder (give --data_dir):
+
+  python -m experiments.evaluate_images --workdir=omniglot-n4 --data_dir=DATA_DIR \
+      --split=test --num_batches=100
 """
 import json
 import os
