@@ -178,3 +178,19 @@ def test_evaluate_images_reads_a_shipped_memory_by_name(data_dir):
   saved = np.load(_PRETRAINED / "omniglot-n4" / "meta_params.npz")
   leaves = jax.tree_util.tree_leaves(meta_params)
   assert sum(x.size for x in leaves) == sum(saved[k].size for k in saved.files)
+
+
+def test_every_evaluator_refuses_validation_for_a_model_that_saw_it(data_dir):
+  """`evaluation.evaluate`, under every launcher, sweep and study."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.reporting import evaluation  # pylint: disable=g-import-not-at-top
+  from tests.test_image_controls import _nearest_stored_memory  # pylint: disable=g-import-not-at-top
+  exp = setups.build(_runlocal(data_dir, **{"train.init_from": "omniglot-n4"}))
+  exp = dataclasses.replace(exp, model=_nearest_stored_memory(), energy=None)
+  with pytest.raises(ValueError, match="Cannot score the validation split.*omniglot-n4"):
+    evaluation.evaluate(exp, {}, 4, 1)
+  test = setups.build(_runlocal(data_dir, **{"train.init_from": "omniglot-n4",
+                                             "data.eval_split": "test"}))
+  out = evaluation.evaluate(dataclasses.replace(test, model=_nearest_stored_memory(),
+                                                energy=None), {}, 4, 1)
+  assert out["split"] == "test"

@@ -31,6 +31,7 @@ from absl import logging
 
 from ebmm_jax import setups
 from ebmm_jax.core import progress
+from ebmm_jax.setups import images as image_setups
 from ebmm_jax.training import metrics as metrics_lib
 
 
@@ -122,6 +123,12 @@ def evaluate(exp: setups.Experiment, meta_params,
   """
   if num_batches < 1:
     raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
+  if getattr(exp.sample_test, "split", None) == "validation":
+    seen = image_setups.validation_seen_in_training(exp.config)
+    if seen:  # Every evaluator (sweeps, studies, launchers) comes through here.
+      raise ValueError(f"Cannot score the validation split: this model may have "
+                       f"seen its images in training: {seen}. Set "
+                       "data.eval_split='test'.")
   per_call = min(batches_per_call, num_batches)
   unwritten = setups.writing_off(exp) if controls else None
   fn = jax.jit(functools.partial(_evaluate_call, exp, unwritten))
