@@ -250,7 +250,7 @@ def main(argv):
     note += (" Controls on the same batches and queries: erase sets the distorted "
              f"pixels to {image_setups.erase_value(config):g}, told where they are; "
              "another batch is N other images of the split"
-             + ("" if out["other_batch_disjoint"] else " (drawn independently: it may "
+             + ("" if out.get("other_batch_disjoint", True) else " (drawn independently: it may "
                 "share an image with the stored batch)") + ".")
   if off is not None:
     note += (f" Writing removes {writing_gain(out, off):.0%} of the unwritten "
@@ -264,7 +264,7 @@ def main(argv):
                 per_iterate=out["per_iterate"].tolist(),
                 paper=paper_references(config))
   if controls:
-    record.update(controls=controls, other_batch_disjoint=out["other_batch_disjoint"],
+    record.update(controls=controls, other_batch_disjoint=out.get("other_batch_disjoint"),
                   erase_value=image_setups.erase_value(config))
   if off is not None:
     record.update(writing_off=dict(summary={k: v for k, v in off.items()

@@ -129,3 +129,27 @@ def test_writing_off_control_is_the_unwritten_model_on_the_same_queries():
   for name in ("other_batch", "writing_off"):
     assert out["controls"][name]["mean"] != out["summary"]["mean"]
   assert not out["other_batch_disjoint"]  # Drawn independently (no indices).
+
+
+def test_controls_can_be_chosen_and_unknown_ones_are_refused(data_dir):
+  exp = dataclasses.replace(setups.build(_config("omniglot_conv", data_dir)),
+                            model=_nearest_stored_memory(), energy=None)
+  every = evaluation.evaluate(exp, {}, 4, 2, batches_per_call=2, seed=1, controls=True)
+  erase = evaluation.evaluate(exp, {}, 4, 2, batches_per_call=2, seed=1,
+                              controls=("erase",))
+  assert set(erase["controls"]) == {"erase"} and "other_batch_disjoint" not in erase
+  assert erase["controls"]["erase"] == every["controls"]["erase"]
+  with pytest.raises(ValueError, match="Unknown controls"):
+    evaluation.evaluate(exp, {}, 4, 2, controls=("erase", "shuffle"))
+
+
+def test_sweep_evaluations_record_their_split_and_the_erase_control(data_dir, tmp_path,
+                                                                     monkeypatch):
+  from ebmm_jax.reporting import runs  # pylint: disable=g-import-not-at-top
+  config = _config("omniglot_conv", data_dir)
+  exp = dataclasses.replace(setups.build(config), model=_nearest_stored_memory(),
+                            energy=None)
+  monkeypatch.setattr(runs.setups, "build", lambda c: exp)
+  row = runs.evaluate_cached(runs.Point("p", config, str(tmp_path)), {}, 0, 4, 2, 1)
+  assert row["split"] == "validation" and set(row["controls"]) == {"erase"}
+  assert row["controls"]["erase"]["count"] == 8

@@ -22,7 +22,7 @@ computed on the same batches and queries as the model's score
 """
 import functools
 import time
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -38,11 +38,12 @@ from ebmm_jax.training import metrics as metrics_lib
 CONTROLS = ("erase", "other_batch", "writing_off")
 
 
-def _evaluate_call(exp: setups.Experiment, unwritten, meta_params,
+def _evaluate_call(exp: setups.Experiment, unwritten, erase: bool, meta_params,
                    patterns: jax.Array, others, k_distort: jax.Array):
-  """Scores of every iterate [B, K, N], of the queries [B, N] and, when
-  `others` (another batch per memory, [B, N, ...]) is given, of the
-  controls: {name: [B, N]}, writing off per iterate [B, K, N]."""
+  """Scores of every iterate [B, K, N], of the queries [B, N] and of the
+  controls asked for, {name: [B, N]} (writing off per iterate [B, K, N]):
+  `erase`; another batch when `others` (one per memory, [B, N, ...]) is
+  given; writing off when `unwritten` (the model with T = 0) is."""
   score_all = jax.vmap(exp.task.score, in_axes=(0, None))  # [K, N]
 
   def one(p, other, k):
@@ -50,16 +51,15 @@ def _evaluate_call(exp: setups.Experiment, unwritten, meta_params,
     # EBMM (write, Eq. 4, then read, Eq. 1) or any memory of Table 1.
     xs = exp.model.retrieve(meta_params, p, queries, known)
     controls = {}
+    if erase:
+      controls["erase"] = exp.task.score(exp.task.erase(k, p), p)
     if other is not None:
-      if exp.task.erase is not None:
-        controls["erase"] = exp.task.erase(k, p)
       # The same queries, read from a memory that stores another batch.
-      controls["other_batch"] = exp.model.retrieve(meta_params, other, queries,
-                                                   known)[-1]
-      controls = {name: exp.task.score(x, p) for name, x in controls.items()}
-      if unwritten is not None:
-        controls["writing_off"] = score_all(
-            unwritten.retrieve(meta_params, p, queries, known), p)
+      controls["other_batch"] = exp.task.score(
+          exp.model.retrieve(meta_params, other, queries, known)[-1], p)
+    if unwritten is not None:
+      controls["writing_off"] = score_all(
+          unwritten.retrieve(meta_params, p, queries, known), p)
     return score_all(xs, p), exp.task.score(queries, p), controls
 
   keys = jax.random.split(k_distort, patterns.shape[0])
@@ -100,7 +100,7 @@ def _disjoint(candidates, cand_indices, indices, num_patterns):
 def evaluate(exp: setups.Experiment, meta_params,
              num_patterns: int, num_batches: int, batches_per_call: int = 50,
              seed: int = 12345, progress_secs: float = 60.0,
-             controls: bool = False) -> Dict[str, object]:
+             controls: bool | Sequence[str] = False) -> Dict[str, object]:
   """Scores `num_batches` random test memories of `num_patterns` patterns.
 
   `meta_params` are EBMM's `meta.MetaParams` or a baseline's parameters
@@ -116,10 +116,12 @@ def evaluate(exp: setups.Experiment, meta_params,
     std of the per-batch means / sqrt(num_batches), 0 for one batch; queries
     of one batch share a memory, so they are not counted as independent),
     and `split`, the split the batches come from (image experiments). With
-    `controls`, also `controls`: {name: summary (with `batch_sem`)} for
-    each control of the module docstring that the model has, the writing-off
-    one with its `per_iterate` means, and `other_batch_disjoint` (whether
-    the other batches never share an image with the stored ones).
+    `controls` (True: all of `CONTROLS`; or some of their names, e.g.
+    ("erase",), the one that costs no model call), also `controls`: {name:
+    summary (with `batch_sem`)} for each control asked for that the model
+    has, the writing-off one with its `per_iterate` means, and with the
+    other batch `other_batch_disjoint` (whether the other batches never share
+    an image with the stored ones).
   """
   if num_batches < 1:
     raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
@@ -129,9 +131,14 @@ def evaluate(exp: setups.Experiment, meta_params,
       raise ValueError(f"Cannot score the validation split: this model may have "
                        f"seen its images in training: {seen}. Set "
                        "data.eval_split='test'.")
+  wanted = CONTROLS if controls is True else tuple(controls or ())
+  unknown = sorted(set(wanted) - set(CONTROLS))
+  if unknown:
+    raise ValueError(f"Unknown controls {unknown}; known: {list(CONTROLS)}.")
   per_call = min(batches_per_call, num_batches)
-  unwritten = setups.writing_off(exp) if controls else None
-  fn = jax.jit(functools.partial(_evaluate_call, exp, unwritten))
+  unwritten = setups.writing_off(exp) if "writing_off" in wanted else None
+  erase = "erase" in wanted and exp.task.erase is not None
+  fn = jax.jit(functools.partial(_evaluate_call, exp, unwritten, erase))
   base = jax.random.PRNGKey(seed)
   finals, iterates, queries = [], [], []
   control_scores: Dict[str, list] = {}
@@ -141,7 +148,7 @@ def evaluate(exp: setups.Experiment, meta_params,
     # Fixed-size calls (one compilation); the last one's surplus is dropped.
     k_data, k_distort = jax.random.split(jax.random.fold_in(base, done))
     others = None
-    if controls:
+    if "other_batch" in wanted:
       # The same batches as without controls; the other batches from a key
       # of their own.
       sampler = exp.sample_test
@@ -180,13 +187,14 @@ def evaluate(exp: setups.Experiment, meta_params,
   split = getattr(exp.sample_test, "split", None)
   if split is not None:
     out["split"] = split
-  if controls:
+  if wanted:
     out["controls"] = {name: _summary(np.concatenate(v), num_batches)
                        for name, v in control_scores.items()}
     if off_iterates:
       out["controls"]["writing_off"]["per_iterate"] = (
           np.sum(off_iterates, axis=0) / num_batches).tolist()
-    out["other_batch_disjoint"] = disjoint
+    if "other_batch" in wanted:
+      out["other_batch_disjoint"] = disjoint
   return out
 
 
