@@ -37,6 +37,12 @@ def get_image_config(dataset: str, energy_name: str) -> ml_collections.ConfigDic
   c.data.fill = "binary"  # Block noise: "binary" {0, 1}, "uniform" [0, 1], "zeros".
   c.data.noise_rate = 0.15  # Salt-and-pepper rate p (Appendix A.4-A.5: 15%).
   c.data.batch_classes = 0  # 0: uniform batches; c: exactly c classes each (A.7).
+  # Train without the validation split (Omniglot: whole alphabets; CIFAR-10,
+  # ImageNet: a tenth / a fifth of the train images; `ebmm_jax.data.images`).
+  c.data.hold_out_validation = True
+  # What evaluations score: "validation" for every choice (recipe, model,
+  # checkpoint), "test" only for reported numbers (evaluators: --split).
+  c.data.eval_split = "validation"
   return c
 
 

@@ -23,7 +23,7 @@ Arguments after the colon select variants, comma-separated:
             `cpu,mem=18k` is d = 16, 18,464 floats, Figure 5b's "about 18K".
 
 Data: offline, the 1,000 Tiny-ImageNet 64x64 images of
-DATA_DIR/tinyimagenet64 (800 train / 200 test, see
+DATA_DIR/tinyimagenet64 (600 train / 200 validation / 200 test, see
 `ebmm_jax.data.imagenet64`) stand in for ImageNet; with tfds,
 `imagenet_resized/64x64` (train / validation; bound memory with
 --config.data.max_examples). Expected time: not measured; several times

@@ -34,5 +34,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = omniglot_conv.get_config(arg)
   c.unlock()
   c.data.name = "mnist"  # Test digits, 32x32, binarized (Appendix A.6).
+  c.data.eval_split = "test"  # MNIST has no validation split (only transfer).
   c.lock()
   return c

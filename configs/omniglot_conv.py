@@ -27,9 +27,13 @@ Arguments after the colon select variants, comma-separated:
             distortion/rate sweep of Figure 3a.
 
 Data: the offline copy (DATA_DIR/omniglot, 8 alphabets) is split by
-alphabet: train = Balinese, Early_Aramaic, Greek, Japanese_(katakana),
-Latin, Sanskrit (3,700 images); test = Korean, Tagalog (1,140 images), never
-seen in training. With the full archives or tfds: the canonical 30/20 split.
+alphabet: train = Balinese, Greek, Japanese_(katakana), Latin, Sanskrit
+(3,260 images); validation = Early_Aramaic (440 images), for every choice;
+test = Korean, Tagalog (1,140 images), only for reported numbers; neither
+seen in training. With the full archives or tfds: the canonical 30/20
+split, five of the 30 background alphabets held out for validation.
+Evaluations score `data.eval_split` (validation; `test` for reported
+numbers, e.g. `evaluate_images --split=test`).
 
 Expected time: the paper trains for up to 2e6 meta-steps on a GPU. On a
 busy 2-core CPU a full-size meta-step (meta-batch 1, N = 64, T = K = 5)

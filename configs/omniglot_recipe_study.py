@@ -41,8 +41,9 @@ import ml_collections
 from ebmm_jax.configs import base
 
 LOG = ("memory.rates=log", "optim.rate_learning_rate=0.03")
+# The time budget ends the run (no step budget may cut the schedule short).
 DROP = ("optim.schedule=drop", "optim.drop_at=0.8", "optim.final_fraction=0.1",
-        "optim.clock=seconds")
+        "optim.clock=seconds", "train.num_steps=100000000")
 RECIPE = LOG + DROP
 
 

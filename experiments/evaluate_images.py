@@ -3,14 +3,24 @@ r"""Evaluates a trained image memory on random test batches (Section 4, App. A).
   python -m experiments.evaluate_images --workdir=runs/omniglot_conv \
       --figure=docs/omniglot_retrieval.png
 
-Prints a Markdown table: dataset and distortion, memory size in floats, N,
-the mean error of the retrieved image x(K) per image over every query of
---num_batches random test batches (with the 5th and 95th percentiles), the
-distorted query's own error, and the paper's reference numbers where the
-paper gives any (Table 2's non-memory baselines, Table 3). A second row scores
-the same model with writing switched off (T = 0, --writing_off, on by
-default) on the same batches and queries: if the two rows agree, retrieval
-does not use the memory. --figure writes a
+Prints a Markdown table: dataset and distortion, the split scored, memory
+size in floats, N, the mean error of the retrieved image x(K) per image over
+every query of --num_batches random batches (with the 5th and 95th
+percentiles), the distorted query's own error, and the paper's reference
+numbers where the paper gives any (Table 2's non-memory baselines, Table 3).
+
+--split picks the batches: "validation" (held out of training; every choice
+of recipe, checkpoint or model is made there) or "test" (only for reported
+numbers); by default the config's `data.eval_split` ("test" for models
+trained before the validation split, which trained on its images: they
+cannot be scored on it). The split is in the table, the note and the JSON.
+
+With --controls (on by default), rows below the model's score the controls of
+docs/protocols.md on the same batches and queries (`reporting.evaluation`):
+erasing the distorted pixels at their true position (told where they are,
+set to the background 0 for binary images, 0.5 for RGB); the same memory
+written with another batch of N images of the split (what the stored
+content adds); writing switched off (T = 0; EBMM). --figure writes a
 Figure-2-like PNG: originals, distorted queries and every read iterate, each
 with its energy.
 
@@ -22,9 +32,15 @@ meta-learned parameter stay the workdir's):
       --config.data.data_dir=DATA_DIR --workdir=runs/omniglot_conv
 
 An empty data_dir in --config falls back to the workdir's; --data_dir
-overrides both (e.g. on another machine).
+overrides both (e.g. on another machine). --workdir may also name a shipped
+memory (docs/pretrained.md) or a folder saved by `Memory.save`, whose config
+holds no data folder (give --data_dir):
+
+  python -m experiments.evaluate_images --workdir=omniglot-n4 --data_dir=DATA_DIR \
+      --split=test --num_batches=100
 """
-import dataclasses
+import json
+import os
 import time
 
 import jax
@@ -34,7 +50,9 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from ebmm_jax import pretrained
 from ebmm_jax.reporting import evaluation
+from ebmm_jax.training import checkpoint
 from ebmm_jax import setups
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.training import metrics as metrics_lib
@@ -45,7 +63,9 @@ from ebmm_jax.reporting import tables
 from ebmm_jax import training
 from ebmm_jax.experiments import cli
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of the model.")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Training workdir of the model, or a shipped memory's name "
+    "(e.g. omniglot-n4) or a folder saved by Memory.save (give --data_dir).")
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Optional config whose data section replaces the workdir's "
     "(e.g. configs/mnist_transfer.py).", lock_config=True)
@@ -59,10 +79,14 @@ _FIGURE_EXAMPLES = flags.DEFINE_integer("figure_examples", 8,
                                         "Stored images shown in --figure.")
 _OUTPUT = flags.DEFINE_string("output", "", "Also write the Markdown table here.")
 _JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
-_WRITING_OFF = flags.DEFINE_bool(
-    "writing_off", True, "Also score the same model with writing switched off "
-    "(T = 0: the weights stay θ̄), on the same batches and queries: the gap "
-    "between the two rows is what the written memory adds.")
+_SPLIT = flags.DEFINE_enum(
+    "split", "", ["", *image_setups.EVAL_SPLITS],
+    "Split of the batches: validation (choices) or test (reported numbers); "
+    "empty: the config's data.eval_split.")
+_CONTROLS = flags.DEFINE_bool(
+    "controls", True, "Also score the controls on the same batches and "
+    "queries: erasing the distortion at its true position, the memory written "
+    "with another batch, writing switched off (T = 0).")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -92,6 +116,20 @@ def evaluation_config(trained: ml_collections.ConfigDict,
   return config
 
 
+def with_split(config: ml_collections.ConfigDict, split: str) -> ml_collections.ConfigDict:
+  """`config` scoring `split` ("": its own `data.eval_split`). The validation
+  split is refused, naming why, for a model that may have trained on it."""
+  split = split or image_setups.eval_split_of(config)
+  if split == "validation":
+    seen = image_setups.validation_seen_in_training(config)
+    if seen:
+      raise app.UsageError(f"--split=validation: this model may have seen the "
+                           f"validation images in training: {seen}. Use --split=test.")
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.data.eval_split = split
+  return config
+
+
 def paper_references(config: ml_collections.ConfigDict) -> str:
   """The paper's numbers for this protocol, or "-" where it gives none."""
   d = config.data
@@ -117,77 +155,121 @@ def paper_references(config: ml_collections.ConfigDict) -> str:
   return "; ".join(refs) or "-"
 
 
-def results_table(config, name: str, memory_floats: int, num_patterns: int, out,
-                  writing_off=None) -> str:
-  """A Markdown row of `evaluation.evaluate`'s output `out`, and one of the
-  same model with writing switched off when `writing_off` (its output) is
-  given."""
+# The control rows of the table, in order, and their names there.
+CONTROL_ROWS = (("erase", "control: erase the distortion where it is (told)"),
+                ("other_batch", "control: memory written with another batch"),
+                ("writing_off", "control: writing off (T = 0)"))
+
+
+def results_table(config, name: str, memory_floats: int, num_patterns: int,
+                  out) -> str:
+  """A Markdown row of `evaluation.evaluate`'s output `out`, and one per
+  control it holds (`out["controls"]`), on the same batches and queries."""
   d = config.data
   if d.distortion == "block":
     distortion = f"{d.block_size}x{d.block_size} block, {d.fill}"
   else:
     distortion = f"{d.noise_rate:.0%} salt-and-pepper"
   sampling = "uniform" if not d.batch_classes else f"{d.batch_classes} classes"
-  header = ["model", "dataset", "distortion", "batches", "memory (floats)", "N",
-            "x(K) [p5, p95]", "query [p5, p95]", "paper"]
-  row = lambda name, o, refs: [name, d.name, distortion, sampling, memory_floats,
-                               num_patterns, tables.cell(o["summary"]),
-                               tables.cell(o["query"]), refs]
-  rows = [row(name, out, paper_references(config))]
-  if writing_off is not None:
-    rows.append(row(f"{name}, writing off (T = 0)", writing_off, "-"))
+  split = out.get("split", image_setups.eval_split_of(config))
+  header = ["model", "dataset", "split", "distortion", "batches", "memory (floats)",
+            "N", "x(K) [p5, p95]", "query [p5, p95]", "paper"]
+  row = lambda name, summary, refs: [name, d.name, split, distortion, sampling,
+                                     memory_floats, num_patterns,
+                                     tables.cell(summary), tables.cell(out["query"]),
+                                     refs]
+  rows = [row(name, out["summary"], paper_references(config))]
+  for key, label in CONTROL_ROWS:
+    if key in out.get("controls", {}):
+      rows.append(row(f"{name}, {label}", out["controls"][key], "-"))
   return tables.markdown(header, rows)
 
 
 def writing_gain(out, writing_off) -> float:
-  """The fraction of the unwritten model's error that writing removes."""
-  off = writing_off["summary"]["mean"]
+  """The fraction of the unwritten model's error that writing removes
+  (`writing_off`: a summary, the writing-off control's)."""
+  off = writing_off["mean"]
   return 1.0 - out["summary"]["mean"] / off if off else 0.0
+
+
+def load_model(exp, workdir: str):
+  """(meta-steps, meta-parameters) of a training workdir's newest checkpoint,
+  or of a shipped or saved memory (its evaluation.json's step, if any)."""
+  params = pretrained.saved_params(workdir)
+  if params is None:
+    return training.load_latest(exp, workdir)
+  meta_params = checkpoint.load(params, training.initial_state(exp).meta_params)
+  saved = os.path.join(os.path.dirname(params), "evaluation.json")
+  step = json.load(open(saved)).get("step", 0) if os.path.isfile(saved) else 0
+  return step, meta_params
+
+
+def load_trained_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a workdir, a shipped memory or a saved memory was trained with."""
+  params = pretrained.saved_params(workdir)
+  if params is None:
+    return training.load_config(workdir)
+  with open(os.path.join(os.path.dirname(params), pretrained.CONFIG_FILE)) as f:
+    return ml_collections.ConfigDict(json.load(f))
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   workdir = _WORKDIR.value
-  config = evaluation_config(training.load_config(workdir), _CONFIG.value,
+  config = evaluation_config(load_trained_config(workdir), _CONFIG.value,
                              _DATA_DIR.value)
   if config.data.name not in setups.IMAGE_DATASETS:
     raise app.UsageError(f"{workdir} holds a {config.data.name} model; use "
                          "experiments.evaluate for binary strings.")
+  config = with_split(config, _SPLIT.value)
+  split = config.data.eval_split
   exp = setups.build(config)
-  step, meta_params = training.load_latest(exp, workdir)
+  step, meta_params = load_model(exp, workdir)
   memory_floats = exp.model.memory_floats
   n = _NUM_PATTERNS.value or config.data.num_patterns
-  evaluate = lambda e: evaluation.evaluate(e, meta_params, n, _NUM_BATCHES.value,
-                                           config.eval.batches_per_call, _SEED.value)
   start = time.time()
-  out = evaluate(exp)
-  off, unwritten = None, setups.writing_off(exp)
-  if _WRITING_OFF.value and unwritten is not None:
-    off = evaluate(dataclasses.replace(exp, model=unwritten))
+  out = evaluation.evaluate(exp, meta_params, n, _NUM_BATCHES.value,
+                            config.eval.batches_per_call, _SEED.value,
+                            controls=_CONTROLS.value)
   seconds = time.time() - start
-  table = results_table(config, exp.model.name, memory_floats, n, out, off)
+  table = results_table(config, exp.model.name, memory_floats, n, out)
   per_iterate = ", ".join(f"{v:.2f}" for v in out["per_iterate"])
-  train_seconds = runs.training_seconds(workdir)
+  shipped = pretrained.saved_params(workdir) is not None
+  train_seconds = 0.0 if shipped else runs.training_seconds(workdir)
+  trained = ("a shipped or saved memory" if shipped
+             else f"{train_seconds:.0f} s of training")
+  controls = out.get("controls", {})
+  off = controls.get("writing_off")
   note = (f"\n{exp.task.score_name} per image: mean [5th, 95th percentile] over "
-          f"every query of {_NUM_BATCHES.value} random test batches (seed "
+          f"every query of {_NUM_BATCHES.value} random {split} batches (seed "
           f"{_SEED.value}); model {exp.model.name} from {workdir} after "
-          f"{step} meta-steps ({train_seconds:.0f} s of training); mean error at "
+          f"{step} meta-steps ({trained}); mean error at "
           f"x(1..K): {per_iterate}.")
+  if controls:
+    note += (" Controls on the same batches and queries: erase sets the distorted "
+             f"pixels to {image_setups.erase_value(config):g}, told where they are; "
+             "another batch is N other images of the split"
+             + ("" if out.get("other_batch_disjoint", True) else " (drawn independently: it may "
+                "share an image with the stored batch)") + ".")
   if off is not None:
     note += (f" Writing removes {writing_gain(out, off):.0%} of the unwritten "
              "model's error.")
   note += f" {seconds:.0f} s of evaluation on {jax.devices()[0].platform}."
   record = dict(model=exp.model.name, dataset=config.data.name, workdir=workdir, step=step,
-                train_seconds=round(train_seconds, 1),
+                split=split, train_seconds=round(train_seconds, 1),
                 memory_floats=memory_floats, num_patterns=n,
                 num_batches=_NUM_BATCHES.value, seed=_SEED.value,
                 summary=out["summary"], query=out["query"],
                 per_iterate=out["per_iterate"].tolist(),
                 paper=paper_references(config))
+  if controls:
+    record.update(controls=controls, other_batch_disjoint=out.get("other_batch_disjoint"),
+                  erase_value=image_setups.erase_value(config))
   if off is not None:
-    record.update(writing_off=dict(summary=off["summary"],
-                                   per_iterate=off["per_iterate"].tolist()),
+    record.update(writing_off=dict(summary={k: v for k, v in off.items()
+                                            if k != "per_iterate"},
+                                   per_iterate=off["per_iterate"]),
                   writing_gain=writing_gain(out, off))
   metrics_lib.report(table + note, _OUTPUT.value, _JSON.value, record)
   if _FIGURE.value:

@@ -123,13 +123,14 @@ def test_complete_folder_is_ok_and_loads(tmp_path):
   assert list(lines) == list(image_data.DATASETS)  # One line each, in order.
   assert {s for s, _ in lines.values()} == {"ok"}, result.stdout
   assert "images_background_small1.zip" in lines["omniglot"][1]
-  assert "1 train alphabets; 1 test alphabets: Korean" in lines["omniglot"][1]
+  assert ("1 train alphabets; no validation alphabet; 1 test alphabets: Korean"
+          in lines["omniglot"][1])
   assert "t10k-images-idx3-ubyte.gz" in lines["mnist"][1]
   assert "(6 images)" in lines["mnist"][1]
   assert "train: not found (not needed)" in lines["mnist"][1]
   assert "data_batch_1 (1 of 5 official batches)" in lines["cifar10"][1]
   assert "test: test_batch" in lines["cifar10"][1]
-  assert "train 8, test 2 images" in lines["imagenet64"][1]
+  assert "train 6, validation 2, test 2 images" in lines["imagenet64"][1]
   # What the check calls usable, the loaders read.
   for name in image_data.DATASETS:
     for split in check_data.NEEDED_SPLITS[name]:

@@ -112,10 +112,16 @@ def test_omniglot_real_shapes_values_and_stroke(omniglot_splits):
                                             return_counts=True)[1], 20)
 
 
-def test_omniglot_real_counts_and_disjoint_alphabets(omniglot_splits):
+def test_omniglot_real_counts_and_disjoint_alphabets(omniglot_splits, data_dir):
   train, test = omniglot_splits
-  # 5,840 files in the two archives, Greek and Latin twice: 4,840 distinct.
-  assert len(train.images) + len(test.images) == 4840
+  # 5,840 files in the two archives, Greek and Latin twice: 4,840 distinct,
+  # 440 of them (Early_Aramaic) the validation split, held out of train.
+  validation = image_data.load_omniglot(data_dir, "validation", source="files")
+  assert len(train.images) + len(validation.images) + len(test.images) == 4840
+  assert set(validation.alphabets.tolist()) == {"Early_Aramaic"}
+  whole = image_data.load_omniglot(data_dir, "train", hold_out_validation=False)
+  assert len(whole.images) == len(train.images) + len(validation.images)
+  train = whole
   train_alphabets = set(train.alphabets.tolist())
   test_alphabets = set(test.alphabets.tolist())
   assert len(train_alphabets | test_alphabets) == 8
@@ -191,7 +197,8 @@ def test_mnist_real_train_split_is_missing(data_dir):
 def test_cifar10_real_splits(data_dir):
   train, train_labels = image_data.load_dataset("cifar10", "train", data_dir)
   test, test_labels = image_data.load_dataset("cifar10", "test", data_dir)
-  assert train.shape == (4000, 32, 32, 3) and test.shape == (10000, 32, 32, 3)
+  # 4,000 train images, every 10th of them held out for validation.
+  assert train.shape == (3600, 32, 32, 3) and test.shape == (10000, 32, 32, 3)
   assert train.dtype == test.dtype == np.float32
   np.testing.assert_array_equal(train_labels[:5], [6, 9, 9, 4, 1])
   np.testing.assert_array_equal(test_labels[:5], [3, 8, 8, 0, 6])
@@ -210,7 +217,8 @@ def test_imagenet64_real_standin(data_dir):
   train, train_labels = image_data.load_dataset("imagenet64", "train",
                                                 data_dir)
   test, test_labels = image_data.load_dataset("imagenet64", "test", data_dir)
-  assert train.shape == (800, 64, 64, 3) and test.shape == (200, 64, 64, 3)
+  # 800 train images, 200 of them (one per class rank 3, 8, ...) validation.
+  assert train.shape == (600, 64, 64, 3) and test.shape == (200, 64, 64, 3)
   assert train.dtype == np.float32
   for images in (train, test):
     assert images.min() >= 0.0 and images.max() <= 1.0
@@ -407,7 +415,8 @@ def test_imagenet64_standin_missing_key(tmp_path):
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(name="svhn", split="train"), "dataset 'svhn'.*omniglot"),
-    (dict(name="mnist", split="validation"), "split 'validation'.*train"),
+    (dict(name="mnist", split="valid"), "split 'valid'.*train"),
+    (dict(name="mnist", split="validation"), "mnist has no validation split"),
     (dict(name="mnist", split="test", source="web"), "source 'web'.*tfds"),
 ])
 def test_load_dataset_rejects_unknown_choices(tmp_path, kwargs, match):
@@ -432,9 +441,11 @@ def mock_tfds():
 def test_tfds_source_preprocesses_like_files(mock_tfds, tmp_path, name, shape,
                                              binary):
   del mock_tfds
-  for split in image_data.SPLITS:
+  # Each split of the tfds files whole (the train part with its validation images).
+  whole = {} if name == "mnist" else {"hold_out_validation": False}
+  for split in image_data.FILE_SPLITS:
     images, labels = image_data.load_dataset(name, split, tmp_path,
-                                             source="tfds")
+                                             source="tfds", **whole)
     assert images.shape == (5,) + shape and images.dtype == np.float32
     assert labels.shape == (5,) and labels.dtype == np.int32
     if binary:

@@ -196,7 +196,8 @@ def test_evaluation_and_figure(built, tmp_path):
   exp, state = built("cifar10")
   out = evaluation.evaluate(exp, state.meta_params, num_patterns=4,
                             num_batches=2, batches_per_call=2)
-  assert set(out) == {"final", "per_iterate", "query", "summary"}
+  assert set(out) == {"final", "per_iterate", "query", "summary", "split"}
+  assert out["split"] == "validation"  # The config's data.eval_split.
   assert out["final"].shape == (8,) and out["per_iterate"].shape == (1,)
   assert set(out["summary"]) == {"mean", "p5", "p95", "count", "batch_sem"}
   # Uniform noise over an 8x8 RGB block: E(u - x)^2 is between 1/12 and 1/3.

@@ -378,6 +378,9 @@ def test_the_seconds_clock_decays_over_the_run_budget_across_a_resume(tmp_path, 
   import time  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(loop, "time", types.SimpleNamespace(time=_FakeClock(),
                                                           process_time=time.process_time))
+  # A first session cut short (as a killed one would be) by a step budget,
+  # which validation refuses on the seconds clock unless it is unbounded.
+  monkeypatch.setattr(configuration, "UNBOUNDED_STEPS", 1)
   mesh = parallel.make_mesh(jax.devices()[:1])
   overrides = {"optim.schedule": "cosine", "optim.clock": "seconds",
                "optim.final_fraction": 0.0, "train.max_seconds": 40.0,

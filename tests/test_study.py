@@ -91,7 +91,7 @@ def test_a_seconds_clock_variant_trains_once_to_its_budget(tmp_path):
       "configs/binary.py:runlocal",
       ["energy.hidden_size=8", "energy.dynamic_size=3", "energy.hops=1",
        "memory.write_steps=1", "memory.read_steps=2", "train.log_every=2",
-       "train.num_steps=1000000", "eval.batches_per_call=2", "optim.schedule=drop",
+       "train.num_steps=10000000", "eval.batches_per_call=2", "optim.schedule=drop",
        "optim.clock=seconds"], 10.0)
   workdir = str(tmp_path / "v")
   signal.alarm(300)  # A study that never ends fails instead of hanging.

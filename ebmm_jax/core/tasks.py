@@ -16,6 +16,9 @@ from ebmm_jax.data import binary_strings
 DistortFn = Callable[[jax.Array, jax.Array], Tuple[jax.Array, Optional[jax.Array]]]
 # (retrieved [N, ...], patterns [N, ...]) -> per-pattern score [N] (lower is better).
 ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]
+# (key, patterns [N, ...]) -> the `distort` queries of the same key with their
+# distorted entries erased (set to one constant), told where they are [N, ...].
+EraseFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +29,9 @@ class Task:
   distort: DistortFn
   score: ScoreFn
   score_name: str  # e.g. "error bits", "Hamming error", "squared error".
+  # The erase control of the image protocols (docs/protocols.md, "Common to
+  # all"); None where a task has none.
+  erase: Optional[EraseFn] = None
 
 
 def binary_strings_task(pattern_dim: int = binary_strings.PATTERN_DIM) -> Task:

@@ -182,8 +182,11 @@ def check_omniglot(data_dir: pathlib.Path) -> List[Check]:
   if not train:  # Only evaluation archives.
     return [Check(MISSING, f"{archives} in {folder} hold no train "
                   f"alphabets: expected {OMNIGLOT_ARCHIVES[0]} as well")]
-  return [Check(OK, f"{archives} in {folder} ({len(train)} train "
-                f"alphabets; {len(test)} test alphabets: {', '.join(test)})")]
+  train, validation = omniglot_files.hold_out_validation(train)
+  held_out = (f"{len(validation)} validation alphabets: {', '.join(validation)}; "
+              if validation else "no validation alphabet; ")
+  return [Check(OK, f"{archives} in {folder} ({len(train)} train alphabets; "
+                f"{held_out}{len(test)} test alphabets: {', '.join(test)})")]
 
 
 def _check_split_files(name: str, data_dir: pathlib.Path, split: str, find, read,
@@ -235,10 +238,10 @@ def check_imagenet64(data_dir: pathlib.Path) -> List[Check]:
       _, labels = imagenet64_files.read_npz(path)
     except ValueError as e:
       return [Check(UNREADABLE, _one_line(e))]
-    train = int(imagenet64_files.split_mask(labels, "train").sum())
-    test = int(imagenet64_files.split_mask(labels, "test").sum())
+    train, validation, test = (int(imagenet64_files.split_mask(labels, s).sum())
+                               for s in ("train", "validation", "test"))
     return [Check(OK, f"{path.name} in {folder} (the offline stand-in: "
-                  f"train {train:,}, test {test:,} images)")]
+                  f"train {train:,}, validation {validation:,}, test {test:,} images)")]
   tfds_check = check_tfds("imagenet64", NEEDED_SPLITS["imagenet64"], data_dir)
   return [tfds_check or _missing("imagenet64", None,
                                  imagenet64_files.STANDIN_FILE, data_dir)]
@@ -253,7 +256,7 @@ def check_dataset(name: str, data_dir: pathlib.Path) -> Check:
   else:
     check_split = check_mnist if name == "mnist" else check_cifar10
     checks = [check_split(data_dir, s) for s in NEEDED_SPLITS[name]]
-    extra = [s for s in images_lib.SPLITS if s not in NEEDED_SPLITS[name]]
+    extra = [s for s in images_lib.FILE_SPLITS if s not in NEEDED_SPLITS[name]]
     for split in extra:  # Reported when present, never required.
       check = check_split(data_dir, split)
       if check.status == OK:

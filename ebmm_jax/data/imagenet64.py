@@ -7,6 +7,8 @@ images, 5 per class over 200 classes (see docs/data.md). It has no
 train/test division of its own, so one is made here, deterministically: within
 each class, in file order, every 5th image (ranks 4, 9, ...) is test, the rest
 train; that is 800 train and 200 test images, disjoint, every class in both.
+Of the train images, ranks 3, 8, ... are the validation split (200 images,
+every class), held out of training unless asked otherwise: 600 train.
 """
 import pathlib
 import zipfile
@@ -16,6 +18,7 @@ import numpy as np
 
 STANDIN_FILE = "tinyimagenet_val_1000.npz"
 TEST_EVERY = 5  # Within a class, image ranks 4, 9, ... go to the test split.
+VALIDATION_RANK = 3  # ... and ranks 3, 8, ... to the validation split.
 
 
 def find_file(folder: pathlib.Path) -> pathlib.Path | None:
@@ -55,11 +58,18 @@ def read_npz(path: pathlib.Path) -> Tuple[np.ndarray, np.ndarray]:
   return images, labels.astype(np.int32)
 
 
-def split_mask(labels: np.ndarray, split: str) -> np.ndarray:
-  """Boolean [N] selecting `split` ("train" or "test") of the stand-in."""
+def split_mask(labels: np.ndarray, split: str,
+               hold_out_validation: bool = True) -> np.ndarray:
+  """Boolean [N] selecting `split` ("train", "validation" or "test") of the
+  stand-in; "train" keeps the validation images when not `hold_out_validation`."""
   rank = np.zeros(labels.shape, np.int64)
   for label in np.unique(labels):
     members = np.flatnonzero(labels == label)
     rank[members] = np.arange(members.size)
   is_test = rank % TEST_EVERY == TEST_EVERY - 1
-  return is_test if split == "test" else ~is_test
+  is_validation = rank % TEST_EVERY == VALIDATION_RANK
+  if split == "test":
+    return is_test
+  if split == "validation":
+    return is_validation
+  return ~is_test & ~is_validation if hold_out_validation else ~is_test

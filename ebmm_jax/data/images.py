@@ -18,6 +18,16 @@ stand-in .npz) from `data_dir` or a known subfolder of it (e.g.
 `tfds.data_source` (no TensorFlow needed); "auto" uses local files when the
 split's files are there, tfds otherwise.
 
+Splits: "train", "validation" and "test". The validation split is held out
+of the training data, for every choice (recipe, hyperparameter, checkpoint,
+model); the test split only reports. Omniglot: whole alphabets
+(`omniglot.VALIDATION_ALPHABETS` among the train alphabets); CIFAR-10 and the
+ImageNet 64x64 stand-in: a fixed part of the train images (`VALIDATION_EVERY`,
+`imagenet64.split_mask`); MNIST, read only for transfer (Appendix A.6), has
+none. With `hold_out_validation=True` (the default) "train" excludes the
+validation part; False gives the whole train part, as read before the
+validation split existed (models trained then have seen it).
+
 Decoded file datasets are cached per process (keyed by path, size and
 modification time of the files), so returned arrays may be shared and are
 marked read-only: copy before modifying in place. tfds reads are not cached
@@ -37,7 +47,12 @@ from ebmm_jax.data import omniglot as omniglot_files
 from ebmm_jax.data import tfds_source
 
 DATASETS = ("omniglot", "cifar10", "mnist", "imagenet64")
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
+FILE_SPLITS = ("train", "test")  # The splits of the distribution files.
+# CIFAR-10 validation: train image i (in file order, data_batch_1 first; in
+# tfds order for tfds) is validation when i % 10 == 9: 10% of the train
+# images, the same images whichever prefix of the batch files is present.
+VALIDATION_EVERY = 10
 SOURCES = ("auto", "files", "tfds")
 BINARY_THRESHOLD = 0.5  # Section 4.1: "binarized them using a 0.5 threshold".
 
@@ -191,12 +206,28 @@ def _read_only(*arrays: np.ndarray) -> Tuple[np.ndarray, ...]:
   return arrays
 
 
+def _file_split(name: str, split: str) -> str:
+  """The distribution files' split holding `split` ("validation" is part of
+  the train files)."""
+  _check_choice(f"{name} split", split, SPLITS)
+  return "test" if split == "test" else "train"
+
+
+def _validation_mask(size: int, split: str, hold_out_validation: bool) -> np.ndarray:
+  """Boolean [size] of the train files' images in `split` ("train" or
+  "validation"), by position (`VALIDATION_EVERY`)."""
+  is_validation = np.arange(size) % VALIDATION_EVERY == VALIDATION_EVERY - 1
+  if split == "validation":
+    return is_validation
+  return ~is_validation if hold_out_validation else np.ones(size, bool)
+
+
 def _use_files(name: str, split: str, data_dir: PathLike, source: str,
                has_files: Callable[[pathlib.Path], bool],
                expected: str) -> pathlib.Path | None:
   """The folder to read files from, or None to use tfds."""
   _check_choice("source", source, SOURCES)
-  _check_choice(f"{name} split", split, SPLITS)
+  _check_choice(f"{name} split", split, FILE_SPLITS)
   if source == "tfds":
     return None
   folder = _find_folder(name, data_dir, has_files)
@@ -261,8 +292,38 @@ def omniglot_alphabet_split(
       _signature(omniglot_files.find_archives(folder)))
 
 
+def omniglot_splits(data_dir: PathLike, hold_out_validation: bool = True
+                    ) -> Dict[str, Tuple[str, ...]]:
+  """{"train", "validation", "test"} -> alphabets of the archives in
+  `data_dir`: `omniglot_alphabet_split` with `omniglot.VALIDATION_ALPHABETS`
+  held out of train (offline: train = Balinese, Greek, Japanese_(katakana),
+  Latin, Sanskrit; validation = Early_Aramaic; test = Korean, Tagalog).
+  `hold_out_validation=False`: train keeps them too."""
+  train, test = omniglot_alphabet_split(data_dir)
+  kept, validation = omniglot_files.hold_out_validation(train)
+  return dict(train=kept if hold_out_validation else train,
+              validation=validation, test=test)
+
+
+def _omniglot_alphabets(split: str, train: Sequence[str], test: Sequence[str],
+                        hold_out_validation: bool, where: str) -> Tuple[str, ...]:
+  """The default alphabets of `split` given the train/test alphabets."""
+  if split == "test":
+    return tuple(test)
+  kept, validation = omniglot_files.hold_out_validation(train)
+  if split == "train":
+    return kept if hold_out_validation else tuple(train)
+  if not validation:
+    raise ValueError(
+        f"Omniglot validation split: none of the validation alphabets "
+        f"{list(omniglot_files.VALIDATION_ALPHABETS)} is among the train "
+        f"alphabets {list(train)} of {where}; pass the alphabets explicitly.")
+  return validation
+
+
 def load_omniglot(data_dir: PathLike, split: str = "train", *,
                   alphabets: Sequence[str] | None = None,
+                  hold_out_validation: bool = True,
                   image_size: int = 32, source: str = "auto",
                   tfds_data_dir: PathLike | None = None,
                   max_examples: int | None = None) -> OmniglotData:
@@ -279,6 +340,9 @@ def load_omniglot(data_dir: PathLike, split: str = "train", *,
     alphabets): test = Korean and Tagalog (1,140 images), train = the other
     six: Balinese, Early_Aramaic, Greek, Japanese_(katakana), Latin, Sanskrit
     (3,700 images). See `omniglot_alphabet_split`.
+  The validation split is `omniglot.VALIDATION_ALPHABETS` among the train
+  alphabets (offline: Early_Aramaic, 440 images), held out of "train"
+  unless `hold_out_validation=False` (see `omniglot_splits`).
   A list of `alphabets` replaces the default of `split` and selects exactly
   those alphabets from everything available (for tfds: its train and test
   splits together).
@@ -286,8 +350,9 @@ def load_omniglot(data_dir: PathLike, split: str = "train", *,
   Args:
     data_dir: folder with the zip archives (or with an `omniglot/`
       subfolder holding them).
-    split: "train" or "test".
+    split: "train", "validation" or "test".
     alphabets: alphabet names to use instead of the split's default.
+    hold_out_validation: "train" without the validation alphabets.
     image_size: output height and width (the paper: 32).
     source: "auto", "files" or "tfds" (see the module docstring).
     tfds_data_dir: tfds data folder (default: `data_dir`).
@@ -299,7 +364,8 @@ def load_omniglot(data_dir: PathLike, split: str = "train", *,
   """
   expected = (f"Omniglot zip archives {omniglot_files.BACKGROUND_GLOB} / "
               f"{omniglot_files.EVALUATION_GLOB}")
-  folder = _use_files("omniglot", split, data_dir, source,
+  file_split = _file_split("omniglot", split)
+  folder = _use_files("omniglot", file_split, data_dir, source,
                       lambda f: bool(omniglot_files.find_archives(f)), expected)
   if folder is not None:
     key = (str(folder.resolve()),
@@ -308,11 +374,12 @@ def load_omniglot(data_dir: PathLike, split: str = "train", *,
     available = sorted(set(data.alphabets.tolist()))
     if alphabets is None:
       train, test = _omniglot_split_cached(*key)
-      alphabets = train if split == "train" else test
+      alphabets = _omniglot_alphabets(split, train, test, hold_out_validation,
+                                      str(folder))
   else:
     tfds_data_dir = data_dir if tfds_data_dir is None else tfds_data_dir
     # An explicit alphabet list may draw on both canonical splits.
-    tfds_splits = [split] if alphabets is None else list(SPLITS)
+    tfds_splits = [file_split] if alphabets is None else list(FILE_SPLITS)
     parts = []
     for tfds_split in tfds_splits:
       arrays, features = _read_tfds(
@@ -328,7 +395,11 @@ def load_omniglot(data_dir: PathLike, split: str = "train", *,
     data = OmniglotData(*(np.concatenate(p) for p in zip(*parts)))
     available = sorted(set(data.alphabets.tolist()))
     if alphabets is None:
-      return data
+      if split == "test":
+        return data
+      # tfds's train split is the background alphabets.
+      alphabets = _omniglot_alphabets(split, available, (), hold_out_validation,
+                                      "tfds omniglot")
   keep = omniglot_files.select_alphabets(data.alphabets, alphabets, available)
   return OmniglotData(data.images[keep], data.labels[keep],
                       data.alphabets[keep])
@@ -378,7 +449,10 @@ def load_mnist(data_dir: PathLike, split: str = "test", *,
   Returns:
     images float32 [N, S, S, 1], labels int32 [N].
   """
-  expected = mnist_files.expected_files(split) if split in SPLITS else ""
+  if split == "validation":
+    raise ValueError("mnist has no validation split: MNIST is read only to test "
+                     "transfer (Appendix A.6); use the test split.")
+  expected = mnist_files.expected_files(split) if split in FILE_SPLITS else ""
   folder = _use_files("mnist", split, data_dir, source,
                       lambda f: mnist_files.find_files(f, split) is not None,
                       expected)
@@ -407,29 +481,41 @@ def _cifar10_files_cached(folder: str, split: str,
 
 
 def load_cifar10(data_dir: PathLike, split: str = "train", *,
+                 hold_out_validation: bool = True,
                  source: str = "auto", tfds_data_dir: PathLike | None = None,
                  max_examples: int | None = None
                  ) -> Tuple[np.ndarray, np.ndarray]:
   """CIFAR-10 RGB images in [0, 1] (Section 4.2).
 
-  Files: train = every `data_batch_<k>` present, test = `test_batch`.
+  Files: the train images are every `data_batch_<k>` present, test =
+  `test_batch`. Validation: every 10th train image (`VALIDATION_EVERY`),
+  held out of "train" unless `hold_out_validation=False` (offline, 4,000
+  train images: 3,600 train, 400 validation).
 
   Returns:
     images float32 [N, 32, 32, 3], labels int32 [N] (0-9).
   """
-  expected = cifar10_files.expected_files(split)
-  folder = _use_files("cifar10", split, data_dir, source,
-                      lambda f: bool(cifar10_files.find_files(f, split)),
+  file_split = _file_split("cifar10", split)
+  expected = cifar10_files.expected_files(file_split)
+  folder = _use_files("cifar10", file_split, data_dir, source,
+                      lambda f: bool(cifar10_files.find_files(f, file_split)),
                       expected)
   if folder is not None:
-    paths = cifar10_files.find_files(folder, split)
-    return _cifar10_files_cached(str(folder.resolve()), split,
-                                 _signature(paths))
-  arrays, _ = _read_tfds("cifar10", split,
-                         data_dir if tfds_data_dir is None else tfds_data_dir,
-                         ("image", "label"), source, expected, data_dir,
-                         max_examples=max_examples)
-  return _to_unit_float(arrays["image"]), arrays["label"].astype(np.int32)
+    paths = cifar10_files.find_files(folder, file_split)
+    images, labels = _cifar10_files_cached(str(folder.resolve()), file_split,
+                                           _signature(paths))
+  else:
+    arrays, _ = _read_tfds("cifar10", file_split,
+                           data_dir if tfds_data_dir is None else tfds_data_dir,
+                           ("image", "label"), source, expected, data_dir,
+                           max_examples=max_examples)
+    images, labels = _to_unit_float(arrays["image"]), arrays["label"].astype(np.int32)
+  if file_split == "test":
+    return images, labels
+  keep = _validation_mask(len(labels), split, hold_out_validation)
+  if keep.all():
+    return images, labels
+  return _read_only(images[keep], labels[keep])
 
 
 # ----------------------------------------------------------------------------
@@ -437,15 +523,16 @@ def load_cifar10(data_dir: PathLike, split: str = "train", *,
 
 
 @functools.lru_cache(maxsize=4)
-def _imagenet64_files_cached(path: str, split: str, signature: Tuple
-                             ) -> Tuple[np.ndarray, np.ndarray]:
+def _imagenet64_files_cached(path: str, split: str, hold_out_validation: bool,
+                             signature: Tuple) -> Tuple[np.ndarray, np.ndarray]:
   del signature  # Only part of the cache key.
   images, labels = imagenet64_files.read_npz(pathlib.Path(path))
-  keep = imagenet64_files.split_mask(labels, split)
+  keep = imagenet64_files.split_mask(labels, split, hold_out_validation)
   return _read_only(_to_unit_float(images[keep]), labels[keep])
 
 
 def load_imagenet64(data_dir: PathLike, split: str = "train", *,
+                    hold_out_validation: bool = True,
                     source: str = "auto",
                     tfds_data_dir: PathLike | None = None,
                     max_examples: int | None = None
@@ -454,26 +541,32 @@ def load_imagenet64(data_dir: PathLike, split: str = "train", *,
 
   tfds: `imagenet_resized/64x64`, our "test" = its "validation" split (use
   `max_examples` to bound memory: the train split is 1.28M images, 63 GB as
-  float32). Files: the offline Tiny-ImageNet stand-in
-  `tinyimagenet_val_1000.npz`, split 800 train / 200 test as described in
-  `ebmm_jax.data.imagenet64`.
+  float32), our validation every 10th of its train images (`VALIDATION_EVERY`).
+  Files: the offline Tiny-ImageNet stand-in `tinyimagenet_val_1000.npz`,
+  split 600 train / 200 validation / 200 test as described in
+  `ebmm_jax.data.imagenet64` (`hold_out_validation=False`: 800 train).
 
   Returns:
     images float32 [N, 64, 64, 3], labels int32 [N].
   """
   expected = imagenet64_files.STANDIN_FILE
-  folder = _use_files("imagenet64", split, data_dir, source,
+  file_split = _file_split("imagenet64", split)
+  folder = _use_files("imagenet64", file_split, data_dir, source,
                       lambda f: imagenet64_files.find_file(f) is not None,
                       expected)
   if folder is not None:
     path = imagenet64_files.find_file(folder)
     return _imagenet64_files_cached(str(path.resolve()), split,
-                                    _signature([path]))
-  arrays, _ = _read_tfds("imagenet64", split,
+                                    bool(hold_out_validation), _signature([path]))
+  arrays, _ = _read_tfds("imagenet64", file_split,
                          data_dir if tfds_data_dir is None else tfds_data_dir,
                          ("image", "label"), source, expected, data_dir,
                          max_examples=max_examples)
-  return _to_unit_float(arrays["image"]), arrays["label"].astype(np.int32)
+  images, labels = _to_unit_float(arrays["image"]), arrays["label"].astype(np.int32)
+  if file_split == "test":
+    return images, labels
+  keep = _validation_mask(len(labels), split, hold_out_validation)
+  return images[keep], labels[keep]
 
 
 # ----------------------------------------------------------------------------
@@ -494,12 +587,13 @@ def load_dataset(name: str, split: str, data_dir: PathLike,
 
   Args:
     name: "omniglot", "cifar10", "mnist" or "imagenet64".
-    split: "train" or "test".
+    split: "train", "validation" or "test" (see the module docstring).
     data_dir: folder with the original files (or their parent), also the
       tfds data folder unless `tfds_data_dir` is given.
     source: "auto" (local files if present, else tfds), "files" or "tfds".
     **options: passed to the dataset's loader (`load_omniglot`, ...), e.g.
-      `alphabets=`, `image_size=`, `tfds_data_dir=`, `max_examples=`.
+      `alphabets=`, `image_size=`, `tfds_data_dir=`, `max_examples=`,
+      `hold_out_validation=` (not MNIST's).
 
   Returns:
     images: float32 [N, H, W, C] (see the module docstring for ranges).

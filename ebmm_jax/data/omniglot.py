@@ -28,6 +28,13 @@ IMAGE_SIZE = 105
 # Held out for testing when no images_evaluation archive is present (e.g. the
 # offline 8-alphabet copy): 57 characters, 1,140 images, about a quarter.
 HELD_OUT_ALPHABETS = ("Korean", "Tagalog")
+# Held out of the train alphabets for validation: every choice (recipe,
+# hyperparameter, checkpoint, model) is made on them, never on the test
+# alphabets, which only report. Those of them among a split's train
+# alphabets are its validation alphabets: on the offline copy Early_Aramaic
+# (22 characters, 440 images), with the full background archive all five
+# (5 of its 30 alphabets).
+VALIDATION_ALPHABETS = ("Early_Aramaic", "Bengali", "Futurama", "Hebrew", "Tifinagh")
 
 _MEMBER = re.compile(r"[^/]+/([^/]+)/(character\d+)/(\d+)_(\d+)\.png")
 
@@ -131,6 +138,14 @@ def default_alphabet_split(
         f"not both include and exceed {list(HELD_OUT_ALPHABETS)}; pass the "
         "alphabets explicitly.")
   return train, test
+
+
+def hold_out_validation(
+    train: Sequence[str]) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+  """(train alphabets without the validation ones, validation alphabets):
+  `VALIDATION_ALPHABETS` among `train` (none present: `train`, ())."""
+  validation = tuple(a for a in train if a in VALIDATION_ALPHABETS)
+  return tuple(a for a in train if a not in validation), validation
 
 
 def _decode_png(data: bytes, where: str) -> np.ndarray:

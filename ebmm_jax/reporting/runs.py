@@ -136,8 +136,10 @@ def evaluate_cached(point: Point, meta_params, step: int, n: int,
       return json.load(f)
   exp = setups.build(point.config)
   start = time.time()
+  # The erase control costs no model call: every image point gets it.
   out = evaluation.evaluate(exp, meta_params, n, num_batches,
-                            point.config.eval.batches_per_call, seed)
+                            point.config.eval.batches_per_call, seed,
+                            controls=("erase",) if exp.task.erase else False)
   floats = exp.model.memory_floats
   logging.info("%s (%d floats, step %d): %s; query %s (%.0f s)", point.label,
                floats, step, out["summary"], out["query"], time.time() - start)
@@ -147,6 +149,10 @@ def evaluate_cached(point: Point, meta_params, step: int, n: int,
              query=out["query"], per_iterate=[float(v) for v in out["per_iterate"]],
              num_batches=num_batches, seed=seed,
              evaluation_seconds=round(time.time() - start, 1))
+  if "split" in out:  # Image experiments: the split scored (data.eval_split).
+    row["split"] = out["split"]
+  if "controls" in out:  # Erasing the distortion where it is, told where.
+    row["controls"] = out["controls"]
   write_json(path, row)
   return row
 
@@ -192,7 +198,8 @@ def evaluate_checkpoints(workdir: str, num_batches: int, seed: int = 12345,
     rows.append(dict(step=step, train_seconds=round(seconds[near], 1) if near else None,
                      mean=out["summary"]["mean"], p5=out["summary"]["p5"],
                      p95=out["summary"]["p95"], query_mean=out["query"]["mean"],
-                     num_patterns=n, num_batches=num_batches, seed=seed))
+                     num_patterns=n, num_batches=num_batches, seed=seed,
+                     **({"split": out["split"]} if "split" in out else {})))
     logging.info("checkpoint %d: %s", step, rows[-1])
   return rows
 

@@ -24,6 +24,11 @@ IMAGE_BASELINES = ("dae", "vae", "deep_image_prior", "memnet_images", "mann_imag
 # Every baseline a config's `model.name` may name (`ebmm_jax.baselines`).
 BASELINES = ("memory_networks", "mann", "lstm", "plasticity", "modern_hopfield",
              "kanerva_binary", *IMAGE_BASELINES)
+# On the seconds clock a step budget this large counts as unbounded: the time
+# budget (train.max_seconds), not train.num_steps, ends the run (the recipes
+# set 10,000,000 or more). Steps per second are not known before a run, so a
+# smaller step budget could end it before its schedule does, and is refused.
+UNBOUNDED_STEPS = 10_000_000
 # Size fields of a baseline's `model` section; each must be >= 1 when present.
 _BASELINE_SIZES = ("slots", "embedding_size", "hops", "hidden_size", "word_size",
                    "controller_size", "present_steps", "read_steps", "capacity")
@@ -133,6 +138,52 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
        "supported for EBMM only; baselines train at one N.")
   need(c.train.get("seconds", "wall") in ("wall", "cpu"),
        f"train.seconds={c.train.get('seconds')!r} must be 'wall' or 'cpu'.")
+
+
+def validate_training_budget(c: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the fields when a budget could end a training
+  run before its learning-rate schedule has run out.
+
+  Called by the trainer (`training.train`) before a run starts or resumes,
+  not by `validate`: a model trained before this check still loads and is
+  evaluated (e.g. the shipped `omniglot-n4`, whose step budget ended its run
+  before the drop).
+
+  Steps clock: the schedule's horizon `optim.decay_steps` must fit in
+  `train.num_steps` (`train.max_seconds` there bounds one session, and a
+  resumed run goes on with the schedule, so it skips nothing). Seconds clock:
+  the horizon is `train.max_seconds`, and since a run's steps per second are
+  not known in advance, any step budget below `UNBOUNDED_STEPS` could end the
+  run first (e.g. before a drop at `optim.drop_at` of the seconds): refused.
+  On both clocks the warm-up (in steps) must end within `train.num_steps`.
+  """
+  def need(cond, msg):
+    if not cond:
+      raise ValueError(f"Invalid config: {msg}")
+
+  o, t = c.optim, c.train
+  schedule = o.get("schedule", "constant")
+  clock = o.get("clock", "steps")
+  warmup = o.get("warmup_steps", 0)
+  need(warmup < t.num_steps,
+       f"optim.warmup_steps={warmup} must be < train.num_steps={t.num_steps}: the "
+       "run would end before its learning rate reaches the peak.")
+  if schedule == "constant":
+    return
+  if clock == "steps":
+    need(o.decay_steps <= t.num_steps,
+         f"optim.decay_steps={o.decay_steps} > train.num_steps={t.num_steps}: the run "
+         f"would end before its {schedule!r} schedule does; set optim.decay_steps <= "
+         "train.num_steps (0: train.num_steps).")
+  else:
+    need(t.num_steps >= UNBOUNDED_STEPS,
+         f"train.num_steps={t.num_steps} with optim.clock='seconds' and "
+         f"optim.schedule={schedule!r} over train.max_seconds={t.max_seconds:g}: the "
+         "step budget could end the run before its schedule does (e.g. before the "
+         f"drop at optim.drop_at={o.get('drop_at', 0.8):g} of the seconds), since "
+         f"steps per second are not known in advance; set train.num_steps >= "
+         f"{UNBOUNDED_STEPS:,} (unbounded: the time ends the run), or "
+         "optim.clock='steps' with optim.decay_steps <= train.num_steps.")
 
 
 def _validate_ebmm_energy(c: ml_collections.ConfigDict, need) -> None:

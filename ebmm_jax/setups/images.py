@@ -20,9 +20,16 @@
 
 Splits are loaded lazily, on the first batch drawn from them, so evaluating
 an Omniglot model on MNIST (Appendix A.6, only a test split offline) never
-asks for MNIST's train split.
+asks for MNIST's train split. `sample_train` draws from the train split,
+without its validation part when `data.hold_out_validation` (image configs
+since the validation split; configs saved before it lack the field and
+trained on the whole train part); `sample_test` draws from
+`data.eval_split`: "validation" for every choice, "test" for reported
+numbers (configs without the field: "test").
 """
 import functools
+import json
+import os
 from typing import Dict, Optional, Tuple
 
 import haiku as hk
@@ -31,6 +38,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from ebmm_jax import pretrained
 from ebmm_jax.core import distortions
 from ebmm_jax.baselines import registry
 from ebmm_jax.setups import configuration
@@ -50,6 +58,8 @@ NATIVE_SHAPES = {
 # Binary images ({0, 1}, stroke = 1) are scored by Hamming distance (4.1);
 # RGB images by squared error (4.2).
 BINARY_DATASETS = ("omniglot", "mnist")
+# The splits an evaluation may score (`data.eval_split`).
+EVAL_SPLITS = ("validation", "test")
 DISTORTIONS = ("block", "salt_and_pepper")
 # Architecture fields of `config.energy` passed to the energy's constructor
 # when present (each model takes a subset; see `resnet.ENERGY_MODELS`).
@@ -145,6 +155,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
        "--config.data.data_dir=DATA_DIR.")
   need(d.source in images_lib.SOURCES,
        f"data.source={d.source!r} must be one of {list(images_lib.SOURCES)}.")
+  eval_split = eval_split_of(config)
+  need(eval_split in EVAL_SPLITS,
+       f"data.eval_split={eval_split!r} must be one of {list(EVAL_SPLITS)}.")
+  if eval_split == "validation":
+    need(d.name != "mnist",
+         "data.eval_split='validation' with data.name='mnist': MNIST is read only "
+         "to test transfer (Appendix A.6); use data.eval_split='test'.")
+    need(d.get("hold_out_validation", False),
+         "data.eval_split='validation' needs data.hold_out_validation=True: "
+         "otherwise the model trains on the validation images.")
   need(d.get("max_examples", 0) >= 0,
        f"data.max_examples={d.get('max_examples', 0)} must be >= 0 (0: all).")
   if configuration.model_name(config) == configuration.EBMM:
@@ -217,17 +237,48 @@ def _correlated_batches_fn(index: sampling.ClassIndex, num_classes: int):
   return batches
 
 
+def eval_split_of(config: ml_collections.ConfigDict) -> str:
+  """The split a config's evaluations score (`data.eval_split`; "test" for
+  configs saved before the field existed, which had no validation split)."""
+  return config.data.get("eval_split", "test")
+
+
+def validation_seen_in_training(config: ml_collections.ConfigDict,
+                                depth: int = 0) -> str:
+  """Why the model a config trains may have seen the validation split, or ""
+  when it cannot have: its train split held the validation part out, and so
+  did every run it started from (`train.init_from`, followed through saved
+  configs; a source whose config cannot be read counts as having seen it)."""
+  if not config.data.get("hold_out_validation", False):
+    return ("it trained on the whole train part (data.hold_out_validation is "
+            "False, or absent in a config saved before the validation split)")
+  source = config.get("train", {}).get("init_from", "")
+  if not source:
+    return ""
+  folder = pretrained.directory(source) if source in pretrained.NAMES else source
+  path = os.path.join(folder, pretrained.CONFIG_FILE)
+  if depth > 8 or not os.path.isfile(path):
+    return f"it started from train.init_from={source!r}, whose training data are not known"
+  with open(path) as f:
+    reason = validation_seen_in_training(ml_collections.ConfigDict(json.load(f)),
+                                         depth + 1)
+  return f"it started from train.init_from={source!r}, where {reason}" if reason else ""
+
+
 def load_split(config: ml_collections.ConfigDict,
                split: str) -> Tuple[np.ndarray, np.ndarray]:
   """A split's (images float32 [num, H, W, C] in [0, 1], labels int32 [num]).
 
-  Omniglot is split by alphabet (the loader's default split: test alphabets
-  are never seen in training). `data.image_size` resizes: the binary datasets
-  through their loader (resized before binarizing), RGB by area averaging
-  (downscaling) or bilinear interpolation (upscaling).
+  `split` is "train", "validation" or "test". Omniglot is split by alphabet
+  (the loader's default split: validation and test alphabets are never seen
+  in training when `data.hold_out_validation`). `data.image_size` resizes:
+  the binary datasets through their loader (resized before binarizing), RGB
+  by area averaging (downscaling) or bilinear interpolation (upscaling).
   """
   d = config.data
   options = {}
+  if d.name != "mnist":  # MNIST (transfer only) has no validation part.
+    options["hold_out_validation"] = bool(d.get("hold_out_validation", False))
   if d.get("max_examples", 0):
     options["max_examples"] = d.max_examples
   size = d.get("image_size", 0)
@@ -296,27 +347,56 @@ def make_task(config: ml_collections.ConfigDict) -> tasks.Task:
   told = "model" in config and config.model.get("told_block", False)
   if d.distortion == "block":
     block_size, fill = d.block_size, d.fill
-
-    def distort(key, patterns):
-      queries, mask = distortions.block_noise(key, patterns, block_size, fill)
-      return queries, (~mask if told else None)
+    distorted = lambda key, patterns: distortions.block_noise(key, patterns,
+                                                              block_size, fill)
     description = f"{block_size}x{block_size} block, {fill} noise" + (
         ", block revealed" if told else "")
   else:
     rate = float(d.noise_rate)
-
-    def distort(key, patterns):
-      queries, _ = distortions.salt_and_pepper(key, patterns, rate)
-      return queries, None
+    distorted = lambda key, patterns: distortions.salt_and_pepper(key, patterns, rate)
     description = f"{rate:.0%} salt-and-pepper"
+
+  told_block = told and d.distortion == "block"
+
+  def distort(key, patterns):
+    queries, mask = distorted(key, patterns)
+    return queries, (~mask if told_block else None)
+
   binary = d.name in BINARY_DATASETS
+  value = erase_value(config)
+
+  def erase(key, patterns):
+    # The same key draws the same distortion as `distort`: the queries the
+    # memory is asked, with what the distortion replaced set to `value`.
+    queries, mask = distorted(key, patterns)
+    return jnp.where(mask, jnp.asarray(value, queries.dtype), queries)
+
   return tasks.Task(
       name=f"{d.name} ({description})",
       pattern_shape=image_shape(config),
       box=(0.0, 1.0),
       distort=distort,
       score=tasks.hamming_error if binary else tasks.squared_error,
-      score_name="Hamming error" if binary else "squared error")
+      score_name="Hamming error" if binary else "squared error",
+      erase=erase)
+
+
+def erase_value(config: ml_collections.ConfigDict) -> float:
+  """The constant the erase control fills the distorted pixels with.
+
+  The control is told where the distortion is (the block, or the pixels
+  salt-and-pepper noise hit) and sets those pixels to one constant chosen
+  before seeing any image; everything else stays the query's. Binary images
+  (Hamming error after thresholding at 0.5): 0, the background, the best
+  constant wherever strokes cover less than half of the erased pixels (they
+  cover about a tenth of an Omniglot image). RGB images (squared error): 0.5,
+  the centre of the box [0, 1], the constant whose worst-case squared error
+  per pixel is smallest. A memory whose retrieval scores below the erase
+  control recalls what was under the distortion; one at or above it does no
+  better than a reader told where the block is that knows nothing of the
+  stored images.
+  """
+  return 0.0 if config.data.name in BINARY_DATASETS else 0.5
 
 
 def make_energy(config: ml_collections.ConfigDict) -> hk.Transformed:
@@ -351,7 +431,7 @@ def build(config: ml_collections.ConfigDict) -> experiment.Experiment:
       # None: EBMM, built from the energy; else a baseline of Table 2.
       model=None if ebmm else registry.build(config, task),
       sample_train=SplitSampler(config, "train"),
-      sample_test=SplitSampler(config, "test"))
+      sample_test=SplitSampler(config, eval_split_of(config)))
 
 
 # -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
 from ebmm_jax.training import checkpoint
+from ebmm_jax.setups import configuration
 from ebmm_jax.setups import curriculum
 from ebmm_jax import setups
 from ebmm_jax import pretrained
@@ -178,6 +179,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None,
   mesh = parallel.make_mesh() if mesh is None else mesh
   config = parallel.with_meta_batch(config, mesh)
   exp = setups.build(config)
+  # No budget that would end the run before its schedule (one-line error).
+  configuration.validate_training_budget(config)
   is_writer = jax.process_index() == 0
   if is_writer:
     epath.Path(workdir).mkdir(parents=True, exist_ok=True)
@@ -266,6 +269,10 @@ def _train(exp, workdir, mesh, is_writer, restart) -> step_lib.TrainState:
   t = config.train
   o = optimizer_lib.optimizer_config(config)
   on_seconds = o.clock == "seconds"
+  # The optimiser's own schedule at peak 1 (warm-up; the decay on the steps
+  # clock): times `lr_scale` (the seconds clock) it is the learning rate /
+  # peak that the progress line and `lr_fraction` show.
+  peak_fraction = optimizer_lib.learning_rate_schedule(1.0, o)
   step = int(parallel.to_host(state.step))
   # Training seconds of the run so far: on the seconds clock, train.max_seconds
   # is the whole run's budget and its schedule's horizon, resumes included.
@@ -327,11 +334,14 @@ def _train(exp, workdir, mesh, is_writer, restart) -> step_lib.TrainState:
         # CPU seconds of every session (all threads of the process, compilation
         # included): the budget that the machine's other jobs do not change.
         m["train_cpu_seconds"] = prior_cpu + time.process_time() - start_cpu
+        # The learning rate of the step just made, as a fraction of the peak.
+        m["lr_fraction"] = lr_scale * float(
+            peak_fraction(step - 1) if callable(peak_fraction) else peak_fraction)
         writer.write(step, m)
-        logging.info("%s  meta-loss %.3f  %s %.2f (query %.2f)  lr x%.2g  %.2f steps/s",
+        logging.info("%s  meta-loss %.3f  %s %.2f (query %.2f)  lr x%.3g  %.2f steps/s",
                      _progress(step, clock, rate, t), m["meta_loss"],
                      exp.task.score_name, m["score"][-1], m["query_score"],
-                     lr_scale, rate)
+                     m["lr_fraction"], rate)
         last_log_time, last_log_step = now, step
       # Every process takes part in a save (orbax), at the same steps: the
       # clock is agreed.

@@ -31,7 +31,8 @@ LOCK_FILE = ".lock"
 # learns: a resumed run may change them.
 RESUMABLE_FIELDS = ("train.num_steps", "train.max_seconds", "train.log_every",
                     "train.checkpoint_every_secs", "train.keep_checkpoints",
-                    "train.max_nonfinite_steps", "data.data_dir")
+                    "train.max_nonfinite_steps", "data.data_dir",
+                    "data.eval_split")
 RESUMABLE_SECTIONS = ("eval",)
 
 
@@ -66,6 +67,9 @@ def _implied_defaults() -> Dict[str, object]:
               "memory.first_order_steps": 0, "memory.iterate_anneal_steps": 0,
               "train.init_from": "", "energy.library": "haiku",
               "data.curriculum": "",
+              # Image configs saved before the validation split trained on
+              # the whole train part and were evaluated on the test split.
+              "data.hold_out_validation": False, "data.eval_split": "test",
               "data.train_num_patterns": "",
               "data.num_patterns_per_memory": "",
               "train.seconds": "wall"})
