@@ -5,6 +5,10 @@ the meta-gradient norm before clipping.
 
   python -m experiments.plot_training --workdir=runs/a --workdir=runs/b --output=curves.png
   python -m experiments.plot_training --workdir=runs/a --metric=grad_norm --log_y --smooth=1
+  python -m experiments.plot_training --workdir=runs/a --x=cpu_hours   # a run trained in legs
+
+--x picks the horizontal axis: meta-steps, or the training hours of every
+session so far (`cpu_hours`: the process's CPU time; `wall_hours`).
 """
 import os
 
@@ -26,6 +30,11 @@ _METRIC = flags.DEFINE_string(
     "metric", "score", "Logged metric to draw: score (x(K)'s, with the query's dotted) or "
     "another key of metrics.jsonl (a list by its last entry).")
 _LOG_Y = flags.DEFINE_boolean("log_y", False, "Logarithmic y axis.")
+# Horizontal axes: the metrics.jsonl key and its scale to the axis unit.
+X_AXES = {"step": ("step", 1.0, "meta-step"),
+          "cpu_hours": ("train_cpu_seconds", 1 / 3600, "training CPU hours (all sessions)"),
+          "wall_hours": ("train_seconds", 1 / 3600, "training hours (all sessions)")}
+_X = flags.DEFINE_enum("x", "step", list(X_AXES), "Horizontal axis.")
 
 SCORE = "score"
 
@@ -52,16 +61,18 @@ def main(argv):
     rows = metrics_lib.read_metrics(workdir)
     if not rows:
       raise app.UsageError(f"No metrics.jsonl rows in {workdir}.")
-    rows = [r for r in rows if _METRIC.value in r]
+    x_key, x_scale, x_label = X_AXES[_X.value]
+    rows = [r for r in rows if _METRIC.value in r and x_key in r]
     if not rows:
-      raise app.UsageError(f"{workdir}/metrics.jsonl logs no {_METRIC.value!r}.")
-    steps = np.asarray([r["step"] for r in rows])
+      raise app.UsageError(f"{workdir}/metrics.jsonl logs no {_METRIC.value!r} with "
+                           f"{x_key!r} (runs logged before it was cannot use --x={_X.value}).")
+    steps = np.asarray([r[x_key] * x_scale for r in rows])
     values = _smooth([_last(r[_METRIC.value]) for r in rows], _SMOOTH.value)
     line, = ax.plot(steps[len(steps) - len(values):], values, label=label)
     if _METRIC.value == SCORE:
       query = _smooth([r["query_score"] for r in rows], _SMOOTH.value)
       ax.plot(steps[len(steps) - len(query):], query, ls=":", color=line.get_color(), lw=1)
-  ax.set_xlabel("meta-step")
+  ax.set_xlabel(X_AXES[_X.value][2])
   ax.set_ylabel("training error of x(K) (dotted: the query's)" if _METRIC.value == SCORE
                 else _METRIC.value)
   if _LOG_Y.value:

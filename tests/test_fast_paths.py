@@ -93,7 +93,7 @@ def test_the_training_step_is_traced_once(monkeypatch):
   """The training loop's jitted step, guarded by chex: new data and keys at
   every step must reuse the one compilation."""
   chex.clear_trace_counter()
-  monkeypatch.setattr(loop.meta, "model_meta_step",
+  monkeypatch.setattr(loop.step_lib, "meta_step",
                       chex.assert_max_traces(step_lib.meta_step, n=1))
   exp = helpers.tiny_experiment(**{"data.num_patterns": 3})
   mesh = parallel.make_mesh(jax.devices()[:1])

@@ -495,3 +495,20 @@ def test_checkpoint_curve_scores_every_kept_checkpoint(tmp_path):
   ref = evaluation.evaluate(exp, state.meta_params, 4, 3, config.eval.batches_per_call, 12345)
   np.testing.assert_allclose(rows[1]["mean"], ref["summary"]["mean"], rtol=1e-6)
   assert os.path.getsize(tmp_path / "c.png") > 5_000
+
+
+def test_plot_training_draws_against_cpu_hours(tmp_path):
+  workdir = tmp_path / "legs"
+  os.makedirs(workdir)
+  cpu = [360.0, 720.0, 3600.0]  # Two legs: the CPU seconds go on across the resume.
+  with open(workdir / "metrics.jsonl", "w") as f:
+    f.write(json.dumps(dict(step=1, score=[20.0], query_score=32.0)) + "\n")  # Older row.
+    for step, c in zip((5, 10, 15), cpu):
+      f.write(json.dumps(dict(step=step, score=[10.0 + step], query_score=32.0,
+                              train_cpu_seconds=c)) + "\n")
+  lines_path = tmp_path / "lines.json"
+  _run(["-c", _PLOT_DRIVER, f"--workdir={workdir}", "--x=cpu_hours", "--smooth=1",
+        f"--output={tmp_path / 'c.png'}"], env_extra={"PLOT_LINES": str(lines_path)})
+  solid = json.loads(lines_path.read_text())[0]
+  np.testing.assert_allclose(solid["x"], [0.1, 0.2, 1.0])
+  np.testing.assert_allclose(solid["y"], [15.0, 20.0, 25.0])

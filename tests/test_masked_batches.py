@@ -195,4 +195,19 @@ def test_one_workdir_fills_the_row_without_asterisks(tmp_path):
   assert [results[label][n]["trained_at"] for n in ("2", "8")] == [2, 8]
   row = next(l for l in stdout.splitlines() if l.startswith(f"| {label}"))
   assert "*" not in row
+  assert any(l.startswith(f"| {label} | 1-8 (every N) |") for l in stdout.splitlines())
   assert figure.stat().st_size > 10_000
+
+
+def test_the_config_s_n_scaling_reaches_the_model_s_loss():
+  x, mask = _padded(2)
+  losses = {}
+  for scaling in ("mean", "sum"):
+    exp = helpers.tiny_experiment(**{"data.num_patterns": N_MAX, "memory.n_scaling": scaling,
+                                     "memory.write_lr_init": 0.5})
+    mp = exp.init_meta_params(jax.random.PRNGKey(0))
+    losses[scaling] = float(exp.model.loss(mp, x, jax.random.PRNGKey(1), mask=mask)[0])
+    full = float(exp.model.loss(mp, x, jax.random.PRNGKey(1), mask=jnp.ones(N_MAX, bool))[0])
+    losses[scaling + "_full"] = full
+  assert losses["mean"] != pytest.approx(losses["sum"], rel=1e-4)  # n = 2 < n_ref = 6.
+  assert losses["mean_full"] == pytest.approx(losses["sum_full"], rel=1e-5)  # n = n_ref.

@@ -159,7 +159,7 @@ def _train_launcher(*args, cwd=ROOT):
     (["--config=configs/binary.py:runlocal", "--config.data.num_pattern=3"],
      "error: the config has no field 'data.num_pattern'; did you mean data.num_patterns"),
     (["--config=binary:fast"], "Unknown variant 'fast' of configs/binary.py; known: "
-     "runlocal, cpu, paper, n=K."),
+     "runlocal, cpu, paper, all_n, n=K."),
     (["--config=binari:runlocal"], "error: config 'binari' is neither a file nor an "
      "installed config; did you mean binary?"),
     (["--config=binary:runlocal", "--config.train.num_steps=many"],

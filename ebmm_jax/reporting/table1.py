@@ -40,6 +40,14 @@ def _cell(summary, marked=False) -> str:
   return tables.cell(summary, pct_digits=0, mark="*" if marked else "")
 
 
+def _ns_text(ns: Sequence[int]) -> str:
+  """"16/32/64", or "1-96" for a model trained across a range of N."""
+  ns = sorted(ns)
+  if len(ns) > 3 and ns == list(range(ns[0], ns[-1] + 1)):
+    return f"{ns[0]}-{ns[-1]} (every N)"
+  return "/".join(str(n) for n in ns)
+
+
 def _paper_row(name: str, ns: Sequence[int]) -> Row:
   # The paper gives every baseline the Hopfield network's memory (A.2).
   size = "8127" if name == "EBMM" else str(binary_strings.MEMORY_BUDGET)
@@ -117,7 +125,7 @@ def learned_rows(ns: Sequence[int], results: dict, workdirs: Sequence[str],
     for trained_ns, workdir, _, _ in sorted(models, key=lambda m: m[0]):
       record = training_record(workdir)
       seconds = "n/a" if record["seconds"] is None else f"{record['seconds']:.0f}"
-      training_rows.append((label, "/".join(str(n) for n in trained_ns),
+      training_rows.append((label, _ns_text(trained_ns),
                             [f"{record['steps']:,}", seconds, workdir]))
   return rows, training_rows
 
