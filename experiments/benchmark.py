@@ -54,7 +54,8 @@ from ebmm_jax.setups import specs
 _CONFIGS = flags.DEFINE_multi_string(
     "configs", ["binary"], "A config and its variants, e.g. binary, binary:cpu,n=16 "
     "or omniglot_conv; repeat the flag for several.")
-_STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps after compilation.")
+_STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps after compilation (0: only "
+                             "the interleaved rounds of --rounds).")
 _REMAT_STEPS = flags.DEFINE_integer("remat_steps", 20, "T = K for the remat comparison (0: skip).")
 _WRITE_NS = flags.DEFINE_list("write_ns", ["16", "64", "256", "1024"], "N for the write-time fit.")
 _OUTPUT = flags.DEFINE_string("output", "", "Write the results as JSON here.")
@@ -63,6 +64,9 @@ _DOT_ROOFLINE = flags.DEFINE_bool(
 _PROFILE_STEPS = flags.DEFINE_integer(
     "profile_steps", 2, "Steps traced by the profiler for the time per operation kind (0: skip).")
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "data.data_dir of image configs.")
+_ROUNDS = flags.DEFINE_integer(
+    "rounds", 0, "Also time every config's meta-step in this many interleaved rounds "
+    "(one step of each per round): ratios that a changing machine load does not bias.")
 
 
 def _median_time(fn, *args, repeats: int) -> float:
@@ -317,6 +321,43 @@ def bench_remat(exp, name, patterns, key) -> dict:
   return res
 
 
+def _compiled_step(name: str):
+  """(run, state): one compiled training meta-step of config `name` and its
+  state, the way `bench_config` times it (a 1-device mesh, padded batches
+  with drawn n for a model trained across N)."""
+  config = _config(name)
+  exp = setups.build(config)
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  m = parallel.meta_batch_size(config.train.meta_batch_size, mesh)
+  patterns = exp.sample_train(jax.random.PRNGKey(1), m, config.data.num_patterns)
+  counts = None
+  if config.data.get("num_patterns_per_memory", ""):
+    counts = jnp.asarray(curriculum.counts_at(config, 0, 0, m))
+  key, one = jax.random.PRNGKey(2), jnp.ones((), jnp.float32)
+  state = training.initial_state(exp)
+  compiled = training.make_train_step(exp, mesh).lower(state, patterns, key, 1.0,
+                                                       counts).compile()
+  return (lambda s: compiled(s, patterns, key, one, counts)[0]), state
+
+
+def interleaved(names, rounds: int) -> dict:
+  """Median step time of each config over `rounds` rounds of one step each,
+  and each round's time ratio to the first config's (median and quartiles)."""
+  steps = [_compiled_step(n) for n in names]
+  states = [jax.block_until_ready(run(state)) for run, state in steps]  # Warm-up.
+  times = np.zeros((rounds, len(names)))
+  for r in range(rounds):
+    for i, (run, _) in enumerate(steps):
+      t0 = time.perf_counter()
+      states[i] = jax.block_until_ready(run(states[i]))
+      times[r, i] = time.perf_counter() - t0
+  ratios = times / times[:, :1]
+  return dict(configs=list(names), rounds=rounds,
+              step_s_median=np.median(times, axis=0).tolist(),
+              ratio_to_first_median=np.median(ratios, axis=0).tolist(),
+              ratio_to_first_quartiles=np.percentile(ratios, [25, 75], axis=0).T.tolist())
+
+
 def main(argv):
   del argv
   peak = matmul_time()
@@ -325,10 +366,13 @@ def main(argv):
                               jax=jax.__version__),
                  matmul_2048_s=peak, matmul_gflops=2 * 2048 ** 3 / peak / 1e9, configs=[])
   logging.info("float32 2048x2048 matmul: %.4f s (%.1f GFLOP/s)", peak, results["matmul_gflops"])
-  for name in _CONFIGS.value:
+  for name in (_CONFIGS.value if _STEPS.value > 0 else []):  # --steps=0: --rounds only.
     r = bench_config(name, peak)
     results["configs"].append(r)
     print(json.dumps(r, indent=2))
+  if _ROUNDS.value:
+    results["interleaved"] = interleaved(_CONFIGS.value, _ROUNDS.value)
+    print(json.dumps(results["interleaved"], indent=2))
   results["matmul_2048_s_after"] = matmul_time()
   print(json.dumps({k: v for k, v in results.items() if k != "configs"}, indent=2))
   if _OUTPUT.value:

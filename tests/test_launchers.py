@@ -512,3 +512,25 @@ def test_plot_training_draws_against_cpu_hours(tmp_path):
   solid = json.loads(lines_path.read_text())[0]
   np.testing.assert_allclose(solid["x"], [0.1, 0.2, 1.0])
   np.testing.assert_allclose(solid["y"], [15.0, 20.0, 25.0])
+
+
+_INTERLEAVED_DRIVER = """
+import json, sys
+from absl import flags
+from ebmm_jax.experiments import benchmark
+from tests import helpers
+flags.FLAGS(["benchmark"])
+benchmark._config = lambda name: helpers.tiny_config(**dict(
+    [("data.num_patterns", 6)] + ([("data.num_patterns_per_memory", "uniform")]
+                                  if name == "masked" else [])))
+print(json.dumps(benchmark.interleaved(["plain", "masked"], 3)))
+"""
+
+
+def test_interleaved_rounds_time_a_masked_step_beside_a_plain_one():
+  out = json.loads(_run(["-c", _INTERLEAVED_DRIVER]).strip().splitlines()[-1])
+  assert out["configs"] == ["plain", "masked"] and out["rounds"] == 3
+  assert out["ratio_to_first_median"][0] == 1.0 and out["ratio_to_first_median"][1] > 0
+  assert all(t > 0 for t in out["step_s_median"])
+  low, high = out["ratio_to_first_quartiles"][1]
+  assert low <= out["ratio_to_first_median"][1] <= high
