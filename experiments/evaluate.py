@@ -25,7 +25,8 @@ is built by `ebmm_jax.reporting.table1`.
 --figure draws the capacity curve: error against N for every row (a model
 trained across N, `data.num_patterns_per_memory`, serves every N up to its
 padded size with one set of meta-parameters), with rows of an earlier run's
-JSON added by --saved and --saved_rows (e.g. trained Memory Networks):
+JSON(s) added by --saved and --saved_rows (e.g. trained Memory Networks, or
+the Hopfield rows of a run without workdirs):
 
   python -m experiments.evaluate --workdir=runs/binary_all_n \
       --ns=1,4,8,16,32,48,64,96,128 --figure=capacity.png \
@@ -59,8 +60,8 @@ _SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
 _OUTPUT = flags.DEFINE_string("output", "", "Also write the Markdown table here.")
 _JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
 _FIGURE = flags.DEFINE_string("figure", "", "Also draw error against N (a PNG) here.")
-_SAVED = flags.DEFINE_string("saved", "", "A JSON written by --json whose rows "
-                             "--saved_rows adds to the figure.")
+_SAVED = flags.DEFINE_multi_string("saved", [], "JSON file(s) written by --json whose "
+                                   "rows --saved_rows adds to the figure.")
 _SAVED_ROWS = flags.DEFINE_list("saved_rows", [], "Rows of --saved to draw.")
 
 
@@ -75,8 +76,10 @@ def main(argv):
   if _SAVED_ROWS.value:
     if not _SAVED.value:
       raise app.UsageError("--saved_rows needs --saved (a JSON written by --json).")
-    with open(_SAVED.value) as f:
-      saved = json.load(f)
+    saved = {}
+    for path in _SAVED.value:
+      with open(path) as f:
+        saved.update(json.load(f))
     table1_lib.capacity_curves({}, saved, _SAVED_ROWS.value)  # Unknown rows: fail now.
   modern = None
   if _MODERN_HOPFIELD.value:
