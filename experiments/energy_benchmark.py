@@ -75,7 +75,7 @@ def _prepare(library: str):
              trace_and_lower_s=lowered_at - start, xla_compile_s=done - lowered_at,
              memory_floats=exp.model.memory_floats, flops_xla=_flops(compiled),
              num_patterns=config.data.num_patterns, meta_batch_size=m)
-  run = lambda s: compiled(s, patterns, key, one)[0]
+  run = lambda s: compiled(s, patterns, key, one, None)[0]  # counts: every memory holds N
   state = jax.block_until_ready(run(state))  # Warm-up: not timed.
   return run, state, out
 

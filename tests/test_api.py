@@ -210,13 +210,17 @@ def test_a_baseline_is_served_through_its_memory_model(tmp_path):
   np.testing.assert_array_equal(loaded.read(queries, mask=known), iterates)
 
 
-@pytest.mark.parametrize("name, n, bar", [("binary-n16", 16, 1.0), ("binary-n64", 64, 14.0)])
-def test_pretrained_memories_load_by_name_and_retrieve(name, n, bar):
+@pytest.mark.parametrize("name, n, n_max, bar", [
+    ("binary-n16", 16, 16, 1.0), ("binary-n64", 64, 64, 14.0),
+    ("binary-all-n", 16, 96, 9.5), ("binary-all-n", 64, 96, 15.0)])
+def test_pretrained_memories_load_by_name_and_retrieve(name, n, n_max, bar):
   """The shipped models remember: on fresh batches their retrieval is far
   below the distorted queries' 32 wrong bits (docs/pretrained.md has their
-  1,000-batch numbers; the bars here leave room for 8 batches' noise)."""
+  test numbers; the bars here leave room for 8 batches' noise). `binary`
+  serves every N up to its padded size 96 with one set of meta-parameters."""
   mem = api.Memory.pretrained(name)
-  assert mem.memory_floats == 8127 and mem.config.data.num_patterns == n
+  assert mem.memory_floats == 8127 and mem.config.data.num_patterns == n_max
+  assert n in mem.trained_ns
   errors = []
   for seed in range(8):
     patterns = binary_strings.sample_patterns(jax.random.PRNGKey(100 + seed), n)
@@ -224,7 +228,7 @@ def test_pretrained_memories_load_by_name_and_retrieve(name, n, bar):
     mem.write(patterns)
     errors.append(np.asarray(binary_strings.error_bits(mem.read(queries, mask=known)[-1], patterns)))
   assert float(np.mean(errors)) < bar
-  with pytest.raises(ValueError, match="No pretrained memory 'binary-n32'; known: binary-n16"):
+  with pytest.raises(ValueError, match="No pretrained memory 'binary-n32'; known: binary-all-n, binary-n16"):
     api.Memory.pretrained("binary-n32")
 
 

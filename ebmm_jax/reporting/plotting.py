@@ -139,10 +139,11 @@ def _save(fig, path: str, dpi: int = 120) -> str:
 
 
 def _error_bars(summaries: Sequence[Mapping[str, float]]) -> np.ndarray:
-  """[2, n] distances from the mean down to p5 and up to p95."""
+  """[2, n] distances from the mean down to p5 and up to p95 (0 where a
+  skewed distribution puts its mean outside them, e.g. mean 0.01, p95 0)."""
   mean = np.array([s["mean"] for s in summaries])
-  return np.stack([mean - np.array([s["p5"] for s in summaries]),
-                   np.array([s["p95"] for s in summaries]) - mean])
+  return np.maximum(np.stack([mean - np.array([s["p5"] for s in summaries]),
+                              np.array([s["p95"] for s in summaries]) - mean]), 0.0)
 
 
 def error_curves(path: str, curves: Mapping[str, Sequence[tuple]],
