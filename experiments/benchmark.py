@@ -40,6 +40,7 @@ from absl import flags
 from absl import logging
 
 from ebmm_jax.reporting import costs
+from ebmm_jax.reporting import step_timing
 from ebmm_jax.training import checkpoint
 from ebmm_jax import setups
 from ebmm_jax.core import meta
@@ -321,36 +322,11 @@ def bench_remat(exp, name, patterns, key) -> dict:
   return res
 
 
-def _compiled_step(name: str):
-  """(run, state): one compiled training meta-step of config `name` and its
-  state, the way `bench_config` times it (a 1-device mesh, padded batches
-  with drawn n for a model trained across N)."""
-  config = _config(name)
-  exp = setups.build(config)
-  mesh = parallel.make_mesh(jax.devices()[:1])
-  m = parallel.meta_batch_size(config.train.meta_batch_size, mesh)
-  patterns = exp.sample_train(jax.random.PRNGKey(1), m, config.data.num_patterns)
-  counts = None
-  if config.data.get("num_patterns_per_memory", ""):
-    counts = jnp.asarray(curriculum.counts_at(config, 0, 0, m))
-  key, one = jax.random.PRNGKey(2), jnp.ones((), jnp.float32)
-  state = training.initial_state(exp)
-  compiled = training.make_train_step(exp, mesh).lower(state, patterns, key, 1.0,
-                                                       counts).compile()
-  return (lambda s: compiled(s, patterns, key, one, counts)[0]), state
-
-
 def interleaved(names, rounds: int) -> dict:
   """Median step time of each config over `rounds` rounds of one step each,
   and each round's time ratio to the first config's (median and quartiles)."""
-  steps = [_compiled_step(n) for n in names]
-  states = [jax.block_until_ready(run(state)) for run, state in steps]  # Warm-up.
-  times = np.zeros((rounds, len(names)))
-  for r in range(rounds):
-    for i, (run, _) in enumerate(steps):
-      t0 = time.perf_counter()
-      states[i] = jax.block_until_ready(run(states[i]))
-      times[r, i] = time.perf_counter() - t0
+  times = step_timing.time_rounds(
+      [step_timing.compiled_step(_config(n))[:2] for n in names], rounds)
   ratios = times / times[:, :1]
   return dict(configs=list(names), rounds=rounds,
               step_s_median=np.median(times, axis=0).tolist(),

@@ -21,19 +21,15 @@ import importlib.metadata
 import json
 import os
 import platform
-import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import flags
 from absl import logging
 
-from ebmm_jax import setups
-from ebmm_jax import training
 from ebmm_jax.experiments import cli
+from ebmm_jax.reporting import step_timing
 from ebmm_jax.setups import specs
-from ebmm_jax.training import parallel
 
 _CONFIG = flags.DEFINE_string("config", "binary:cpu", "A config and its variants.")
 _LIBRARIES = flags.DEFINE_list("libraries", ["haiku", "nnx", "equinox"],
@@ -49,48 +45,19 @@ def _version(package: str) -> str:
     return "not installed"
 
 
-def _flops(compiled) -> float:
-  analysis = compiled.cost_analysis()
-  if isinstance(analysis, (list, tuple)):
-    analysis = analysis[0]
-  return float(analysis.get("flops", float("nan"))) if analysis else float("nan")
-
-
 def _prepare(library: str):
   """(run: state -> state, state, result dict) for one library's meta-step."""
   config = specs.load(_CONFIG.value, [f"energy.library={library}"])
-  exp = setups.build(config)
-  mesh = parallel.make_mesh(jax.devices()[:1])
-  state = training.initial_state(exp)
-  m = parallel.meta_batch_size(config.train.meta_batch_size, mesh)
-  patterns = exp.sample_train(jax.random.PRNGKey(1), m, config.data.num_patterns)
-  key = jax.random.PRNGKey(2)
-  one = jnp.ones((), jnp.float32)  # lr_scale: the steps clock.
-  start = time.perf_counter()
-  lowered = training.make_train_step(exp, mesh).lower(state, patterns, key)
-  lowered_at = time.perf_counter()
-  compiled = lowered.compile()
-  done = time.perf_counter()
-  out = dict(library=library, compile_s=done - start,
-             trace_and_lower_s=lowered_at - start, xla_compile_s=done - lowered_at,
-             memory_floats=exp.model.memory_floats, flops_xla=_flops(compiled),
-             num_patterns=config.data.num_patterns, meta_batch_size=m)
-  run = lambda s: compiled(s, patterns, key, one, None)[0]  # counts: every memory holds N
-  state = jax.block_until_ready(run(state))  # Warm-up: not timed.
-  return run, state, out
+  run, state, costs = step_timing.compiled_step(config)
+  return run, state, dict(library=library, **costs)
 
 
 def main(argv):
   del argv
   load_before = os.getloadavg()
   prepared = [_prepare(lib) for lib in _LIBRARIES.value]
-  states = [state for _, state, _ in prepared]
-  times = [[] for _ in prepared]
-  for _ in range(_ROUNDS.value):
-    for i, (run, _, _) in enumerate(prepared):
-      t0 = time.perf_counter()
-      states[i] = jax.block_until_ready(run(states[i]))
-      times[i].append(time.perf_counter() - t0)
+  times = step_timing.time_rounds([(run, state) for run, state, _ in prepared],
+                                _ROUNDS.value).T.tolist()
   rows = []
   for (_, _, out), ts in zip(prepared, times):
     out["step_s"] = ts

@@ -68,12 +68,6 @@ def parse_distribution(spec: str, num_patterns: int):
   return [(n, weights[n] / total) for n in sorted(weights)]
 
 
-def padded_size_at(config: ml_collections.ConfigDict, step: int) -> int:
-  """The padded batch size N_max of meta-step `step` (a curriculum's stage
-  caps it), when memories draw their own n."""
-  return num_patterns_at(config, step)
-
-
 def counts_at(config: ml_collections.ConfigDict, step: int, first: int,
               count: int) -> np.ndarray:
   """int32 [count]: n of training memories first..first+count-1 at meta-step
@@ -82,7 +76,7 @@ def counts_at(config: ml_collections.ConfigDict, step: int, first: int,
   split of the meta-batch over processes and devices, and a resumed run,
   draw the same n."""
   d = config.data
-  size = padded_size_at(config, step)
+  size = num_patterns_at(config, step)  # The padded size N_max (a curriculum stage caps it).
   dist = [(n, p) for n, p in parse_distribution(d.num_patterns_per_memory,
                                                  d.num_patterns) if n <= size]
   if not dist:  # A curriculum stage below every n of the distribution.
