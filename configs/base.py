@@ -83,8 +83,14 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.train_num_patterns = ""  # Train on several N, e.g. "16,32,64" (one per step).
   # Train across N in every meta-step (EBMM): each memory draws its own n <=
   # num_patterns (then the padded size N_max), e.g. "uniform" (1..N_max),
-  # "uniform:8-96", "16,32,64" or weighted "16:1,64:3"; one compiled step.
+  # "uniform:8-96", "loguniform" (P(n) ~ 1/n), "16,32,64" or weighted
+  # "16:1,64:3"; one compiled step.
   c.data.num_patterns_per_memory = ""
+  # With num_patterns_per_memory: pad each meta-step's batches to the
+  # smallest of these sizes that holds its largest n, e.g. "16,32,64,96"
+  # (the last must be num_patterns): one compilation per size, and small-n
+  # steps cost what their size costs; "" pads every step to num_patterns.
+  c.data.padded_sizes = ""
 
   c.memory = ml_collections.ConfigDict()
   c.memory.write_steps = 5  # T of Eq. (4) (Section 4: T = 5).
@@ -97,6 +103,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   # the paper), "sum" (data terms x n / N_max), "learned" ((n / N_max)^p, p
   # meta-learned per term of Eq. 3, started at 0).
   c.memory.n_scaling = "mean"
+  # "learned": p's start on the data terms (0: the mean, 1: the sum).
+  c.memory.n_exponent_init = 0.0
   c.memory.write_rate_sharing = "per_step_tensor"  # Or "per_step", "per_tensor", "shared".
   c.memory.read_step_size_init = 1.0  # γ(1), Appendix B.3.
   c.memory.read_step_decay_init = 0.9  # σ(η(k)): γ(k) = γ(k-1) σ(η(k)) at init.

@@ -138,8 +138,60 @@ def test_counts_are_drawn_per_memory_deterministically():
                                                              (5, 1 / 3)]
 
 
+def test_loguniform_draws_each_n_in_proportion_to_one_over_n():
+  dist = dict(curriculum.parse_distribution("loguniform", 8))
+  assert sorted(dist) == list(range(1, 9))
+  harmonic = sum(1 / n for n in range(1, 9))
+  for n, p in dist.items():
+    assert p == pytest.approx(1 / (n * harmonic))
+  assert sorted(dict(curriculum.parse_distribution("loguniform:4-6", 8))) == [4, 5, 6]
+
+
+def test_padded_sizes_pick_the_smallest_size_that_holds_the_step_s_largest_n():
+  c = helpers.tiny_config(**{"data.num_patterns": 96,
+                             "data.num_patterns_per_memory": "loguniform",
+                             "data.padded_sizes": "16,32,64,96"})
+  seen = set()
+  for step in range(60):
+    size = curriculum.padded_size_at(c, step, 3)
+    largest = curriculum.counts_at(c, step, 0, 3).max()
+    # Literal reference: the first listed size at or above the largest n.
+    assert size == next(s for s in (16, 32, 64, 96) if s >= largest)
+    seen.add(size)
+  assert len(seen) >= 3  # Small steps really are padded less.
+  # Without padded_sizes every step is padded to num_patterns.
+  plain = helpers.tiny_config(**{"data.num_patterns": 96,
+                                 "data.num_patterns_per_memory": "loguniform"})
+  assert {curriculum.padded_size_at(plain, s, 3) for s in range(20)} == {96}
+
+
+def test_padded_steps_compile_once_per_size_and_match_the_full_padding():
+  # A step padded to 4 gives the same meta-gradient as the same memories
+  # padded to N_MAX: the padding never matters, only its cost.
+  exp = helpers.tiny_experiment(**{"data.num_patterns": N_MAX,
+                                   "data.num_patterns_per_memory": "uniform:1-3",
+                                   "memory.n_scaling": "learned",
+                                   "memory.n_exponent_init": 1.0,
+                                   "train.meta_batch_size": 2})
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  state = jax.device_put(training.initial_state(exp), parallel.replicated(mesh))
+  np.testing.assert_allclose(state.meta_params.write.n_exponent, [1.0, 1.0, 0.0])
+  step_fn = training.make_train_step(exp, mesh)
+  counts = jnp.array([3, 2], jnp.int32)
+  x = jnp.stack([_padded(3, key=k)[0] for k in (1, 2)])  # [2, N_MAX, D]
+  key = jax.random.PRNGKey(5)
+  copy = lambda s: jax.tree_util.tree_map(jnp.array, s)
+  small, _ = step_fn(copy(state), x[:, :4], key, 1.0, counts)
+  full, _ = step_fn(copy(state), x, key, 1.0, counts)
+  assert step_fn.jitted._cache_size() == 2  # One compilation per padded size.
+  chex.assert_trees_all_close(small.meta_params, full.meta_params, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"data.num_patterns_per_memory": "uniform:1-200"}, "above data.num_patterns"),
+    ({"data.num_patterns_per_memory": "uniform", "data.padded_sizes": "4,2"},
+     "data.padded_sizes"),
+    ({"data.padded_sizes": "2,4"}, "needs data.num_patterns_per_memory"),
     ({"data.num_patterns_per_memory": "16;32"}, "must be 'uniform'"),
     ({"data.num_patterns_per_memory": "uniform", "data.train_num_patterns": "4,8"},
      "cannot both be set"),

@@ -47,6 +47,9 @@ class Init(NamedTuple):
   write_rate_sharing: str = "per_step_tensor"  # WRITE_RATE_SHARING.
   rates: str = "softplus"  # memory_lib.RATE_PARAMETRISATIONS.
   n_scaling: str = "mean"  # memory_lib.N_SCALINGS; "learned" adds WriteParams.n_exponent.
+  # "learned": p's start on the two data terms of Eq. (3) (0: the mean, 1: the
+  # sum); the prior term's p starts at 0.
+  n_exponent_init: float = 0.0
 
 
 def init_meta_params(key: jax.Array, energy: Union[energy_lib.Energy, hk.Transformed],
@@ -84,8 +87,9 @@ def init_meta_params(key: jax.Array, energy: Union[energy_lib.Energy, hk.Transfo
   momentum = f32(np.concatenate([
       memory_lib.logit([init.read_momentum_init]),
       np.full(init.read_steps - 1, memory_lib.logit(init.read_momentum_decay_init))]))
-  # Started at 0: the paper's mean over patterns, whatever n.
-  n_exponent = (jnp.zeros((len(memory_lib.WRITING_TERMS),), jnp.float32)
+  # p = 0 is the paper's mean over patterns, whatever n; p = 1 on the data
+  # terms is their sum (each pattern written as strongly at every n).
+  n_exponent = (f32([init.n_exponent_init, init.n_exponent_init, 0.0])
                 if init.n_scaling == "learned" else None)
   return MetaParams(
       static=static,

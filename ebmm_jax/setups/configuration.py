@@ -131,6 +131,12 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
         d.get("num_patterns_per_memory", ""), d.num_patterns)
   except ValueError as e:
     need(False, str(e))
+  try:
+    curriculum_lib.parse_padded_sizes(d.get("padded_sizes", ""), d.num_patterns)
+  except ValueError as e:
+    need(False, str(e))
+  need(not d.get("padded_sizes", "") or per_memory,
+       "data.padded_sizes needs data.num_patterns_per_memory (batches of several n).")
   need(not (per_memory and mix),
        "data.num_patterns_per_memory and data.train_num_patterns cannot both be set.")
   need(not per_memory or "memory" in c,

@@ -37,6 +37,8 @@ def parse_distribution(spec: str, num_patterns: int):
 
     "uniform"        every n in 1..num_patterns, equally likely
     "uniform:A-B"    every n in A..B
+    "loguniform"     every n in 1..num_patterns, P(n) ~ 1/n (each octave
+                     of n equally likely); also "loguniform:A-B"
     "16,32,64"       one of these, equally likely
     "16:1,64:3"      with these relative weights
   """
@@ -44,13 +46,14 @@ def parse_distribution(spec: str, num_patterns: int):
   if not spec:
     return []
   error = (f"data.num_patterns_per_memory={spec!r} must be 'uniform', 'uniform:A-B', "
-           "a list '16,32,64' or weighted '16:1,64:3'")
+           "'loguniform', 'loguniform:A-B', a list '16,32,64' or weighted '16:1,64:3'")
   try:
-    if spec.startswith("uniform"):
+    kind = spec.partition(":")[0]
+    if kind in ("uniform", "loguniform"):
       low, high = 1, num_patterns
-      if spec != "uniform":
-        low, high = (int(v) for v in spec[len("uniform:"):].split("-"))
-      weights = {n: 1.0 for n in range(low, high + 1)}
+      if spec != kind:
+        low, high = (int(v) for v in spec[len(kind) + 1:].split("-"))
+      weights = {n: (1.0 if kind == "uniform" else 1.0 / n) for n in range(low, high + 1)}
     else:
       weights = {}
       for item in (v.strip() for v in spec.split(",") if v.strip()):
@@ -86,6 +89,36 @@ def counts_at(config: ml_collections.ConfigDict, step: int, first: int,
   ps = ps / ps.sum()
   return np.array([ns[np.random.default_rng([config.seed, step, m]).choice(len(ns), p=ps)]
                    for m in range(first, first + count)], np.int32)
+
+
+def parse_padded_sizes(spec: str, num_patterns: int):
+  """`data.padded_sizes` "16,32,64,96" -> [16, 32, 64, 96]; "" -> [num_patterns]."""
+  try:
+    sizes = [int(v) for v in (spec or "").split(",") if v.strip()]
+  except ValueError:
+    raise ValueError(f"data.padded_sizes={spec!r} must be comma-separated integers, "
+                     "e.g. '16,32,64,96'.") from None
+  if not sizes:
+    return [num_patterns]
+  if sizes != sorted(set(sizes)) or sizes[0] < 1 or sizes[-1] != num_patterns:
+    raise ValueError(f"data.padded_sizes={spec!r} must increase, start at >= 1 and "
+                     f"end at data.num_patterns={num_patterns} (the largest n).")
+  return sizes
+
+
+def padded_size_at(config: ml_collections.ConfigDict, step: int,
+                   meta_batch_size: int) -> int:
+  """The size every memory of meta-step `step` is padded to: the step's N
+  (`num_patterns_at`), or with `data.padded_sizes` the smallest of them that
+  holds the largest n drawn for the whole meta-batch (every process computes
+  the same from (seed, step))."""
+  size = num_patterns_at(config, step)
+  d = config.data
+  if not d.get("num_patterns_per_memory", "") or not d.get("padded_sizes", ""):
+    return size
+  largest = int(counts_at(config, step, 0, meta_batch_size).max())
+  return min([s for s in parse_padded_sizes(d.padded_sizes, d.num_patterns)
+              if s >= largest] + [size])
 
 
 def parse_num_patterns(spec: str):

@@ -264,6 +264,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> step_lib.TrainState:
               for fo in ({False, True} if first_order_steps else {False})}
   sample = make_sampler(exp, mesh)
   _, k_data, k_distort = run_keys(config.seed)
+  global_batch = parallel.meta_batch_size(config.train.meta_batch_size, mesh)
   writer = metrics_lib.MetricWriter(workdir, enabled=is_writer)
 
   t = config.train
@@ -294,7 +295,7 @@ def _train(exp, workdir, mesh, is_writer, restart) -> step_lib.TrainState:
   lr_scale, lr_scale_array = None, None
   try:
     while step < t.num_steps:
-      num_patterns = curriculum.num_patterns_at(config, step)
+      num_patterns = curriculum.padded_size_at(config, step, global_batch)
       patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
       counts = sample.counts(step)
       step_fn = step_fns[step < first_order_steps]

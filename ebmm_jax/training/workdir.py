@@ -71,7 +71,7 @@ def _implied_defaults() -> Dict[str, object]:
               # the whole train part and were evaluated on the test split.
               "data.hold_out_validation": False, "data.eval_split": "test",
               "data.train_num_patterns": "",
-              "data.num_patterns_per_memory": "",
+              "data.num_patterns_per_memory": "", "data.padded_sizes": "",
               "train.seconds": "wall"})
   return out
 
