@@ -229,6 +229,55 @@ def _initialised_from(source: str, state: step_lib.TrainState) -> step_lib.Train
 
 
 def _train(exp, workdir, mesh, is_writer, restart) -> step_lib.TrainState:
+  config, t = exp.config, exp.config.train
+  state, resumed = _restore_or_init(exp, workdir, is_writer, restart)
+  state = jax.device_put(state, parallel.replicated(mesh))
+  step = start_step = int(parallel.to_host(state.step))
+  step_fn_at = _step_functions(exp, mesh)
+  sample = make_sampler(exp, mesh)
+  _, k_data, k_distort = run_keys(config.seed)
+  global_batch = parallel.meta_batch_size(t.meta_batch_size, mesh)
+  log = _Log(exp, workdir, is_writer)
+  clock = _Clock(config, workdir if resumed else None, step)
+  lr_scale = _LearningRateScale(config)
+  log.mark(step, clock.start_time)
+  last_checkpoint = clock.seconds
+  try:
+    while step < t.num_steps:
+      num_patterns = curriculum.padded_size_at(config, step, global_batch)
+      patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
+      counts = sample.counts(step)
+      state, metrics = step_fn_at(step)(state, patterns, jax.random.fold_in(k_distort, step),
+                                        lr_scale.array(clock.seconds), counts)
+      step += 1
+      if step == start_step + 1:  # Rates and ETA exclude the compilation.
+        jax.block_until_ready(state)
+        log.mark(step, time.time())
+      _check_finite(state, step, t)
+      now = time.time()
+      seconds = clock.read()
+      done = step >= t.num_steps or (t.max_seconds > 0 and seconds >= t.max_seconds)
+      if step % t.log_every == 0 or done:
+        log.write(step, now, state, metrics, num_patterns, counts, lr_scale.value, clock)
+      # Every process takes part in a save (orbax), at the same steps: the
+      # clock is agreed.
+      if done or seconds - last_checkpoint >= t.checkpoint_every_secs:
+        _save(workdir, step, state, t)
+        last_checkpoint = seconds
+      if done:
+        break
+  finally:
+    log.close()
+  logging.info("Trained %d meta-steps in %.1f s.", step - start_step,
+               time.time() - clock.start_time)
+  return state
+
+
+def _restore_or_init(exp, workdir, is_writer, restart) -> Tuple[step_lib.TrainState, bool]:
+  """(state, resumed): the newest checkpoint of `workdir`'s run (whose config
+  must match), else a new run's state, from `train.init_from` or freshly
+  initialised. With `restart` an earlier run is first moved aside. Process 0
+  writes the run's config.json."""
   config = exp.config
   saved = checkpoint.list_checkpoints(checkpoint_dir(workdir))
   has_run = bool(saved) or (epath.Path(workdir) / workdir_lib.CONFIG_FILE).exists()
@@ -246,117 +295,155 @@ def _train(exp, workdir, mesh, is_writer, restart) -> step_lib.TrainState:
   logging.info("%s: memory size %d floats (writable state); %d meta-parameters.",
                exp.model.name, exp.model.memory_floats,
                params_lib.count_floats(state.meta_params))
-  restored = checkpoint.restore_latest(checkpoint_dir(workdir), state) if saved else None
-  if saved and restored is None:
+  if not saved:
+    if config.train.get("init_from", ""):
+      state = _initialised_from(config.train.init_from, state)
+    return state, False
+  restored = checkpoint.restore_latest(checkpoint_dir(workdir), state)
+  if restored is None:
     raise CheckpointError(
         f"None of the checkpoints in {checkpoint_dir(workdir)} can be read "
         f"(steps {', '.join(epath.Path(p).name for _, p in saved)}); refusing to start "
         "over and lose the run. Move them away to start a new run, or pass --restart.")
-  if restored is not None:
-    state = restored[1]
-    logging.info("Resumed from checkpoint at step %d.", restored[0])
-  elif config.train.get("init_from", ""):
-    state = _initialised_from(config.train.init_from, state)
-  state = jax.device_put(state, parallel.replicated(mesh))
+  logging.info("Resumed from checkpoint at step %d.", restored[0])
+  return restored[1], True
 
+
+def _step_functions(exp: setups.Experiment, mesh):
+  """meta-step -> the jitted step that makes it: first-order for the first
+  `memory.first_order_steps` steps, then the full meta-gradient."""
+  config = exp.config
   first_order_steps = config.memory.get("first_order_steps", 0) if "memory" in config else 0
   step_fns = {fo: make_train_step(exp, mesh, fo)
               for fo in ({False, True} if first_order_steps else {False})}
-  sample = make_sampler(exp, mesh)
-  _, k_data, k_distort = run_keys(config.seed)
-  global_batch = parallel.meta_batch_size(config.train.meta_batch_size, mesh)
-  writer = metrics_lib.MetricWriter(workdir, enabled=is_writer)
+  return lambda step: step_fns[step < first_order_steps]
 
-  t = config.train
-  o = optimizer_lib.optimizer_config(config)
-  on_seconds = o.clock == "seconds"
-  # The optimiser's own schedule at peak 1 (warm-up; the decay on the steps
-  # clock): times `lr_scale` (the seconds clock) it is the learning rate /
-  # peak that the progress line and `lr_fraction` show.
-  peak_fraction = optimizer_lib.learning_rate_schedule(1.0, o)
-  step = int(parallel.to_host(state.step))
-  # Training seconds of the run so far: on the seconds clock, train.max_seconds
-  # is the whole run's budget and its schedule's horizon, resumes included.
-  cpu_clock = t.get("seconds", "wall") == "cpu"
-  prior_wall = _trained_seconds(workdir, step) if restored is not None else 0.0
-  prior_cpu = (_trained_seconds(workdir, step, "train_cpu_seconds")
-               if restored is not None else 0.0)
-  # The budget's seconds (`train.seconds`): wall time, or this process's CPU time.
-  prior_seconds = prior_cpu if cpu_clock else prior_wall
-  seconds_now = time.process_time if cpu_clock else time.time
-  start_step, start_time, start_cpu = step, time.time(), time.process_time()
-  start_seconds = seconds_now()
-  last_log_time, last_log_step = start_time, step
-  # The budget's clock: this session's seconds, plus the earlier sessions' on
-  # the seconds clock; read once per step, agreed by every process.
-  offset = prior_seconds if on_seconds else 0.0
-  clock = _agreed(offset)
-  last_ckpt = clock
-  lr_scale, lr_scale_array = None, None
-  try:
-    while step < t.num_steps:
-      num_patterns = curriculum.padded_size_at(config, step, global_batch)
-      patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
-      counts = sample.counts(step)
-      step_fn = step_fns[step < first_order_steps]
-      scale = optimizer_lib.seconds_fraction(o, clock / t.max_seconds) if on_seconds else 1.0
-      if scale != lr_scale:  # A device scalar only when the scale changes.
-        lr_scale, lr_scale_array = scale, jnp.asarray(scale, jnp.float32)
-      state, metrics = step_fn(state, patterns, jax.random.fold_in(k_distort, step),
-                               lr_scale_array, counts)
-      step += 1
-      if step == start_step + 1:  # Rates and ETA exclude the compilation.
-        jax.block_until_ready(state)
-        last_log_time, last_log_step = time.time(), step
-      in_a_row = int(parallel.to_host(state.nonfinite_in_a_row))
-      if in_a_row:
-        logging.warning("Meta-step %d was not finite and was skipped (%d in a row).",
-                        step - 1, in_a_row)
-        if in_a_row >= t.max_nonfinite_steps:
-          raise NonFiniteError(
-              f"{in_a_row} consecutive non-finite meta-steps, the last at step "
-              f"{step - 1}; stopping (train.max_nonfinite_steps="
-              f"{t.max_nonfinite_steps}).")
-      now = time.time()
-      clock = _agreed(offset + seconds_now() - start_seconds)
-      out_of_time = t.max_seconds > 0 and clock >= t.max_seconds
-      done = step >= t.num_steps or out_of_time
-      if step % t.log_every == 0 or done:
-        m = metrics_lib.to_python(parallel.to_host(metrics))
-        m["nonfinite_total"] = int(parallel.to_host(state.nonfinite_total))
-        m["num_patterns"] = num_patterns  # The padded size N_max when n is drawn.
-        if counts is not None:
-          m["mean_num_patterns"] = float(np.mean(parallel.to_host(counts)))
-        rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
-        m["steps_per_sec"] = rate
-        # Wall time of this run (a resumed run is a new session), for tables.
-        m["session_started"], m["session_seconds"] = start_time, now - start_time
-        m["train_seconds"], m["lr_scale"] = prior_wall + now - start_time, lr_scale
-        # CPU seconds of every session (all threads of the process, compilation
-        # included): the budget that the machine's other jobs do not change.
-        m["train_cpu_seconds"] = prior_cpu + time.process_time() - start_cpu
-        # The learning rate of the step just made, as a fraction of the peak.
-        m["lr_fraction"] = lr_scale * float(
-            peak_fraction(step - 1) if callable(peak_fraction) else peak_fraction)
-        writer.write(step, m)
-        logging.info("%s  meta-loss %.3f  %s %.2f (query %.2f)  lr x%.3g  %.2f steps/s",
-                     _progress(step, clock, rate, t), m["meta_loss"],
-                     exp.task.score_name, m["score"][-1], m["query_score"],
-                     m["lr_fraction"], rate)
-        last_log_time, last_log_step = now, step
-      # Every process takes part in a save (orbax), at the same steps: the
-      # clock is agreed.
-      if done or clock - last_ckpt >= t.checkpoint_every_secs:
-        checkpoint.save(checkpoint_dir(workdir), step, parallel.to_host(state),
-                        keep=t.keep_checkpoints)
-        logging.info("Checkpoint at step %d saved.", step)
-        last_ckpt = clock
-      if done:
-        break
-  finally:
-    writer.close()
-  logging.info("Trained %d meta-steps in %.1f s.", step - start_step, time.time() - start_time)
-  return state
+
+class _Clock:
+  """The training budget's seconds (`train.seconds`: wall time, or this
+  process's CPU time), read once per step and agreed by every process.
+
+  On the seconds clock (`optim.clock`), `train.max_seconds` is the whole
+  run's budget and its schedule's horizon, resumes included: the clock starts
+  at the earlier sessions' seconds. Also keeps the run's wall and CPU seconds
+  for the metrics.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, resumed_workdir, step: int):
+    """`resumed_workdir`: the workdir of a resumed run, whose metrics hold the
+    earlier sessions' seconds up to `step`; None for a new run."""
+    cpu = config.train.get("seconds", "wall") == "cpu"
+    on_seconds = optimizer_lib.optimizer_config(config).clock == "seconds"
+    # Training seconds of the run so far (wall time, and CPU time).
+    self.prior_wall = self.prior_cpu = 0.0
+    if resumed_workdir is not None:
+      self.prior_wall = _trained_seconds(resumed_workdir, step)
+      self.prior_cpu = _trained_seconds(resumed_workdir, step, "train_cpu_seconds")
+    self._now = time.process_time if cpu else time.time
+    self.start_time, self.start_cpu = time.time(), time.process_time()
+    self._start = self._now()
+    self._offset = (self.prior_cpu if cpu else self.prior_wall) if on_seconds else 0.0
+    self.seconds = _agreed(self._offset)
+
+  def read(self) -> float:
+    """The budget's seconds now (every process must call it, at the same step)."""
+    self.seconds = _agreed(self._offset + self._now() - self._start)
+    return self.seconds
+
+  def train_seconds(self, now: float) -> float:
+    """Wall seconds of every session until `now`."""
+    return self.prior_wall + now - self.start_time
+
+  def train_cpu_seconds(self) -> float:
+    """CPU seconds of every session (all threads of the process, compilation
+    included): the budget that the machine's other jobs do not change."""
+    return self.prior_cpu + time.process_time() - self.start_cpu
+
+
+class _LearningRateScale:
+  """The factor on both learning rates: the seconds clock's schedule at the
+  budget's seconds (`optim.clock`), 1 on the steps clock."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self._optim = optimizer_lib.optimizer_config(config)
+    self._max_seconds = config.train.max_seconds
+    self.value, self._array = None, None
+
+  def array(self, seconds: float) -> jax.Array:
+    """The scale at `seconds`, as the device scalar the step takes."""
+    scale = (optimizer_lib.seconds_fraction(self._optim, seconds / self._max_seconds)
+             if self._optim.clock == "seconds" else 1.0)
+    if scale != self.value:  # A device scalar only when the scale changes.
+      self.value, self._array = scale, jnp.asarray(scale, jnp.float32)
+    return self._array
+
+
+def _check_finite(state: step_lib.TrainState, step: int, t) -> None:
+  """Warns of a skipped non-finite meta-step (`step` - 1); raises
+  NonFiniteError after `train.max_nonfinite_steps` of them in a row."""
+  in_a_row = int(parallel.to_host(state.nonfinite_in_a_row))
+  if not in_a_row:
+    return
+  logging.warning("Meta-step %d was not finite and was skipped (%d in a row).",
+                  step - 1, in_a_row)
+  if in_a_row >= t.max_nonfinite_steps:
+    raise NonFiniteError(
+        f"{in_a_row} consecutive non-finite meta-steps, the last at step "
+        f"{step - 1}; stopping (train.max_nonfinite_steps="
+        f"{t.max_nonfinite_steps}).")
+
+
+class _Log:
+  """A session's metrics rows (metrics.jsonl, written by process 0) and
+  progress lines."""
+
+  def __init__(self, exp: setups.Experiment, workdir: str, is_writer: bool):
+    self._exp = exp
+    self._writer = metrics_lib.MetricWriter(workdir, enabled=is_writer)
+    # The optimiser's own schedule at peak 1 (warm-up; the decay on the steps
+    # clock): times `lr_scale` (the seconds clock) it is the learning rate /
+    # peak that the progress line and `lr_fraction` show.
+    self._peak_fraction = optimizer_lib.learning_rate_schedule(
+        1.0, optimizer_lib.optimizer_config(exp.config))
+    self._step, self._time = None, None
+
+  def mark(self, step: int, now: float) -> None:
+    """Steps per second are counted from (`step`, `now`)."""
+    self._step, self._time = step, now
+
+  def write(self, step, now, state, metrics, num_patterns, counts, lr_scale,
+            clock: _Clock) -> None:
+    """Logs the meta-step just made (`step` - 1): one metrics row, one line."""
+    t = self._exp.config.train
+    m = metrics_lib.to_python(parallel.to_host(metrics))
+    m["nonfinite_total"] = int(parallel.to_host(state.nonfinite_total))
+    m["num_patterns"] = num_patterns  # The padded size N_max when n is drawn.
+    if counts is not None:
+      m["mean_num_patterns"] = float(np.mean(parallel.to_host(counts)))
+    rate = (step - self._step) / max(now - self._time, 1e-9)
+    m["steps_per_sec"] = rate
+    # Wall time of this run (a resumed run is a new session), for tables.
+    m["session_started"], m["session_seconds"] = clock.start_time, now - clock.start_time
+    m["train_seconds"], m["lr_scale"] = clock.train_seconds(now), lr_scale
+    m["train_cpu_seconds"] = clock.train_cpu_seconds()
+    # The learning rate of the step just made, as a fraction of the peak.
+    peak = self._peak_fraction
+    m["lr_fraction"] = lr_scale * float(peak(step - 1) if callable(peak) else peak)
+    self._writer.write(step, m)
+    logging.info("%s  meta-loss %.3f  %s %.2f (query %.2f)  lr x%.3g  %.2f steps/s",
+                 _progress(step, clock.seconds, rate, t), m["meta_loss"],
+                 self._exp.task.score_name, m["score"][-1], m["query_score"],
+                 m["lr_fraction"], rate)
+    self.mark(step, now)
+
+  def close(self) -> None:
+    self._writer.close()
+
+
+def _save(workdir: str, step: int, state: step_lib.TrainState, t) -> None:
+  checkpoint.save(checkpoint_dir(workdir), step, parallel.to_host(state),
+                  keep=t.keep_checkpoints)
+  logging.info("Checkpoint at step %d saved.", step)
 
 
 def _progress(step: int, clock: float, rate: float, t) -> str:
