@@ -106,6 +106,16 @@ def get_base_config() -> ml_collections.ConfigDict:
   # "learned": p's start on the data terms (0: the mean, 1: the sum).
   c.memory.n_exponent_init = 0.0
   c.memory.write_rate_sharing = "per_step_tensor"  # Or "per_step", "per_tensor", "shared".
+  # Write each memory as a stream: its N patterns arrive in chunks of these
+  # sizes (summing to data.num_patterns, oldest first), e.g. "16,16,16,16";
+  # before each chunk after the first the memory decays towards θ̄,
+  # θ <- θ̄ + λ (θ - θ̄), λ meta-learned per writable tensor; every query is
+  # read after the last chunk. "": one write (the paper).
+  c.memory.stream_chunks = ""
+  c.memory.forget_init = 0.9  # λ at init (streams only), in (0, 1).
+  # Streams: each chunk's weight in the meta-loss, "uniform" (every pattern
+  # alike) or one positive number per chunk, oldest first, e.g. "1,1,2,4".
+  c.memory.stream_loss_weights = "uniform"
   c.memory.read_step_size_init = 1.0  # γ(1), Appendix B.3.
   c.memory.read_step_decay_init = 0.9  # σ(η(k)): γ(k) = γ(k-1) σ(η(k)) at init.
   c.memory.read_momentum_init = 0.5  # ψ(1), Nesterov momentum (B.2).

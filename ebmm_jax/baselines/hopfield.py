@@ -116,7 +116,20 @@ def _zero_diagonal(weights: np.ndarray) -> np.ndarray:
   return weights
 
 
-def hebb(patterns) -> np.ndarray:
+def _check_initial(initial, x: np.ndarray) -> np.ndarray:
+  """The weights a write appends to: zeros for None, else `initial` as
+  float64 [..., D, D] matching the patterns' leading shape."""
+  shape = x.shape[:-2] + (x.shape[-1], x.shape[-1])
+  if initial is None:
+    return np.zeros(shape)
+  initial = np.asarray(initial, np.float64)
+  if initial.shape != shape:
+    raise ValueError(f"initial weights have shape {initial.shape}; patterns of shape "
+                     f"{x.shape} need {shape}.")
+  return initial
+
+
+def hebb(patterns, initial=None) -> np.ndarray:
   """Hebb rule: W = X^T X / D with zero diagonal (Hopfield, 1982).
 
   The 1/D scale is the one the Storkey rule uses for its Hebbian term, so the
@@ -124,16 +137,21 @@ def hebb(patterns) -> np.ndarray:
 
   Args:
     patterns: [..., N, D] array of -1/+1 entries, N patterns per memory.
+    initial: optional [..., D, D] weights of a memory already written: the
+      patterns are added to it (Hebb's rule is a sum, so writing a stream
+      chunk by chunk gives the weights of writing it at once).
 
   Returns:
     float64 [..., D, D] symmetric weights, zero diagonal.
   """
   x = _check_pm1(patterns, "patterns")
   weights = np.einsum("...ni,...nj->...ij", x, x) / x.shape[-1]
+  if initial is not None:
+    weights = _check_initial(initial, x) + weights
   return _zero_diagonal(weights)
 
 
-def storkey(patterns, local_field: str = "full") -> np.ndarray:
+def storkey(patterns, local_field: str = "full", initial=None) -> np.ndarray:
   """Storkey rule (Storkey, 1997; Storkey & Valabregue, 1999), zero diagonal.
 
   Starting from W = 0, for each pattern x in order (incremental, one pass):
@@ -148,6 +166,9 @@ def storkey(patterns, local_field: str = "full") -> np.ndarray:
   Args:
     patterns: [..., N, D] array of -1/+1 entries, written in the order of N.
     local_field: "full" or "exclude_ij", see above.
+    initial: optional [..., D, D] symmetric zero-diagonal weights of a memory
+      already written, to go on from instead of W = 0 (appending a chunk of
+      a stream; the rule is incremental, so chunk by chunk equals at once).
 
   Returns:
     float64 [..., D, D] symmetric weights, zero diagonal.
@@ -157,7 +178,7 @@ def storkey(patterns, local_field: str = "full") -> np.ndarray:
                      f"{', '.join(STORKEY_LOCAL_FIELDS)}.")
   x = _check_pm1(patterns, "patterns")
   dim = x.shape[-1]
-  weights = np.zeros(x.shape[:-2] + (dim, dim))
+  weights = _check_initial(initial, x).copy()
   for n in range(x.shape[-2]):
     xn = x[..., n, :]  # [..., D]
     # The diagonal is zero, so (W x)_i = sum_{k != i} W_ik x_k.

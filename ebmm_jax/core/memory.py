@@ -9,6 +9,10 @@ static rest, two nested dicts that `energy.merge` joins. Writing (Eq. 4) runs
 T gradient steps on the writing loss (Eq. 3) from the meta-learned θ̄; reading (Eq. 1, Appendix B) runs K projected Nesterov
 steps on the energy from the query. Both are `lax.scan`s, so meta-gradients
 (Eq. 5) flow through them with `jax.grad`.
+
+A stream write (`stream_write`, not in the paper) stores patterns that arrive
+in chunks: Eq. (4) per chunk, each started from the memory the previous
+chunks left after a meta-learned forgetting towards θ̄ (`forget`).
 """
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
@@ -112,6 +116,11 @@ class WriteParams(NamedTuple):
   # raw [3] exponents p of (n / n_ref)^p per writing term (Rule.n_scaling
   # "learned"); None otherwise (no leaf: older checkpoints load unchanged).
   n_exponent: Optional[jax.Array] = None
+  # raw logits of the forgetting λ = sigmoid(raw) of a stream write
+  # (`stream_write`): like init_memory with scalar leaves [], one per
+  # writable tensor; None when memories are written in one go (no leaf:
+  # older checkpoints load unchanged).
+  forgetting: Optional[Any] = None
 
 
 class ReadParams(NamedTuple):
@@ -350,7 +359,10 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
                      f"{write_steps} needs {write_steps} or 1 (shared over steps).")
   rates = writing_rates(write_params, write_steps, rule.rates)
   if rule.n_scaling != "mean":
-    n = patterns.shape[0] if mask is None else jnp.sum(jnp.asarray(mask, jnp.float32))
+    # At least 1: a stream's chunk may hold padding only (`stream_write`
+    # discards its write), and (n / n_ref)^p must stay finite there.
+    n = patterns.shape[0] if mask is None else jnp.maximum(
+        jnp.sum(jnp.asarray(mask, jnp.float32)), 1.0)
     scale = n_scale(write_params, n, rule)
     rates = jax.tree_util.tree_map(lambda r: r * scale, rates)
 
@@ -370,6 +382,128 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
   start = init_memory if memory is None else memory
   memory, losses = jax.lax.scan(step, start, rates, unroll=loops.unroll)
   return memory, losses
+
+
+def forgetting_factors(write_params: WriteParams) -> hk.Params:
+  """λ = sigmoid(raw) in (0, 1), one per writable tensor: a tree like θ̄
+  with scalar leaves (`WriteParams.forgetting`)."""
+  if write_params.forgetting is None:
+    raise ValueError("A stream write needs WriteParams.forgetting: build the "
+                     "meta-parameters with Init.stream_chunks of two or more chunks.")
+  return jax.tree_util.tree_map(jax.nn.sigmoid, write_params.forgetting)
+
+
+def forget(write_params: WriteParams, memory: hk.Params) -> hk.Params:
+  """The meta-learned forgetting before a stream's next chunk:
+
+    θ ← θ̄ + λ ⊙ (θ − θ̄),   λ = sigmoid(raw), one scalar per writable tensor.
+
+  Why this form. What writing stores is the displacement θ − θ̄ from the
+  meta-learned initial memory (Eq. 4 starts at θ̄, and Eq. (3)'s prior term
+  measures the same displacement), so forgetting shrinks that displacement
+  and nothing else: λ = 1 keeps the memory (writing into it, as
+  `write(memory=)` does), λ = 0 resets it to θ̄, the memory that has stored
+  nothing and that θ̄'s training made a good starting point; in between, a
+  chunk written c chunks ago keeps about λ^c of its trace, an exponential
+  forgetting whose rate is learned. One scalar per tensor keeps it a rate
+  (it gets the rates' learning rate) and lets layers keep different amounts.
+
+  Considered and not taken: decay towards 0 (θ ← λθ), which also erases θ̄,
+  the part of the weights that is not memory; a λ per chunk index, which
+  would not carry over to streams longer than the trained one; a λ per
+  weight (as many parameters as the memory, a gate the writing rates
+  already can be); forgetting through a per-chunk prior penalty β (Eq. 3),
+  which acts only through the T writing steps and is coupled to the rates.
+  Without any λ (λ = 1) the prior term of Eq. (3) still pulls every chunk's
+  write towards θ̄: the forgetting learned here is on top of that.
+  """
+  lam = forgetting_factors(write_params)
+  return jax.tree_util.tree_map(lambda m, m0, l: m0 + l * (m - m0),
+                                memory, write_params.init_memory, lam)
+
+
+def check_chunks(chunks, num: int) -> Tuple[int, ...]:
+  """The chunk sizes as a tuple of ints; raises ValueError unless they are
+  positive and sum to the batch's `num` patterns."""
+  chunks = tuple(int(c) for c in chunks)
+  if not chunks or min(chunks) < 1:
+    raise ValueError(f"A stream needs one or more positive chunk sizes, got {chunks}.")
+  if sum(chunks) != num:
+    raise ValueError(f"The chunks {chunks} hold {sum(chunks)} patterns; the batch has "
+                     f"{num}.")
+  return chunks
+
+
+def chunk_rows(chunks: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray]:
+  """(rows [C, S], valid [C, S]): chunk c's rows of the batch, S = the
+  largest chunk; a smaller chunk repeats its last row, marked not valid."""
+  size = max(chunks)
+  starts = np.cumsum((0,) + chunks[:-1])
+  sizes = np.asarray(chunks)[:, None]
+  offsets = np.arange(size)[None]
+  return starts[:, None] + np.minimum(offsets, sizes - 1), offsets < sizes
+
+
+def stream_write(energy_apply: EnergyApply, static: hk.Params,
+                 write_params: WriteParams, patterns: jax.Array, chunks,
+                 loops: Loops = Loops(), rule: Rule = Rule(),
+                 mask: Optional[jax.Array] = None) -> Tuple[hk.Params, WritingLoss]:
+  """Stores `patterns` [N, ...] arriving as a stream of chunks, in order.
+
+    θ = θ̄;  for each chunk X_c:  θ ← write(X_c) from forget(θ)   (Eq. 4)
+
+  where forget(θ) = θ̄ + λ ⊙ (θ − θ̄) (`forget`; before the first chunk
+  θ = θ̄, so it changes nothing) and each chunk gets the usual T writing
+  steps, the prior term of Eq. (3) pulling towards θ̄. Equal chunks are a
+  `lax.scan` over [C, S, ...] (one compiled chunk write); unequal ones are
+  padded to the largest with a chunk mask.
+
+  Args:
+    chunks: C chunk sizes summing to N; chunk c is the next chunks[c] rows.
+      One chunk is `write` itself (the same result, bit for bit).
+    mask: optional bool [N], the real patterns of a padded batch (training
+      across N): chunk c writes its real rows only, and a chunk with none
+      (the memory's n patterns ended earlier) changes nothing, neither
+      forgetting nor writing, so the memory is the one its real chunks wrote.
+
+  Returns:
+    The written memory after the last chunk and the writing loss's terms
+    per chunk and step, each [C, T].
+  """
+  check_patterns("patterns", patterns)
+  chunks = check_chunks(chunks, patterns.shape[0])
+  if len(chunks) == 1:
+    memory, losses = write(energy_apply, static, write_params, patterns, loops, rule,
+                           mask=mask)
+    return memory, jax.tree_util.tree_map(lambda l: l[None], losses)
+  forgetting_factors(write_params)  # Raises without a forgetting parameter.
+  size = max(chunks)
+  rows, valid = chunk_rows(chunks)
+  if all(c == size for c in chunks):
+    xs = patterns.reshape((len(chunks), size) + patterns.shape[1:])  # [C, S, ...]
+  else:
+    xs = patterns[rows]
+  masks = None
+  if mask is not None or not valid.all():
+    masks = jnp.asarray(valid)
+    if mask is not None:
+      if np.shape(mask) != (patterns.shape[0],):
+        raise ValueError(f"mask has shape {np.shape(mask)}, expected "
+                         f"({patterns.shape[0]},): one entry per pattern.")
+      masks = jnp.logical_and(masks, jnp.asarray(mask)[rows])  # [C, S]
+
+  def chunk_write(memory, inputs):
+    x, m = inputs if masks is not None else (inputs, None)
+    written, losses = write(energy_apply, static, write_params, x, loops, rule,
+                            mask=m, memory=forget(write_params, memory))
+    if m is not None:  # Padding only: nothing arrived, nothing is forgotten.
+      arrived = jnp.any(m)
+      written = jax.tree_util.tree_map(lambda a, b: jnp.where(arrived, a, b),
+                                       written, memory)
+    return written, losses
+
+  inputs = xs if masks is None else (xs, masks)
+  return jax.lax.scan(chunk_write, write_params.init_memory, inputs)
 
 
 def project(x: jax.Array, box: Box, gradient: str = "clip") -> jax.Array:

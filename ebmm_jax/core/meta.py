@@ -2,8 +2,9 @@
 
 The inner problem (write the batch, then read every distorted query) lives in
 `ebmm_jax.core.memory`; this module owns what is learned across batches — θ̄, the
-static weights, the writing rates and penalties, the reading step sizes — and
-the meta-loss whose gradient (`jax.grad` through write and read) learns them.
+static weights, the writing rates and penalties, the reading step sizes, a
+stream write's forgetting — and the meta-loss whose gradient (`jax.grad`
+through write and read) learns them.
 The optimiser, its schedules and the meta-step that applies it to any
 model's loss live in `ebmm_jax.training` (`optimizer`, `step`).
 """
@@ -50,6 +51,48 @@ class Init(NamedTuple):
   # "learned": p's start on the two data terms of Eq. (3) (0: the mean, 1: the
   # sum); the prior term's p starts at 0.
   n_exponent_init: float = 0.0
+  # A stream write's chunk sizes, e.g. "16,16,16,16" (`parse_chunks`); two or
+  # more chunks add WriteParams.forgetting. "": one write (the paper).
+  stream_chunks: str = ""
+  forget_init: float = 0.9  # λ of the forgetting at init (streams only), in (0, 1).
+
+
+def parse_chunks(text: str) -> Tuple[int, ...]:
+  """A stream's chunk sizes: "16,16,16,16" -> (16, 16, 16, 16); "" -> ()
+  (one write). Raises ValueError unless every size is a positive integer."""
+  items = [t.strip() for t in str(text).split(",") if t.strip()]
+  try:
+    chunks = tuple(int(t) for t in items)
+  except ValueError:
+    chunks = ()
+  if len(chunks) != len(items) or any(c < 1 for c in chunks):
+    raise ValueError(f"stream_chunks={text!r} must be comma-separated positive "
+                     "integers, e.g. '16,16,16,16'.")
+  return chunks
+
+
+# The meta-loss's weighting of a stream's chunks: "uniform" (every pattern
+# alike, the mean of Eq. 2) or one positive weight per chunk.
+UNIFORM_CHUNKS = "uniform"
+
+
+def parse_chunk_weights(text: str, num_chunks: int) -> Optional[Tuple[float, ...]]:
+  """The meta-loss's weight of each chunk's patterns: None for "uniform" (or
+  ""), else one positive number per chunk, e.g. "1,1,2,4" (oldest first)."""
+  text = str(text).strip()
+  if text in ("", UNIFORM_CHUNKS):
+    return None
+  try:
+    weights = tuple(float(t) for t in text.split(","))
+  except ValueError:
+    weights = ()
+  if not weights or any(not np.isfinite(w) or w <= 0 for w in weights):
+    raise ValueError(f"stream_loss_weights={text!r} must be 'uniform' or positive "
+                     "numbers, one per chunk, e.g. '1,1,2,4'.")
+  if len(weights) != num_chunks:
+    raise ValueError(f"stream_loss_weights={text!r} gives {len(weights)} weights for "
+                     f"{num_chunks} chunks: give one per chunk.")
+  return weights
 
 
 def init_meta_params(key: jax.Array, energy: Union[energy_lib.Energy, hk.Transformed],
@@ -91,9 +134,17 @@ def init_meta_params(key: jax.Array, energy: Union[energy_lib.Energy, hk.Transfo
   # terms is their sum (each pattern written as strongly at every n).
   n_exponent = (f32([init.n_exponent_init, init.n_exponent_init, 0.0])
                 if init.n_scaling == "learned" else None)
+  # λ = sigmoid(raw) per writable tensor, only where a stream has chunks to
+  # forget between (one chunk is the plain write: no leaf).
+  forgetting = None
+  if len(parse_chunks(init.stream_chunks)) > 1:
+    raw_forget = float(memory_lib.logit(init.forget_init))
+    forgetting = jax.tree_util.tree_map(lambda _: jnp.full((), raw_forget, jnp.float32),
+                                        init_memory)
   return MetaParams(
       static=static,
-      write=memory_lib.WriteParams(init_memory, learning_rates, penalties, n_exponent),
+      write=memory_lib.WriteParams(init_memory, learning_rates, penalties, n_exponent,
+                                   forgetting),
       read=memory_lib.ReadParams(step_sizes, momentum))
 
 
@@ -106,6 +157,44 @@ def write(energy_apply: memory_lib.EnergyApply, meta: MetaParams, patterns: jax.
   a padded batch (`memory_lib.write`)."""
   return memory_lib.write(energy_apply, meta.static, meta.write, patterns, loops, rule,
                           mask=mask, memory=memory)
+
+
+def stream_write(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
+                 patterns: jax.Array, chunks,
+                 loops: memory_lib.Loops = memory_lib.Loops(),
+                 rule: memory_lib.Rule = memory_lib.Rule(),
+                 mask: Optional[jax.Array] = None):
+  """Writes `patterns` [N, ...] arriving in chunks of sizes `chunks`, the
+  meta-learned forgetting between them (`memory_lib.stream_write`): (written
+  memory, writing-loss terms [C, T])."""
+  return memory_lib.stream_write(energy_apply, meta.static, meta.write, patterns, chunks,
+                                 loops, rule, mask=mask)
+
+
+def chunk_scores(score_fn, x: jax.Array, patterns: jax.Array, chunks,
+                 mask: Optional[jax.Array] = None) -> jax.Array:
+  """The task's score of the retrieved `x` [N, ...] per chunk of the stream,
+  [C] (mean over the chunk's real patterns; 0 for a chunk of padding only)."""
+  member = np.zeros((len(chunks), patterns.shape[0]), np.float32)  # [C, N]
+  for c, start in enumerate(np.cumsum((0,) + tuple(chunks[:-1]))):
+    member[c, start:start + chunks[c]] = 1.0
+  member = jnp.asarray(member)
+  if mask is not None:
+    member = member * jnp.asarray(mask, jnp.float32)[None]
+  scores = score_fn(x, patterns).astype(jnp.float32)  # [N]
+  return (member @ scores) / jnp.maximum(jnp.sum(member, axis=1), 1.0)
+
+
+def _chunk_weighted_losses(iterates: jax.Array, patterns: jax.Array, chunks,
+                           weights, mask: Optional[jax.Array]) -> jax.Array:
+  """Eq. (2) per iterate, [K], a mean over patterns weighted by their chunk's
+  weight: sum_i w_c(i) ||x_i - x_i(k)||² / sum_i w_c(i) (real patterns only)."""
+  w = jnp.asarray(np.repeat(np.asarray(weights, np.float32), chunks))  # [N]
+  if mask is not None:
+    w = w * jnp.asarray(mask, jnp.float32)
+  axes = tuple(range(2, iterates.ndim))
+  per_pattern = jnp.sum(jnp.square(iterates - patterns[None]), axis=axes)  # [K, N]
+  return (per_pattern @ w) / jnp.maximum(jnp.sum(w), 1e-12)
 
 
 def written_params(meta: MetaParams, written: hk.Params) -> hk.Params:
@@ -146,7 +235,9 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
               loops: memory_lib.Loops = memory_lib.Loops(),
               rule: memory_lib.Rule = memory_lib.Rule(),
               early_weight: Optional[jax.Array] = None,
-              mask: Optional[jax.Array] = None
+              mask: Optional[jax.Array] = None,
+              chunks: Optional[Tuple[int, ...]] = None,
+              chunk_weights: Optional[Tuple[float, ...]] = None
               ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
   """The meta-loss of one memory batch `patterns` [N, ...].
 
@@ -159,18 +250,43 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
     mask: optional bool [N]: the memory holds only the patterns where it is
       True (a batch padded to a fixed size, so that one compiled meta-step
       trains every N); writing, the loss and the metrics ignore the rest.
+    chunks: optional chunk sizes of a stream write (`stream_write`), two or
+      more: the patterns arrive in these chunks, with the learned forgetting
+      between them, and every query is read after the last chunk. None (or
+      one chunk): one write.
+    chunk_weights: with a stream, one positive weight per chunk for its
+      patterns' terms of Eq. (2) (e.g. to stress the oldest); None: uniform
+      over patterns (the plain mean).
 
   Returns:
     (loss, metrics); metrics hold per-iterate reconstruction loss and score
-    ([K]), the query's score, and the writing-loss terms ([T]).
+    ([K]), the query's score, and the writing-loss terms ([T]; for a stream
+    their mean over chunks, and `stream_chunk_score` [C], the last iterate's
+    score per chunk, oldest first).
   """
   if iterates not in META_LOSS_ITERATES:
     raise ValueError(f"iterates must be one of {META_LOSS_ITERATES}, got {iterates!r}.")
+  stream = chunks is not None and len(chunks) > 1
+  if chunk_weights is not None and (not stream or len(chunk_weights) != len(chunks)):
+    raise ValueError(f"chunk_weights {chunk_weights} need a stream of as many chunks "
+                     f"(chunks={chunks}).")
   queries, known = task.distort(key, patterns)
-  xs, _, write_losses = write_and_read(energy_apply, meta, patterns, queries,
-                                       known, task.box, loops, rule, mask)
+  if stream:
+    written, write_losses = stream_write(energy_apply, meta, patterns, chunks, loops,
+                                         rule, mask)
+    # Every pattern's query, read after the last chunk.
+    xs = read(energy_apply, meta, written, queries, known, task.box, loops, rule)
+    write_losses = jax.tree_util.tree_map(lambda l: jnp.mean(l, axis=0), write_losses)
+  else:
+    xs, _, write_losses = write_and_read(energy_apply, meta, patterns, queries,
+                                         known, task.box, loops, rule, mask)
   metrics = models.iterate_metrics(task.score, xs, patterns, queries, mask)
   per_iterate = metrics["reconstruction"]  # [K]
+  if stream:
+    metrics["stream_chunk_score"] = chunk_scores(task.score, xs[-1], patterns, chunks,
+                                                 mask)
+    if chunk_weights is not None:
+      per_iterate = _chunk_weighted_losses(xs, patterns, chunks, chunk_weights, mask)
   if iterates == "last":
     loss = per_iterate[-1]
   elif early_weight is None:
@@ -199,6 +315,9 @@ def schedules(meta: MetaParams, rule: memory_lib.Rule = memory_lib.Rule()
   extra = {}
   if meta.write.n_exponent is not None:  # [3]: p of (n / n_ref)^p, per term.
     extra["write_n_exponent"] = meta.write.n_exponent
+  if meta.write.forgetting is not None:  # [L]: λ of each writable tensor.
+    extra["write_forgetting"] = jnp.stack(jax.tree_util.tree_leaves(
+        memory_lib.forgetting_factors(meta.write)))
   return dict(extra,
       read_step_sizes=memory_lib.step_size_schedule(meta.read.step_sizes, rule.rates),
       read_momentum=memory_lib.momentum_schedule(meta.read.momentum),

@@ -92,6 +92,37 @@ def _validate_ebmm_memory(c: ml_collections.ConfigDict, need) -> None:
        f"memory.first_order_steps={m.get('first_order_steps')} must be >= 0.")
   for field in ("read_step_decay_init", "read_momentum_init", "read_momentum_decay_init"):
     need(0 < c.memory[field] < 1, f"memory.{field}={c.memory[field]} must be in (0, 1).")
+  _validate_stream(c, need)
+
+
+def _validate_stream(c: ml_collections.ConfigDict, need) -> None:
+  """A stream write (`memory.stream_chunks`): chunks that fill N, a λ in
+  (0, 1), one loss weight per chunk, and a fixed N to split."""
+  m, d = c.memory, c.data
+  text = m.get("stream_chunks", "")
+  try:
+    chunks = meta.parse_chunks(text)
+  except ValueError as e:
+    need(False, f"memory.{e}")
+  weights = m.get("stream_loss_weights", meta.UNIFORM_CHUNKS)
+  if not chunks:
+    need(str(weights).strip() in ("", meta.UNIFORM_CHUNKS),
+         f"memory.stream_loss_weights={weights!r} needs memory.stream_chunks "
+         "(a stream to weight).")
+    return
+  need(sum(chunks) == d.num_patterns,
+       f"memory.stream_chunks={text!r} holds {sum(chunks)} patterns: the chunks must "
+       f"sum to data.num_patterns={d.num_patterns}.")
+  forget_init = m.get("forget_init", 0.9)
+  need(0 < forget_init < 1, f"memory.forget_init={forget_init} must be in (0, 1).")
+  try:
+    meta.parse_chunk_weights(weights, len(chunks))
+  except ValueError as e:
+    need(False, f"memory.{e}")
+  for field in ("curriculum", "train_num_patterns", "padded_sizes"):
+    need(not d.get(field, ""),
+         f"memory.stream_chunks splits a fixed N into chunks; data.{field}="
+         f"{d.get(field)!r} changes the batch size: set it to ''.")
 
 
 def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:

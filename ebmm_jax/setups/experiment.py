@@ -10,7 +10,7 @@ None for them).
 """
 import dataclasses
 import functools
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import jax
 import ml_collections
@@ -68,16 +68,35 @@ def _section(config: ml_collections.ConfigDict, name: str, cls):
   return cls(**{f: section[f] for f in cls._fields if f in section})
 
 
+def stream_chunks(config: ml_collections.ConfigDict) -> Optional[Tuple[int, ...]]:
+  """The chunk sizes of a stream write (config `memory.stream_chunks`, two or
+  more chunks), or None when a memory is written in one go."""
+  chunks = meta.parse_chunks(config.memory.get("stream_chunks", ""))
+  return chunks if len(chunks) > 1 else None
+
+
+def chunks_for(stream: Tuple[int, ...], num_patterns: int) -> Tuple[int, ...]:
+  """The chunks a stream model writes `num_patterns` patterns in: its own
+  stream when they fill it, else chunks of its largest chunk size (the last
+  one smaller), e.g. for a capacity curve at other N."""
+  if num_patterns == sum(stream):
+    return stream
+  size = max(stream)
+  return (size,) * (num_patterns // size) + ((num_patterns % size,) if num_patterns % size else ())
+
+
 def rule_of(config: ml_collections.ConfigDict) -> memory_lib.Rule:
   m = config.memory
   shared_steps = m.get("write_rate_sharing", "per_step_tensor") in ("per_tensor", "shared")
+  stream = stream_chunks(config)
   return memory_lib.Rule(
       rates=m.get("rates", "softplus"), read_start=m.get("read_start", "query"),
       projection_gradient=m.get("projection_gradient", "clip"),
       write_steps=m.write_steps if shared_steps else 0,
       n_scaling=m.get("n_scaling", "mean"),
-      # n_ref: the largest N the model writes in training (the padded size).
-      reference_n=config.data.num_patterns)
+      # n_ref: the largest N the model writes at once in training (the padded
+      # size; a stream's largest chunk).
+      reference_n=max(stream) if stream else config.data.num_patterns)
 
 
 def writing_off(exp: Experiment) -> Optional[models.MemoryModel]:
@@ -96,18 +115,35 @@ def ebmm_model(exp: Experiment, first_order: bool = False,
   compute the same values either way. `writing=False` switches writing off
   (T = 0: θ stays θ̄), the control that shows whether retrieval uses the
   memory at all; only `retrieve` is meaningful then. `unroll` unrolls the
-  write and read loops (the same values; XLA then counts every step's FLOPs)."""
+  write and read loops (the same values; XLA then counts every step's FLOPs).
+
+  With `memory.stream_chunks` (two or more chunks) the memory is written as
+  a stream (`meta.stream_write`): `write` writes N patterns in the model's
+  chunks (`chunks_for`), the loss reads every query after the last chunk,
+  and `append` forgets (`memory_lib.forget`) before writing, as a stream's
+  next chunk."""
   c, energy, task = exp.config, exp.energy, exp.task
   loops = memory_lib.Loops(remat=c.memory.remat, unroll=unroll)
   rule = exp.rule._replace(first_order=first_order)
+  stream = stream_chunks(c)
+  chunk_weights = None
+  if stream:
+    chunk_weights = meta.parse_chunk_weights(
+        c.memory.get("stream_loss_weights", meta.UNIFORM_CHUNKS), len(stream))
 
   def write(mp, patterns):
     if not writing:
       return mp.write.init_memory
+    if stream:
+      return meta.stream_write(energy.apply, mp, patterns,
+                               chunks_for(stream, patterns.shape[0]), loops, rule)[0]
     return meta.write(energy.apply, mp, patterns, loops, rule)[0]
 
   def append(mp, written, patterns):
-    # Eq. (4) started from the written memory instead of θ̄.
+    # Eq. (4) started from the written memory instead of θ̄ (a stream's
+    # next chunk: from the memory after its forgetting).
+    if stream:
+      written = memory_lib.forget(mp.write, written)
     return meta.write(energy.apply, mp, patterns, loops, rule, memory=written)[0]
 
   def read(mp, written, queries, known):
@@ -122,7 +158,8 @@ def ebmm_model(exp: Experiment, first_order: bool = False,
     weight = None if not anneal or step is None else meta.iterate_weight(step, anneal)
     return meta.meta_loss(energy.apply, task, mp, patterns, key,
                           iterates=c.memory.meta_loss_iterates, loops=loops, rule=rule,
-                          early_weight=weight, mask=mask)
+                          early_weight=weight, mask=mask, chunks=stream,
+                          chunk_weights=chunk_weights)
 
   def energy_of(mp, written, x):
     memory = mp.write.init_memory if written is None else written

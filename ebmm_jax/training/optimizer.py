@@ -43,8 +43,9 @@ class OptimizerConfig(NamedTuple):
 
 
 def meta_param_labels(meta: MetaParams, static: str = WEIGHT_LABEL) -> MetaParams:
-  """RATE_LABEL for the writing rates, penalties and read step sizes (a few
-  scalars that set the scale of every update), WEIGHT_LABEL for θ̄, and
+  """RATE_LABEL for the writing rates, penalties, read step sizes, the
+  learned n-exponent and a stream's forgetting (a few scalars that set the
+  scale of every update), WEIGHT_LABEL for θ̄, and
   `static` for the static weights (WEIGHT_LABEL, or STATIC_LABEL when they
   have their own learning rate)."""
   label = lambda tree, name: jax.tree_util.tree_map(lambda _: name, tree)
@@ -53,7 +54,8 @@ def meta_param_labels(meta: MetaParams, static: str = WEIGHT_LABEL) -> MetaParam
       write=memory_lib.WriteParams(label(meta.write.init_memory, WEIGHT_LABEL),
                                    label(meta.write.learning_rates, RATE_LABEL),
                                    label(meta.write.penalties, RATE_LABEL),
-                                   label(meta.write.n_exponent, RATE_LABEL)),
+                                   label(meta.write.n_exponent, RATE_LABEL),
+                                   label(meta.write.forgetting, RATE_LABEL)),
       read=label(meta.read, RATE_LABEL))
 
 

@@ -72,6 +72,8 @@ def _implied_defaults() -> Dict[str, object]:
               "data.hold_out_validation": False, "data.eval_split": "test",
               "data.train_num_patterns": "",
               "data.num_patterns_per_memory": "", "data.padded_sizes": "",
+              # Streams (memory.stream_chunks, memory.forget_init: meta.Init).
+              "memory.stream_loss_weights": "uniform",
               "train.seconds": "wall"})
   return out
 
