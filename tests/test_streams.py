@@ -195,6 +195,21 @@ def test_runlocal_stream_trains_logs_lambda_and_loads(tmp_path):
   curve = forgetting.ebmm_curve(exp, params, batches)
   assert len(curve["mean"]) == len(curve["sem"]) == 4
   assert all(0 <= m <= 64 for m in curve["mean"])  # Half of 128 bits distorted.
+  # ... and by the launcher, next to the incremental Hopfield memories.
+  from tests import test_launchers  # pylint: disable=g-import-not-at-top
+  out_json, figure = tmp_path / "forgetting.json", tmp_path / "forgetting.png"
+  stdout = test_launchers._run([
+      "-m", "experiments.forgetting", f"--workdir={workdir}", "--num_batches=3",
+      "--beta_batches=2", f"--json={out_json}", f"--figure={figure}"])
+  result = json.loads(out_json.read_text())
+  assert result["chunks"] == [4, 4, 4, 4]
+  labels = sorted(result["curves"])
+  assert labels == sorted([f"EBMM ({workdir})", "Hopfield Hebb", "Hopfield Storkey",
+                           "Modern Hopfield"])
+  assert all(len(c["mean"]) == 4 for c in result["curves"].values())
+  assert "Hopfield pseudo-inverse" in result["not_incremental"]
+  assert "| Hopfield Hebb | 8,256 |" in stdout
+  assert figure.stat().st_size > 10_000
 
 
 def test_old_workdirs_resume_without_the_stream_fields():

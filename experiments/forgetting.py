@@ -1,0 +1,136 @@
+r"""Forgetting curves: the error on each chunk of a stream after the whole
+stream, one line per memory (`ebmm_jax.reporting.forgetting`).
+
+  python -m experiments.forgetting --workdir=/tmp/ebmm_binary_stream \
+      --json=/tmp/forgetting.json --figure=/tmp/forgetting.png
+
+--workdir takes trained workdirs: an EBMM model (written as a stream of
+--chunks, by default the first EBMM workdir's `memory.stream_chunks`; a model
+trained without streams appends chunk by chunk), or a learned Table 1
+baseline (Memory Networks, MANN, ...: their write takes the patterns in
+order, so the ordered stream is written chunk by chunk). Without training,
+the incremental Hopfield rules (--hopfield: Hebb, Storkey) and the modern
+Hopfield network (--modern_hopfield, a ring buffer at the Hopfield budget, β
+tuned on --beta_batches training batches) are added. The pseudo-inverse rule
+is not incremental, and is listed as such.
+
+Every model is scored on the same --num_batches test memories and queries
+(--seed). Each cell is the mean number of wrong bits of a chunk's patterns,
+read after the whole stream, ± its standard error over batches; chunk 1 is
+the oldest. Without an EBMM workdir, --chunks and --pattern_dim set the
+stream (binary strings, the protocol of Table 1).
+"""
+import jax
+from absl import app
+from absl import flags
+
+from ebmm_jax import setups
+from ebmm_jax import training
+from ebmm_jax.baselines import hopfield
+from ebmm_jax.core import meta
+from ebmm_jax.experiments import cli
+from ebmm_jax.reporting import forgetting
+from ebmm_jax.setups import configuration
+from ebmm_jax.setups import experiment as experiment_lib
+from ebmm_jax.setups import specs
+from ebmm_jax.training import metrics as metrics_lib
+
+_WORKDIRS = flags.DEFINE_multi_string(
+    "workdir", [], "Training workdir(s): EBMM, or a learned Table 1 baseline.")
+_CHUNKS = flags.DEFINE_string(
+    "chunks", "", "Chunk sizes of the stream, e.g. 16,16,16,16 (default: the first "
+    "EBMM workdir's memory.stream_chunks).")
+_HOPFIELD = flags.DEFINE_list(
+    "hopfield", list(hopfield.RULES),
+    "Hopfield rules (empty: none); pseudo_inverse is listed as not incremental.")
+_MODERN_HOPFIELD = flags.DEFINE_bool(
+    "modern_hopfield", True, "Add the modern Hopfield network at the Hopfield budget.")
+_BETA_BATCHES = flags.DEFINE_integer(
+    "beta_batches", 100, "Training batches on which the modern Hopfield β is tuned.")
+_PATTERN_DIM = flags.DEFINE_integer(
+    "pattern_dim", 128, "Bits per pattern when no workdir sets the data.")
+_NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000, "Random test batches.")
+_BATCHES_PER_CALL = flags.DEFINE_integer("batches_per_call", 50,
+                                         "Memories written per jitted call.")
+_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
+_OUTPUT = flags.DEFINE_string("output", "", "Also write the Markdown table here.")
+_JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
+_FIGURE = flags.DEFINE_string("figure", "", "Also draw error per chunk (a PNG) here.")
+
+
+def _loaded(workdirs):
+  """[(workdir, exp, params)] of the trained workdirs."""
+  out = []
+  for workdir in workdirs:
+    config = training.load_config(workdir)
+    exp = setups.build(config)
+    out.append((workdir, exp, training.load_meta_params(config, workdir)))
+  return out
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  unknown = [r for r in _HOPFIELD.value if r not in hopfield.RULES]
+  if unknown:
+    raise app.UsageError(f"Unknown Hopfield rule(s) {unknown}; known: {list(hopfield.RULES)}.")
+  loaded = _loaded(_WORKDIRS.value)
+  ebmm = [m for m in loaded if configuration.model_name(m[1].config) == configuration.EBMM]
+  chunks = meta.parse_chunks(_CHUNKS.value)
+  if not chunks:
+    streams = [experiment_lib.stream_chunks(m[1].config) for m in ebmm]
+    chunks = next((s for s in streams if s), None)
+    if chunks is None:
+      raise app.UsageError("--chunks is needed: no EBMM workdir with memory.stream_chunks "
+                           "was given.")
+  num = sum(chunks)
+  # The data (sampler, task) of the first workdir, else binary strings.
+  data_exp = loaded[0][1] if loaded else setups.build(specs.load(
+      "binary", [f"data.num_patterns={num}", f"data.pattern_dim={_PATTERN_DIM.value}",
+                 f"energy.input_size={_PATTERN_DIM.value}"]))
+  batches = forgetting.stream_batches(data_exp, num, _NUM_BATCHES.value, _SEED.value,
+                                      _BATCHES_PER_CALL.value)
+  dim = batches.patterns.shape[-1]
+  curves, not_incremental = {}, {}
+  for workdir, exp, params in loaded:
+    if exp.config.data.pattern_dim != dim:
+      raise ValueError(f"{workdir} stores {exp.config.data.pattern_dim}-bit patterns; "
+                       f"the stream has {dim}-bit ones.")
+    if exp.energy is not None:
+      curve = forgetting.ebmm_curve(exp, params, batches, chunks, _BATCHES_PER_CALL.value)
+    else:
+      curve = forgetting.sequential_curve(exp, params, batches, chunks,
+                                          _BATCHES_PER_CALL.value)
+    curve["workdir"] = workdir
+    curves[f"{exp.model.name} ({workdir})"] = curve
+  for rule in _HOPFIELD.value:
+    name = hopfield.RULE_NAMES[rule]
+    if rule not in forgetting.INCREMENTAL_RULES:
+      not_incremental[name] = forgetting.NOT_INCREMENTAL[name]
+      continue
+    curves[name] = forgetting.hopfield_curve(rule, batches, chunks, _SEED.value)
+  if _MODERN_HOPFIELD.value:
+    capacity = forgetting.modern_hopfield_capacity(dim)
+    tuned = forgetting.tuned_beta(num, dim, capacity, _BETA_BATCHES.value)
+    curves["Modern Hopfield"] = forgetting.modern_hopfield_curve(
+        batches, chunks, tuned["beta"], capacity, data_exp)
+  text = forgetting.markdown(curves, chunks, not_incremental)
+  note = (f"\nError bits per chunk after the whole stream (chunks {list(chunks)}, "
+          f"oldest first): mean ± standard error over {_NUM_BATCHES.value} random "
+          f"batches (seed {_SEED.value}). Devices: {jax.devices()[0].platform}.")
+  metrics_lib.report(text + note, _OUTPUT.value, _JSON.value,
+                     dict(chunks=list(chunks), num_batches=_NUM_BATCHES.value,
+                          seed=_SEED.value, curves=curves,
+                          not_incremental=not_incremental))
+  if _FIGURE.value:
+    forgetting.figure(_FIGURE.value, curves,
+                      title=f"Forgetting: {num} patterns of {dim} bits in chunks "
+                            f"{'+'.join(map(str, chunks))} ({_NUM_BATCHES.value} batches)")
+
+
+def run():
+  cli.run(main)
+
+
+if __name__ == "__main__":
+  run()
