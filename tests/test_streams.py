@@ -163,6 +163,21 @@ def test_one_compiled_stream_step_across_n_and_the_gradient_reaches_lambda():
   assert not np.allclose(_leaves(init.write.forgetting), _leaves(final.write.forgetting))
 
 
+def test_the_stream_model_writes_other_n_in_its_chunk_size_and_appends_a_chunk():
+  exp = helpers.tiny_experiment(**STREAM)
+  mp = _with_forgetting(exp.init_meta_params(jax.random.PRNGKey(0)),
+                        float(memory_lib.logit(0.6)))
+  x = _patterns()
+  stream = lambda p, chunks: meta.stream_write(exp.energy.apply, mp, p, chunks,
+                                               rule=exp.rule)[0]
+  # N = 5 (not the trained 8): chunks of the trained size 2, the last smaller.
+  chex.assert_trees_all_close(exp.model.write(mp, x[:5]), stream(x[:5], (2, 2, 1)),
+                              rtol=1e-6, atol=1e-7)
+  # append is the stream's next chunk: forgetting, then the chunk's write.
+  appended = exp.model.append(mp, exp.model.write(mp, x[:4]), x[4:6])
+  chex.assert_trees_all_close(appended, stream(x[:6], (2, 2, 2)), rtol=2e-5, atol=1e-6)
+
+
 def test_chunk_weights_weigh_the_meta_loss():
   x = _patterns()
   key = jax.random.PRNGKey(2)
