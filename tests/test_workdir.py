@@ -156,6 +156,21 @@ def test_init_from_a_saved_memory_or_a_shipped_one(tmp_path):
   with pytest.raises(training.CheckpointError, match="do not fit"):
     _train(tmp_path / "bad", **{"train.init_from": str(tmp_path / "saved"),
                                 "energy.hidden_size": 9})
+  # A model that adds a learned n-scaling and a stream's forgetting to the
+  # saved one: the saved leaves load, the new ones start at their init.
+  tuned = _train(tmp_path / "stream", **{"train.num_steps": 1, "optim.learning_rate": 1e-9,
+                                         "optim.weight_decay": 0.0,
+                                         "memory.n_scaling": "learned",
+                                         "memory.n_exponent_init": 1.0,
+                                         "memory.stream_chunks": "2,2",
+                                         "memory.forget_init": 0.75,
+                                         "train.init_from": str(tmp_path / "saved")})
+  mp = jax.device_get(tuned.meta_params)
+  np.testing.assert_allclose(mp.write.n_exponent, [1.0, 1.0, 0.0], atol=1e-6)
+  np.testing.assert_allclose(jax.nn.sigmoid(np.stack(jax.tree_util.tree_leaves(
+      mp.write.forgetting))), 0.75, atol=1e-5)
+  for a, b in zip(jax.tree_util.tree_leaves(mp.static), jax.tree_util.tree_leaves(saved.static)):
+    np.testing.assert_allclose(a, b, atol=1e-6)
   # A shipped memory is found by its name.
   assert pretrained.saved_params("omniglot-n4") == os.path.join(
       pretrained.directory("omniglot-n4"), pretrained.PARAMS_FILE)

@@ -201,6 +201,34 @@ def _check_reachable(workdir: str) -> None:
                      "TensorFlow, whose file system reads cloud paths).") from None
 
 
+# Optional leaves of the writing rule that a model may add to a saved one
+# (`WriteParams`): fine-tuning a memory trained at one N across N, or as a stream.
+_NEW_WRITE_LEAVES = ("n_exponent", "forgetting")
+
+
+def _load_with_new_leaves(params_file, template, source: str):
+  """(meta-parameters of `params_file`, names of the leaves that start at
+  their init): the saved memory's parameters, and where this config's model
+  adds one of `_NEW_WRITE_LEAVES` that the saved one lacks, that leaf from
+  `template` (the new model's init)."""
+  try:
+    return checkpoint.load(params_file, template), []
+  except ValueError as first_error:
+    error = first_error
+  present = [f for f in _NEW_WRITE_LEAVES if getattr(template.write, f, None) is not None]
+  if present:
+    older = template._replace(write=template.write._replace(**{f: None for f in present}))
+    try:
+      loaded = checkpoint.load(params_file, older)
+    except ValueError:
+      pass
+    else:
+      return loaded._replace(write=loaded.write._replace(
+          **{f: getattr(template.write, f) for f in present})), present
+  raise CheckpointError(f"train.init_from={source!r}: its meta-parameters do not fit "
+                        f"this config's model ({error}).") from None
+
+
 def _initialised_from(source: str, state: step_lib.TrainState) -> step_lib.TrainState:
   """`state` with the meta-parameters of `source` (`train.init_from`: fine-tune
   another model with a new recipe or batch size, in a new workdir, leaving the
@@ -210,13 +238,9 @@ def _initialised_from(source: str, state: step_lib.TrainState) -> step_lib.Train
   template = jax.tree_util.tree_map(np.asarray, state)
   params_file = pretrained.saved_params(source)
   if params_file is not None:
-    try:
-      meta_params = checkpoint.load(params_file, template.meta_params)
-    except ValueError as e:
-      raise CheckpointError(
-          f"train.init_from={source!r}: its meta-parameters do not fit this "
-          f"config's model ({e}).") from None
-    logging.info("Initialised from the saved memory %s (new optimiser, step 0).", source)
+    meta_params, fresh = _load_with_new_leaves(params_file, template.meta_params, source)
+    logging.info("Initialised from the saved memory %s (new optimiser, step 0)%s.",
+                 source, f"; {', '.join(fresh)} start at their init" if fresh else "")
     return state._replace(meta_params=meta_params)
   restored = checkpoint.restore_latest(checkpoint_dir(source), template)
   if restored is None:
