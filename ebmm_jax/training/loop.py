@@ -240,7 +240,7 @@ def _initialised_from(source: str, state: step_lib.TrainState) -> step_lib.Train
   if params_file is not None:
     meta_params, fresh = _load_with_new_leaves(params_file, template.meta_params, source)
     logging.info("Initialised from the saved memory %s (new optimiser, step 0)%s.",
-                 source, f"; {', '.join(fresh)} start at their init" if fresh else "")
+                 source, f"; new, at their init: {', '.join(fresh)}" if fresh else "")
     return state._replace(meta_params=meta_params)
   restored = checkpoint.restore_latest(checkpoint_dir(source), template)
   if restored is None:
