@@ -49,6 +49,7 @@ from ebmm_jax.training import parallel
 from ebmm_jax.training import step as step_lib
 from ebmm_jax import training
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 from ebmm_jax.setups import curriculum
 from ebmm_jax.setups import specs
 
@@ -59,12 +60,12 @@ _STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps after compilation (
                              "the interleaved rounds of --rounds).")
 _REMAT_STEPS = flags.DEFINE_integer("remat_steps", 20, "T = K for the remat comparison (0: skip).")
 _WRITE_NS = flags.DEFINE_list("write_ns", ["16", "64", "256", "1024"], "N for the write-time fit.")
-_OUTPUT = flags.DEFINE_string("output", "", "Write the results as JSON here.")
+_OUTPUT = run_flags.output("Write the results as JSON here.")
 _DOT_ROOFLINE = flags.DEFINE_bool(
     "dot_roofline", True, "Time the step's matrix products shape by shape.")
 _PROFILE_STEPS = flags.DEFINE_integer(
     "profile_steps", 2, "Steps traced by the profiler for the time per operation kind (0: skip).")
-_DATA_DIR = flags.DEFINE_string("data_dir", "", "data.data_dir of image configs.")
+_DATA_DIR = run_flags.data_dir("data.data_dir of image configs.")
 _ROUNDS = flags.DEFINE_integer(
     "rounds", 0, "Also time every config's meta-step in this many interleaved rounds "
     "(one step of each per round): ratios that a changing machine load does not bias.")

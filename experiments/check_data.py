@@ -26,18 +26,18 @@ from absl import flags
 from ebmm_jax.data import check
 from ebmm_jax.data import images as images_lib
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 
-_DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "The data folder to check (what --config.data.data_dir gets).")
+_DATA_DIR = run_flags.data_dir(
+    "The data folder to check (what --config.data.data_dir gets).", default=None,
+    required=True)
 _DATASETS = flags.DEFINE_list(
     "datasets", list(images_lib.DATASETS),
     f"Datasets to check, comma-separated, from {', '.join(images_lib.DATASETS)}.")
-flags.mark_flags_as_required(["data_dir"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # Unused.
   datasets = [d.strip() for d in _DATASETS.value if d.strip()]
   if not datasets:
     raise app.UsageError("--datasets is empty.")

@@ -16,13 +16,13 @@ from absl import flags
 from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir.")
-_NUM_BATCHES = flags.DEFINE_integer("num_batches", 200, "Test batches per checkpoint.")
-_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
-_OUTPUT = flags.DEFINE_string("output", "", "Write the rows here as JSON.")
+_WORKDIR = run_flags.workdir("A training workdir.", required=True)
+_NUM_BATCHES = run_flags.num_batches("Test batches per checkpoint.", default=200)
+_SEED = run_flags.seed()
+_OUTPUT = run_flags.output("Write the rows here as JSON.")
 _FIGURE = flags.DEFINE_string("figure", "", "Draw the curve into this PNG.")
-flags.mark_flags_as_required(["workdir"])
 
 
 def plot(rows, path: str, title: str) -> None:
@@ -48,8 +48,7 @@ def plot(rows, path: str, title: str) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # Unused.
   rows = runs.evaluate_checkpoints(_WORKDIR.value, _NUM_BATCHES.value, _SEED.value)
   if not rows:
     raise app.UsageError(f"{_WORKDIR.value} has no checkpoints.")

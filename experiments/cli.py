@@ -1,5 +1,8 @@
 """What every launcher shares: `run(main)`.
 
+- Flags that several launchers take are declared through `run_flags`.
+- A launcher takes no positional arguments: `run` refuses them for all.
+
 - `--config` (and `--study`) take a config file (`configs/binary.py:cpu`) or
   the name of an installed config (`binary:cpu`), so the launchers run from
   any directory once the package is installed.
@@ -16,6 +19,7 @@ from absl import flags
 import ml_collections
 
 from ebmm_jax.core import energy
+from ebmm_jax.experiments import run_flags
 from ebmm_jax.setups import specs
 from ebmm_jax.training import loop
 from ebmm_jax.training import workdir
@@ -108,6 +112,8 @@ def run(main: Callable[[List[str]], None]) -> None:
   """absl's app.run(main) with installed config names and one-line errors."""
 
   def guarded(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
       return main(argv)
     except ModuleNotFoundError as e:
@@ -125,6 +131,7 @@ def run(main: Callable[[List[str]], None]) -> None:
   # (absl's --help shows the flags registered under sys.argv[0].)
   fv = flags.FLAGS
   own = fv.flags_by_module_dict().get(main.__module__, [])
-  for flag in [*own, fv["verbose"]]:
+  shared = [fv[name] for name in run_flags.declared()]
+  for flag in [*own, *shared, fv["verbose"]]:
     fv.register_key_flag_for_module(sys.argv[0], flag)
   app.run(guarded, flags_parser=_parse)

@@ -14,6 +14,7 @@ from absl import app
 from absl import flags
 
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 from ebmm_jax.reporting import plotting
 from ebmm_jax.reporting import saved
 
@@ -22,7 +23,7 @@ _EVALUATIONS = flags.DEFINE_multi_string(
 _LABELS = flags.DEFINE_multi_string(
     "label", [], "A curve label per file, in order (repeat the flag; files with "
     "the same label form one curve; default: the model and its N).")
-_OUTPUT = flags.DEFINE_string("output", "distortion_rate.png", "PNG to write.")
+_OUTPUT = run_flags.output("PNG to write.", default="distortion_rate.png")
 _TITLE = flags.DEFINE_string("title", "", "Plot title.")
 _REFERENCES = flags.DEFINE_multi_string(
     "reference", [], "LABEL=VALUE: a horizontal line, e.g. a memory-less model's "

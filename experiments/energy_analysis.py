@@ -29,21 +29,20 @@ from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from ebmm_jax.data import images as images_lib
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of the model.")
-_NUM_BATCHES = flags.DEFINE_integer("num_batches", 100, "Written memories.")
+_WORKDIR = run_flags.workdir("Training workdir of the model.", required=True)
+_NUM_BATCHES = run_flags.num_batches("Written memories.", default=100)
 _OOD = flags.DEFINE_string("ood", "cifar10", "Dataset of the out-of-distribution "
                            "images (its test split), or '' for none.")
-_DATA_DIR = flags.DEFINE_string("data_dir", "", "Overrides data.data_dir (and is "
-                                "where --ood is read from).")
-_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Default: the workdir.")
-flags.mark_flags_as_required(["workdir"])
+_DATA_DIR = run_flags.data_dir("Overrides data.data_dir (and is "
+                               "where --ood is read from).")
+_SEED = run_flags.seed()
+_OUTPUT_DIR = run_flags.output_dir("Default: the workdir.")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # Unused.
   workdir = _WORKDIR.value
   config = training.load_config(workdir)
   if _DATA_DIR.value:

@@ -28,6 +28,7 @@ from absl import flags
 from absl import logging
 
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 from ebmm_jax.reporting import step_timing
 from ebmm_jax.setups import specs
 
@@ -35,7 +36,7 @@ _CONFIG = flags.DEFINE_string("config", "binary:cpu", "A config and its variants
 _LIBRARIES = flags.DEFINE_list("libraries", ["haiku", "nnx", "equinox"],
                                "energy.library values; the first is the reference.")
 _ROUNDS = flags.DEFINE_integer("rounds", 15, "Timed rounds (one step of each library each).")
-_OUTPUT = flags.DEFINE_string("output", "", "Write the results as JSON here.")
+_OUTPUT = run_flags.output("Write the results as JSON here.")
 
 
 def _version(package: str) -> str:

@@ -39,25 +39,26 @@ import jax
 from absl import app
 from absl import flags
 
-from ebmm_jax.configs import modern_hopfield as modern_hopfield_config
 from ebmm_jax.training import metrics as metrics_lib
 from ebmm_jax.reporting import paper
 from ebmm_jax.reporting import table1 as table1_lib
 from ebmm_jax.baselines import hopfield
 from ebmm_jax.experiments import cli
+from ebmm_jax.setups import specs
+from ebmm_jax.experiments import run_flags
 
-_WORKDIRS = flags.DEFINE_multi_string(
-    "workdir", [], "Training workdir(s) of any model (EBMM or a Table 1 baseline).")
+_WORKDIRS = run_flags.workdirs(
+    "Training workdir(s) of any model (EBMM or a Table 1 baseline).")
 _NS = flags.DEFINE_list("ns", [str(n) for n in paper.TABLE1_NS], "Patterns per memory.")
-_NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000, "Random test batches per cell.")
+_NUM_BATCHES = run_flags.num_batches("Random test batches per cell.")
 _HOPFIELD = flags.DEFINE_list("hopfield", list(hopfield.RULES),
                               "Hopfield rules to evaluate (empty: none).")
 _MODERN_HOPFIELD = flags.DEFINE_bool(
     "modern_hopfield", True, "Add the modern Hopfield network (Ramsauer et al., 2020).")
 _BETA_BATCHES = flags.DEFINE_integer(
     "beta_batches", 100, "Training batches on which the modern Hopfield β is tuned.")
-_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
-_OUTPUT = flags.DEFINE_string("output", "", "Also write the Markdown table here.")
+_SEED = run_flags.seed()
+_OUTPUT = run_flags.output("Also write the Markdown table here.")
 _JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
 _FIGURE = flags.DEFINE_string("figure", "", "Also draw error against N (a PNG) here.")
 _SAVED = flags.DEFINE_multi_string("saved", [], "JSON file(s) written by --json whose "
@@ -66,8 +67,7 @@ _SAVED_ROWS = flags.DEFINE_list("saved_rows", [], "Rows of --saved to draw.")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # Unused.
   ns = [int(n) for n in _NS.value]
   unknown = [r for r in _HOPFIELD.value if r not in hopfield.RULES]
   if unknown:
@@ -83,7 +83,7 @@ def main(argv):
     table1_lib.capacity_curves({}, saved, _SAVED_ROWS.value)  # Unknown rows: fail now.
   modern = None
   if _MODERN_HOPFIELD.value:
-    modern = lambda n: modern_hopfield_config.get_config(f"n={n}")
+    modern = lambda n: specs.load(f"modern_hopfield:n={n}")
   results = {}
   table = table1_lib.table1(ns, results, _WORKDIRS.value, _HOPFIELD.value, modern,
                             _NUM_BATCHES.value, _SEED.value, _BETA_BATCHES.value)

@@ -21,10 +21,11 @@ from absl import flags
 
 from ebmm_jax.training import metrics as metrics_lib
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 
-_WORKDIRS = flags.DEFINE_multi_string("workdir", [], "Training workdirs.")
+_WORKDIRS = run_flags.workdirs("Training workdirs.")
 _LABELS = flags.DEFINE_list("labels", [], "One label per workdir (default: its name).")
-_OUTPUT = flags.DEFINE_string("output", "training.png", "PNG to write.")
+_OUTPUT = run_flags.output("PNG to write.", default="training.png")
 _SMOOTH = flags.DEFINE_integer("smooth", 10, "Moving-average window over logged points.")
 _METRIC = flags.DEFINE_string(
     "metric", "score", "Logged metric to draw: score (x(K)'s, with the query's dotted) or "

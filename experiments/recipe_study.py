@@ -17,14 +17,13 @@ import os
 from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 from ebmm_jax.reporting import study
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 
-_STUDY = config_flags.DEFINE_config_file("study", None, "Study config file.",
-                                         lock_config=False)
-_WORKDIR = flags.DEFINE_string("workdir", None, "The study's folder.")
+_STUDY = run_flags.config("Study config file.", name="study", required=True, lock=False)
+_WORKDIR = run_flags.workdir("The study's folder.", required=True)
 _VARIANTS = flags.DEFINE_list("variants", [], "Train only these variants (default: all).")
 _BUDGET = flags.DEFINE_float("budget_secs", 0.0, "Training seconds per variant "
                              "(0: the study's budget_secs).")
@@ -33,17 +32,15 @@ _EVAL_BATCHES = flags.DEFINE_integer("eval_batches", 0, "Test batches per varian
 _EXPORT = flags.DEFINE_string(
     "export_dir", "", "Also copy the table, plot and each variant's evaluation, "
     "config and subsampled metrics here (e.g. a results folder).")
-_DATA_DIR = flags.DEFINE_string(
-    "data_dir", "", "The data folder of an image study (sets data.data_dir in "
+_DATA_DIR = run_flags.data_dir(
+    "The data folder of an image study (sets data.data_dir in "
     "every variant).")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False,
                                  "Only redraw the plot and table from what is trained.")
-flags.mark_flags_as_required(["study", "workdir"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # Unused.
   s = _STUDY.value
   variants = dict((name, list(overrides)) for name, overrides in s.variants)
   unknown = [v for v in _VARIANTS.value if v not in variants]

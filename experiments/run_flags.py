@@ -1,16 +1,114 @@
-"""Flags shared by the launchers that train-or-load several models and
-evaluate each (`sweep`, `correlated`, `noise_generalisation`).
+"""The launchers' flags, each common one defined here once.
 
-Each launcher imports the flags it uses from here, so the budget flags are
-spelled, documented and defaulted the same everywhere.
+A launcher declares the flags it takes by calling these functions at import,
+e.g. `_WORKDIR = run_flags.workdir("A training workdir.", required=True)`:
+a flag's name, type and parsing are the same in every launcher, and its help
+(and where it differs, its default) says what it means there. `cli.run` lists
+the declared flags in the launcher's --help.
+
+`config` is how every launcher takes a config: FILE[:VARIANTS], a config file
+or an installed config's name, loaded by `specs.load` (the package's one
+config loader), then `--config.section.field=value` overrides, each typed
+like its field.
 """
-from absl import flags
+from typing import List, Optional, Tuple
 
-TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 0.0,
-                                   "Training time per model (0: no limit).")
-TRAIN_STEPS = flags.DEFINE_integer(
-    "train_steps", 0, "Train each model to this many meta-steps (0: the "
-    "config's). With both budgets 0 the models are only loaded.")
-NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000,
-                                   "Random test batches per model and cell.")
-SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
+from absl import flags
+from ml_collections import config_flags
+
+from ebmm_jax.setups import specs
+
+_DECLARED: List[str] = []
+
+
+def declared() -> List[str]:
+  """The names of the flags declared through this module."""
+  return list(_DECLARED)
+
+
+def _declare(holder: flags.FlagHolder, required: bool = False) -> flags.FlagHolder:
+  _DECLARED.append(holder.name)
+  if required:
+    flags.mark_flag_as_required(holder.name)
+  return holder
+
+
+class _SpecParser(flags.ArgumentParser):
+  """FILE[:VARIANTS] -> its config, loaded by `specs.load`."""
+
+  def __init__(self, lock: bool):
+    self._lock = lock
+
+  def parse(self, argument):
+    config = specs.load(argument)
+    if self._lock:
+      config.lock()
+    return config
+
+  def flag_type(self):
+    return "config object"
+
+
+def config(help_text: str, name: str = "config", default: Optional[str] = None,
+           required: bool = False, lock: bool = True) -> flags.FlagHolder:
+  """--NAME=FILE[:VARIANTS] with --NAME.section.field=value overrides; its value
+  is the ConfigDict (locked unless `lock` is False: no new fields)."""
+  # ml_collections' config flag gives the typed overrides; the config itself
+  # is loaded by `specs.load`, as everywhere else.
+  holder = config_flags.DEFINE_config_file(name, None, help_text, lock_config=lock)
+  flags.FLAGS[name].parser = _SpecParser(lock)
+  if default is not None:
+    flags.FLAGS.set_default(name, default)
+  return _declare(holder, required)
+
+
+def spec_name(holder: flags.FlagHolder) -> str:
+  """The FILE[:VARIANTS] that a `config` flag was given."""
+  return config_flags.get_config_filename(flags.FLAGS[holder.name])
+
+
+def workdir(help_text: str, required: bool = False) -> flags.FlagHolder:
+  return _declare(flags.DEFINE_string("workdir", None, help_text), required)
+
+
+def workdirs(help_text: str, required: bool = False) -> flags.FlagHolder:
+  """--workdir, repeatable: a list."""
+  return _declare(flags.DEFINE_multi_string("workdir", [], help_text), required)
+
+
+def root(help_text: str, default: Optional[str] = None,
+         required: bool = False) -> flags.FlagHolder:
+  return _declare(flags.DEFINE_string("root", default, help_text), required)
+
+
+def output(help_text: str, default: str = "") -> flags.FlagHolder:
+  return _declare(flags.DEFINE_string("output", default, help_text))
+
+
+def output_dir(help_text: str) -> flags.FlagHolder:
+  return _declare(flags.DEFINE_string("output_dir", "", help_text))
+
+
+def data_dir(help_text: str, default: Optional[str] = "",
+             required: bool = False) -> flags.FlagHolder:
+  return _declare(flags.DEFINE_string("data_dir", default, help_text), required)
+
+
+def seed(help_text: str = "Evaluation seed.") -> flags.FlagHolder:
+  return _declare(flags.DEFINE_integer("seed", 12345, help_text))
+
+
+def num_batches(help_text: str, default: int = 1000) -> flags.FlagHolder:
+  return _declare(flags.DEFINE_integer("num_batches", default, help_text))
+
+
+def training_budget() -> Tuple[flags.FlagHolder, flags.FlagHolder]:
+  """(--train_seconds, --train_steps): how much longer each model of a
+  train-or-load launcher trains."""
+  seconds = flags.DEFINE_float("train_seconds", 0.0,
+                               "Training time per model (0: no limit).")
+  steps = flags.DEFINE_integer(
+      "train_steps", 0, "Train each model to this many meta-steps (0: the "
+      "config's). With both budgets 0 the models are only loaded.")
+  return _declare(seconds), _declare(steps)
+

@@ -34,9 +34,12 @@ from ebmm_jax.experiments import cli
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.reporting import table2
 
-_ROOT = flags.DEFINE_string("root", None, "Parent folder of the cells' workdirs.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "", "Where results go (default --root).")
-_DATA_DIR = flags.DEFINE_string("data_dir", "", "Sets data.data_dir of every cell.")
+_ROOT = run_flags.root("Parent folder of the cells' workdirs.", required=True)
+_OUTPUT_DIR = run_flags.output_dir("Where results go (default --root).")
+_DATA_DIR = run_flags.data_dir("Sets data.data_dir of every cell.")
+_TRAIN_SECONDS, _TRAIN_STEPS = run_flags.training_budget()
+_NUM_BATCHES = run_flags.num_batches("Random test batches per model and cell.")
+_SEED = run_flags.seed()
 _MODELS = flags.DEFINE_list("models", list(table2.MODELS),
                             f"Configs of the rows, of {list(table2.MODELS)}.")
 _DATASETS = flags.DEFINE_list("datasets", list(table2.DATASETS),
@@ -55,12 +58,10 @@ _VAE_GRID_BATCHES = flags.DEFINE_integer(
     "Training batches the VAE's grid search scores each step size γ on.")
 _VAE_NUM_BATCHES = flags.DEFINE_integer(
     "vae_num_batches", 0, "Test batches for the VAE (0: --num_batches).")
-flags.mark_flags_as_required(["root"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # Unused.
   if (_DIP_NUM_BATCHES.value < 1 or _VAE_NUM_BATCHES.value < 0
       or _DIP_NUM_QUERIES.value < 0 or _VAE_GRID_BATCHES.value < 1):
     raise app.UsageError(
@@ -78,10 +79,10 @@ def main(argv):
   cells = table2.cells(_MODELS.value, _DATASETS.value, _NOISES.value,
                        _VARIANT.value, _ROOT.value, overrides)
   results = table2.run_cells(
-      cells, run_flags.TRAIN_SECONDS.value, run_flags.TRAIN_STEPS.value,
-      run_flags.NUM_BATCHES.value, run_flags.SEED.value,
+      cells, _TRAIN_SECONDS.value, _TRAIN_STEPS.value,
+      _NUM_BATCHES.value, _SEED.value,
       num_batches_for={"deep_image_prior": _DIP_NUM_BATCHES.value,
-                       "vae": _VAE_NUM_BATCHES.value or run_flags.NUM_BATCHES.value},
+                       "vae": _VAE_NUM_BATCHES.value or _NUM_BATCHES.value},
       num_patterns_for={"deep_image_prior": _DIP_NUM_QUERIES.value},
       grid_search_batches=_VAE_GRID_BATCHES.value)
   # Read again now: another call may have added cells while this one ran.
@@ -90,7 +91,7 @@ def main(argv):
   text = (table2.markdown(results, *table2.present(results))
           + "\n\n" + table2.details(results) + "\n\n"
           f"Mean error per image [5th, 95th percentile] over every query of the "
-          f"test batches (seed {run_flags.SEED.value}); configs `MODEL:"
+          f"test batches (seed {_SEED.value}); configs `MODEL:"
           f"{_VARIANT.value},data=DATASET[,salt]`; the paper's models train up to "
           "2e6 steps on a GPU. *: told where the block is.\n")
   os.makedirs(out, exist_ok=True)

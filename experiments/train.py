@@ -14,18 +14,16 @@ SLURM clusters the processes find each other; elsewhere also pass
 --coordinator_address=HOST:PORT --num_processes=P --process_id=I.
 Only process 0 writes files.
 """
-from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 from ebmm_jax.training import parallel
 from ebmm_jax import training
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes everything.")
+_CONFIG = run_flags.config("Experiment config file.", required=True)
+_WORKDIR = run_flags.workdir("Where the run writes everything.", required=True)
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                  "Start a multi-process job (jax.distributed).")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", "",
@@ -35,12 +33,10 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index.")
 _RESTART = flags.DEFINE_bool(
     "restart", False, "Start a new run in a workdir that holds one: the old run's "
     "files are moved into WORKDIR/previous_<time>/ first (nothing is deleted).")
-flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # Unused.
   if _DISTRIBUTED.value or _COORDINATOR.value:
     parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
                                     _PROCESS_ID.value)

@@ -288,3 +288,35 @@ def test_energy_histogram_title_stays_inside_the_figure(tmp_path, monkeypatch):
   box = fig.axes[0].title.get_window_extent(renderer)
   assert box.x0 >= 0 and box.x1 <= fig.bbox.width
   assert fig.axes[0].get_title().replace("\n", " ") == title
+
+
+def test_training_level_and_the_sweep_table():
+  with pytest.raises(ValueError, match="cannot be placed on a block axis"):
+    analysis.training_level(analysis.with_distortion(
+        specs.load("omniglot_conv:runlocal"), "salt_and_pepper", 0.2), "block")
+  image = specs.load("omniglot_conv:runlocal")
+  assert analysis.training_level(analysis.with_distortion(image, "block", 6), "block") == 6
+  assert analysis.training_level(
+      analysis.with_distortion(image, "salt_and_pepper", 0.1), "salt_and_pepper") == 0.1
+  row = dict(model="EBMM (rnn)", label="d=2", memory_floats=34, num_patterns=4,
+             mean=1.5, p5=0.5, p95=2.5, query_mean=3.25, steps=3, train_seconds=7.4)
+  table = runs.sweep_markdown([row], "Hamming error")
+  assert "Hamming error x(K) [p5, p95]" in table.splitlines()[0]
+  assert "| EBMM (rnn) | d=2 | 34 | 4 |" in table and "| 3.25 | 3 | 7 |" in table
+
+
+def test_table3_points_and_table():
+  from ebmm_jax.reporting import table3  # pylint: disable=g-import-not-at-top
+  config = specs.load("omniglot_correlated:runlocal")
+  points = table3.points(config, ["4k", "5k"], "/runs")
+  assert [p.workdir for p in points] == ["/runs/uniform_mem_4k", "/runs/uniform_mem_5k",
+                                         "/runs/2class_mem_4k", "/runs/2class_mem_5k"]
+  assert [p.config.data.batch_classes for p in points] == [0, 0, 2, 2]
+  assert points[1].config.energy.memory_budget == 5 * 1024
+  with pytest.raises(ValueError, match="needs 2"):
+    table3.points(points[0].config, ["4k"], "/runs")
+  rows = [dict(mean=float(i), p5=0.0, p95=9.0, memory_floats=4000, query_mean=20.0)
+          for i in range(4)]
+  text = table3.table(rows, ["4k", "5k"])
+  assert "| uniform | 0.00" in text and "| 2 classes | 2.00" in text
+  assert "6.22" in text and "2.57" in text  # The paper's 2-class row.

@@ -16,6 +16,7 @@ import pytest
 
 from ebmm_jax.configs import image_base
 from ebmm_jax.reporting import evaluation
+from ebmm_jax.reporting import image_table
 from ebmm_jax import setups
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.training import parallel
@@ -214,23 +215,21 @@ def test_evaluation_and_figure(built, tmp_path):
 
 
 def test_transfer_config_keeps_the_trained_model(tmp_path):
-  from ebmm_jax.experiments import evaluate_images
   trained = _config("omniglot_conv", tmp_path, "runlocal,mem=300")
   trained = ml_collections.ConfigDict(trained.to_dict())  # As loaded.
   override = importlib.import_module("ebmm_jax.configs.mnist_transfer").get_config()
-  c = evaluate_images.evaluation_config(trained, override)
+  c = image_table.evaluation_config(trained, override)
   assert c.data.name == "mnist"
   assert c.data.data_dir == str(tmp_path)  # Empty in --config: the workdir's.
   assert c.data.image_size == 16  # The model's input size, not the override's.
   assert c.energy.to_dict() == trained.energy.to_dict()
   assert c.data.num_patterns == 64  # The protocol's N comes from --config.
-  c = evaluate_images.evaluation_config(trained, None, data_dir="/elsewhere")
+  c = image_table.evaluation_config(trained, None, data_dir="/elsewhere")
   assert c.data.name == "omniglot" and c.data.data_dir == "/elsewhere"
 
 
 def test_paper_references_match_the_protocol(tmp_path):
-  from ebmm_jax.experiments import evaluate_images
-  refs = evaluate_images.paper_references
+  refs = image_table.paper_references
   correlated = importlib.import_module("ebmm_jax.configs.omniglot_correlated")
   assert "Table 3): 6.22 at 4K, 2.57 at 5K" in refs(correlated.get_config())
   assert "uniform (Table 3): 7.18" in refs(correlated.get_config("uniform"))
@@ -240,3 +239,32 @@ def test_paper_references_match_the_protocol(tmp_path):
   assert "DAE 141.07" in refs(importlib.import_module(
       "ebmm_jax.configs.imagenet64").get_config())
   assert refs(importlib.import_module("ebmm_jax.configs.mnist_transfer").get_config()) == "-"
+
+
+def test_the_image_report_holds_the_table_note_and_record():
+  import types  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.setups import specs  # pylint: disable=g-import-not-at-top
+  config = image_table.with_split(specs.load("omniglot_conv:runlocal"), "test")
+  exp = types.SimpleNamespace(
+      config=config, model=types.SimpleNamespace(name="EBMM", memory_floats=300),
+      task=types.SimpleNamespace(score_name="Hamming error"))
+  summary = lambda m: dict(mean=m, p5=m / 2, p95=2 * m)
+  out = dict(summary=summary(4.0), query=summary(20.0), split="test",
+             per_iterate=np.array([8.0, 4.0]),
+             controls=dict(erase=summary(10.0),
+                           writing_off=dict(summary(16.0), per_iterate=[16.0, 16.0])))
+  text, record = image_table.report(exp, "runs/x", 7, out, 4, 3, 12345, None, 2.0, "cpu")
+  lines = text.splitlines()
+  assert lines[2].startswith("| EBMM | omniglot | test |")
+  assert "control: erase the distortion" in lines[3]
+  assert "control: writing off (T = 0)" in lines[4] and len(lines) == 6
+  assert "over every query of 3 random test batches (seed 12345)" in text
+  assert "(a shipped or saved memory)" in text and "x(1..K): 8.00, 4.00" in text
+  assert "Writing removes 75% of the unwritten model's error." in text
+  assert record["writing_gain"] == pytest.approx(0.75) and record["train_seconds"] == 0.0
+  assert record["per_iterate"] == [8.0, 4.0] and record["step"] == 7
+  assert record["writing_off"]["summary"] == summary(16.0)
+  text, record = image_table.report(exp, "runs/x", 7, dict(out, controls={}), 4, 3, 1,
+                                    12.34, 2.0, "cpu")
+  assert "12 s of training" in text and record["train_seconds"] == 12.3
+  assert "controls" not in record and "Writing removes" not in text

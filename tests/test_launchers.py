@@ -534,3 +534,59 @@ def test_interleaved_rounds_time_a_masked_step_beside_a_plain_one():
   assert all(t > 0 for t in out["step_s_median"])
   low, high = out["ratio_to_first_quartiles"][1]
   assert low <= out["ratio_to_first_median"][1] <= high
+
+
+# --- The shared flags (experiments/run_flags.py) ---------------------------------
+
+# Each launcher and the shared flags its --help must list.
+LAUNCHER_SHARED_FLAGS = {
+    "train": ["config", "workdir"],
+    "evaluate": ["workdir", "num_batches", "seed", "output"],
+    "evaluate_images": ["workdir", "config", "data_dir", "num_batches", "seed", "output"],
+    "sweep": ["config", "root", "output_dir", "data_dir", "train_seconds", "train_steps",
+              "num_batches", "seed"],
+    "correlated": ["config", "root", "output_dir", "train_seconds", "num_batches", "seed"],
+    "noise_generalisation": ["config", "workdir", "root", "output_dir", "data_dir",
+                             "train_seconds", "num_batches", "seed"],
+    "table2": ["root", "output_dir", "data_dir", "train_seconds", "num_batches", "seed"],
+    "benchmark": ["output", "data_dir"],
+    "energy_benchmark": ["output"],
+    "checkpoint_curve": ["workdir", "num_batches", "seed", "output"],
+    "energy_analysis": ["workdir", "num_batches", "data_dir", "seed", "output_dir"],
+    "plot_training": ["workdir", "output"],
+    "distortion_rate": ["output"],
+    "recipe_study": ["study", "workdir", "data_dir"],
+    "check_data": ["data_dir"],
+}
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHER_SHARED_FLAGS))
+def test_every_launcher_lists_its_shared_flags_in_help(launcher):
+  proc = subprocess.run([sys.executable, "-m", f"ebmm_jax.experiments.{launcher}", "--help"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  listed = proc.stdout[proc.stdout.index("\nflags:"):]
+  for flag in LAUNCHER_SHARED_FLAGS[launcher] + ["verbose"]:
+    assert f"--{flag}:" in listed or f"--[no]{flag}:" in listed, (launcher, flag)
+
+
+def test_a_config_flag_loads_an_installed_name_with_overrides_and_no_arguments(tmp_path):
+  """--config takes FILE or an installed name with variants (`specs.load`),
+  then typed --config.section.field=value overrides; any launcher refuses
+  positional arguments."""
+  driver = (
+      "import sys\n"
+      "from ebmm_jax.experiments import cli, run_flags\n"
+      "CONFIG = run_flags.config('A config.')\n"
+      "def main(argv):\n"
+      "  c = CONFIG.value\n"
+      "  print('LOADED', c.data.num_patterns, c.train.num_steps, c.is_locked)\n"
+      "cli.run(main)\n")
+  run = lambda *args: subprocess.run([sys.executable, "-c", driver, *args], cwd=tmp_path,
+                                     capture_output=True, text=True, timeout=120)
+  proc = run("--config=binary:runlocal,n=8", "--config.train.num_steps=7")
+  assert "LOADED 8 7 True" in proc.stdout, proc.stderr[-2000:]
+  proc = run("--config=binary:runlocal", "--config.train.num_steps", "9")
+  assert "LOADED 16 9 True" in proc.stdout, proc.stderr[-2000:]
+  proc = run("--config=binary:runlocal", "stray")
+  assert proc.returncode != 0 and "Unexpected arguments: ['stray']" in proc.stderr

@@ -10,12 +10,12 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
-from absl import app
 
 from ebmm_jax import setups
 from ebmm_jax.configs import omniglot_conv as omniglot_conv_config
 from ebmm_jax.data import images as image_data
 from ebmm_jax.data import omniglot as omniglot_files
+from ebmm_jax.reporting import image_table
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.training import workdir as workdir_lib
 from tests.test_image_data import _write_omniglot_zip
@@ -137,7 +137,6 @@ def test_split_fields_are_validated_naming_them(data_dir):
 
 
 def test_models_trained_before_the_split_are_scored_on_test_only(data_dir):
-  from ebmm_jax.experiments import evaluate_images  # pylint: disable=g-import-not-at-top
   saved = json.loads((_PRETRAINED / "omniglot-n4" / "config.json").read_text())
   saved["data"]["data_dir"] = str(data_dir)
   old = ml_collections.ConfigDict(saved)
@@ -145,17 +144,17 @@ def test_models_trained_before_the_split_are_scored_on_test_only(data_dir):
   exp = setups.build(old)
   assert exp.sample_test.split == "test"
   assert "whole train part" in image_setups.validation_seen_in_training(old)
-  with pytest.raises(app.UsageError, match="--split=validation: this model may have seen"):
-    evaluate_images.with_split(old, "validation")
-  assert evaluate_images.with_split(old, "").data.eval_split == "test"
+  with pytest.raises(ValueError, match="--split=validation: this model may have seen"):
+    image_table.with_split(old, "validation")
+  assert image_table.with_split(old, "").data.eval_split == "test"
   # A new run started from it has seen them too, through its source.
   new = _runlocal(data_dir, **{"train.init_from": "omniglot-n4"})
   reason = image_setups.validation_seen_in_training(new)
   assert "train.init_from='omniglot-n4'" in reason and "whole train part" in reason
-  with pytest.raises(app.UsageError, match="init_from"):
-    evaluate_images.with_split(new, "")
+  with pytest.raises(ValueError, match="init_from"):
+    image_table.with_split(new, "")
   assert image_setups.validation_seen_in_training(_runlocal(data_dir)) == ""
-  assert evaluate_images.with_split(_runlocal(data_dir), "test").data.eval_split == "test"
+  assert image_table.with_split(_runlocal(data_dir), "test").data.eval_split == "test"
 
 
 def test_a_run_saved_before_the_split_resumes_only_without_it():
@@ -168,12 +167,11 @@ def test_a_run_saved_before_the_split_resumes_only_without_it():
 
 
 def test_evaluate_images_reads_a_shipped_memory_by_name(data_dir):
-  from ebmm_jax.experiments import evaluate_images  # pylint: disable=g-import-not-at-top
-  config = evaluate_images.load_trained_config("omniglot-n4")
+  config = image_table.load_trained_config("omniglot-n4")
   assert config.data.num_patterns == 4 and "hold_out_validation" not in config.data
-  config = evaluate_images.evaluation_config(config, None, str(data_dir))
-  exp = setups.build(evaluate_images.with_split(config, ""))
-  step, meta_params = evaluate_images.load_model(exp, "omniglot-n4")
+  config = image_table.evaluation_config(config, None, str(data_dir))
+  exp = setups.build(image_table.with_split(config, ""))
+  step, meta_params = image_table.load_model(exp, "omniglot-n4")
   assert step == 3706 and exp.sample_test.split == "test"
   saved = np.load(_PRETRAINED / "omniglot-n4" / "meta_params.npz")
   leaves = jax.tree_util.tree_leaves(meta_params)

@@ -210,6 +210,17 @@ def with_distortion(config: ml_collections.ConfigDict, distortion: str,
   return c
 
 
+def training_level(config: ml_collections.ConfigDict, distortion: str) -> float:
+  """The level of `distortion` a model was trained at (Figure 9's axis): its
+  block side, or its salt-and-pepper rate. Raises ValueError for a model
+  trained with the other distortion."""
+  if config.data.distortion != distortion:
+    raise ValueError(f"A model trained with {config.data.distortion} noise "
+                     f"cannot be placed on a {distortion} axis.")
+  return (config.data.block_size if distortion == "block"
+          else config.data.noise_rate)
+
+
 def write_csv(path: str, rows: Sequence[Mapping[str, object]]) -> str:
   """Writes dict rows (all with the same keys) as CSV; returns `path`."""
   if not rows:

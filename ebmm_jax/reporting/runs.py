@@ -18,7 +18,9 @@ import ml_collections
 from absl import logging
 
 from ebmm_jax.configs import image_base
+from ebmm_jax.reporting import analysis
 from ebmm_jax.reporting import evaluation
+from ebmm_jax.reporting import tables
 from ebmm_jax import setups
 from ebmm_jax.core import meta
 from ebmm_jax.setups import specs
@@ -231,3 +233,78 @@ def sweep_points(config, mems, dynamic_sizes, root):
     c = specs.with_overrides(config, [f"energy.dynamic_size={d}"])
     points.append(Point(f"d={d}", c, os.path.join(root, f"d_{d}")))
   return points
+
+
+def sweep(models, mems, dynamic_sizes, root: str, train_seconds: float,
+          num_batches: int, seed: int, train_steps: int = 0):
+  """Figure 3's distortion-rate sweep of several models at the same points.
+
+  Args:
+    models: [(name, config)]: name None for the swept model itself (its points
+      in `root`), else a compared model (its points in `root/name`).
+    mems, dynamic_sizes, root: the points (`sweep_points`).
+    train_seconds, num_batches, seed, train_steps: as `evaluate_points`.
+
+  Returns:
+    (curves, rows, score_name): `curves[label]` = [(memory floats, summary)]
+    per model, labelled by its model (and energy) name; `rows`: every point's
+    row (`evaluate_points`) with its "model" label.
+  """
+  curves, all_rows, score_name = {}, [], ""
+  for name, c in models:
+    points = sweep_points(c, mems, dynamic_sizes,
+                          root if name is None else os.path.join(root, name))
+    rows = evaluate_points(points, train_seconds, num_batches, seed,
+                           train_steps=train_steps)
+    exp = setups.build(points[0].config)
+    score_name = score_name or exp.task.score_name
+    label = exp.model.name + (f" ({c.energy.name})" if "energy" in c else "")
+    for r in rows:
+      r["model"] = label
+    curves[label] = [(r["memory_floats"], r["summary"]) for r in rows]
+    all_rows += rows
+  return curves, all_rows, score_name
+
+
+def sweep_markdown(rows, score_name: str) -> str:
+  """The sweep's rows (`sweep`) as a Markdown table."""
+  header = ["model", "point", "memory (floats)", "N", f"{score_name} x(K) [p5, p95]",
+            "query", "meta-steps", "training (s)"]
+  return tables.markdown(header, [
+      [r.get("model", "EBMM"), r["label"], r["memory_floats"], r["num_patterns"],
+       tables.cell(r),
+       f"{r['query_mean']:.2f}", r["steps"], f"{r['train_seconds']:.0f}"]
+      for r in rows])
+
+
+def noise_generalisation(models, distortion: str, levels: Sequence[float],
+                         num_batches: int, seed: int):
+  """Figure 9: each trained model read at every level of `distortion`.
+
+  Args:
+    models: [(label, trained level, config, workdir)]: models already
+      trained (or to be loaded as they are).
+    distortion: "block" or "salt_and_pepper" (`analysis.with_distortion`).
+    levels: the levels read at, e.g. block sides in pixels.
+    num_batches, seed: the same random test batches for every cell.
+
+  Returns:
+    (rows, curves, query_curve): one row per model and level;
+    `curves[label]` = [(level, summary)]; `query_curve[level]`: the distorted
+    queries' own error (the same queries for every model).
+  """
+  rows, curves, query_curve = [], {}, {}
+  for label, trained_level, config, workdir in models:
+    meta_params, step = train_or_load(config, workdir)
+    for level in levels:
+      c = analysis.with_distortion(config, distortion, level)
+      # Cached in the workdir per (step, distortion, level, batches, seed):
+      # adding a model or a level re-scores only the new cells.
+      out = evaluate_cached(Point(f"{label}, read at {level:g}", c, workdir),
+                            meta_params, step, c.data.num_patterns, num_batches, seed)
+      rows.append(dict(model=label, trained_level=trained_level, level=level,
+                       mean=out["mean"], p5=out["p5"], p95=out["p95"],
+                       query_mean=out["query_mean"], steps=step, workdir=workdir))
+      curves.setdefault(label, []).append((level, out["summary"]))
+      query_curve[level] = out["query"]
+  return rows, curves, query_curve
