@@ -167,6 +167,29 @@ def get_base_config() -> ml_collections.ConfigDict:
   return c
 
 
+# A step budget no time-budgeted run reaches: the seconds end it.
+UNBOUNDED_STEPS = 100_000_000
+
+
+def recipe(c: ml_collections.ConfigDict, seconds: float) -> None:
+  """The meta-training recipe of the recipe study (docs/results/recipe.md),
+  shared by every `cpu`/`gpu` variant, for a `seconds` training budget:
+  EBMM's writing rates, alpha, beta and read step sizes in log space with
+  their own learning rate 3e-2; both learning rates at their peak for 80% of
+  the budget, then 10x lower, on the seconds clock (a slower machine makes
+  fewer steps but always ends at the low rate: a constant rate stops falling
+  at its noise floor, and a late drop beat a cosine at the same budget)."""
+  if "memory" in c:  # EBMM's rates (a baseline has none).
+    c.memory.rates = "log"
+    c.optim.rate_learning_rate = 3e-2
+  c.optim.schedule = "drop"
+  c.optim.drop_at = 0.8
+  c.optim.final_fraction = 0.1
+  c.optim.clock = "seconds"
+  c.train.max_seconds = float(seconds)
+  c.train.num_steps = UNBOUNDED_STEPS  # The time budget ends the run.
+
+
 def runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrinks a config to a seconds-scale run (tests, smoke checks)."""
   c.train.num_steps = 20

@@ -94,21 +94,8 @@ def cpu(c: ml_collections.ConfigDict, hidden_size: int,
   c.train.checkpoint_every_secs = 120.0
 
 
-def recipe(c: ml_collections.ConfigDict, seconds: float) -> None:
-  """The binary-strings recipe (RESULTS.md) for a `seconds` training budget:
-  writing rates, alpha, beta and the read step sizes in log space with their
-  own learning rate 3e-2; both learning rates at their peak for 80% of the
-  budget, then 10x lower, on the seconds clock (a slower machine makes fewer
-  steps but always ends at the low rate)."""
-  if "memory" in c:  # EBMM's rates (a baseline has none).
-    c.memory.rates = "log"
-    c.optim.rate_learning_rate = 3e-2
-  c.optim.schedule = "drop"
-  c.optim.drop_at = 0.8
-  c.optim.final_fraction = 0.1
-  c.optim.clock = "seconds"
-  c.train.max_seconds = float(seconds)
-  c.train.num_steps = 100_000_000  # The time budget ends the run.
+# The binary-strings recipe, written once (configs/base.py).
+recipe = base.recipe
 
 
 def gpu(c: ml_collections.ConfigDict) -> None:
