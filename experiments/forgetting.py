@@ -29,14 +29,15 @@ from ebmm_jax import training
 from ebmm_jax.baselines import hopfield
 from ebmm_jax.core import meta
 from ebmm_jax.experiments import cli
+from ebmm_jax.experiments import run_flags
 from ebmm_jax.reporting import forgetting
+from ebmm_jax.reporting import table1
 from ebmm_jax.setups import configuration
 from ebmm_jax.setups import experiment as experiment_lib
 from ebmm_jax.setups import specs
 from ebmm_jax.training import metrics as metrics_lib
 
-_WORKDIRS = flags.DEFINE_multi_string(
-    "workdir", [], "Training workdir(s): EBMM, or a learned Table 1 baseline.")
+_WORKDIRS = run_flags.workdirs("Training workdir(s): EBMM, or a learned Table 1 baseline.")
 _CHUNKS = flags.DEFINE_string(
     "chunks", "", "Chunk sizes of the stream, e.g. 16,16,16,16 (default: the first "
     "EBMM workdir's memory.stream_chunks).")
@@ -49,11 +50,11 @@ _BETA_BATCHES = flags.DEFINE_integer(
     "beta_batches", 100, "Training batches on which the modern Hopfield β is tuned.")
 _PATTERN_DIM = flags.DEFINE_integer(
     "pattern_dim", 128, "Bits per pattern when no workdir sets the data.")
-_NUM_BATCHES = flags.DEFINE_integer("num_batches", 1000, "Random test batches.")
+_NUM_BATCHES = run_flags.num_batches("Random test batches.")
 _BATCHES_PER_CALL = flags.DEFINE_integer("batches_per_call", 50,
                                          "Memories written per jitted call.")
-_SEED = flags.DEFINE_integer("seed", 12345, "Evaluation seed.")
-_OUTPUT = flags.DEFINE_string("output", "", "Also write the Markdown table here.")
+_SEED = run_flags.seed()
+_OUTPUT = run_flags.output("Also write the Markdown table here.")
 _JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
 _FIGURE = flags.DEFINE_string("figure", "", "Also draw error per chunk (a PNG) here.")
 
@@ -69,8 +70,7 @@ def _loaded(workdirs):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # Checked by cli.run.
   unknown = [r for r in _HOPFIELD.value if r not in hopfield.RULES]
   if unknown:
     raise app.UsageError(f"Unknown Hopfield rule(s) {unknown}; known: {list(hopfield.RULES)}.")
@@ -102,6 +102,7 @@ def main(argv):
       curve = forgetting.sequential_curve(exp, params, batches, chunks,
                                           _BATCHES_PER_CALL.value)
     curve["workdir"] = workdir
+    curve["training"] = table1.training_record(workdir)  # Meta-steps and seconds.
     curves[f"{exp.model.name} ({workdir})"] = curve
   for rule in _HOPFIELD.value:
     name = hopfield.RULE_NAMES[rule]

@@ -67,14 +67,17 @@ def training_record(workdir: str) -> Dict[str, object]:
   if not rows:
     return dict(steps=0, seconds=None)
   steps = int(rows[-1]["step"])
+  # The training process's CPU seconds over every leg (`train.seconds="cpu"`
+  # runs and every run since it was logged); None before.
+  cpu = rows[-1].get("train_cpu_seconds")
   if not all("session_seconds" in r for r in rows):
-    return dict(steps=steps,
+    return dict(steps=steps, cpu_seconds=cpu,
                 seconds=rows[-1]["time"] - rows[0]["time"] if len(rows) > 1 else None)
   sessions = {}
   for r in rows:
     start = r.get("session_started")
     sessions[start] = max(sessions.get(start, 0.0), r["session_seconds"])
-  return dict(steps=steps, seconds=sum(sessions.values()))
+  return dict(steps=steps, seconds=sum(sessions.values()), cpu_seconds=cpu)
 
 
 def _load(workdirs: Sequence[str]):
