@@ -33,10 +33,10 @@ from typing import List, Sequence, Tuple, Union
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The core tests that existed before the references (the "before" score) ...
-BEFORE_TESTS = ("tests/test_memory.py", "tests/test_meta.py", "tests/test_hopfield.py",
-                "tests/test_baselines.py")
+BEFORE_TESTS = ("tests/core/test_memory.py", "tests/core/test_meta.py",
+                "tests/baselines/test_hopfield.py", "tests/baselines/test_baselines.py")
 # ... and with them, first because they fail fastest.
-AFTER_TESTS = ("tests/test_references.py", "tests/test_baseline_references.py",
+AFTER_TESTS = ("tests/core/test_references.py", "tests/baselines/test_baseline_references.py",
                *BEFORE_TESTS)
 # Not copied: version control, environments, caches and run outputs.
 IGNORED = (".git", ".venv", "__pycache__", ".pytest_cache", "runs", "workdirs",

@@ -10,7 +10,7 @@ import pytest
 from ebmm_jax.reporting import runs
 from ebmm_jax.reporting import study
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_error_at_budgets_is_the_mean_over_the_last_fifth():

@@ -1,6 +1,9 @@
-"""One smoke test over every registered memory: EBMM and each Table 1
-baseline go through the same interface (`MemoryModel`): init, meta-training
-with a save and a restore, and an evaluation. Tiny configs (D = 16)."""
+"""The smoke test every model runs: EBMM and each registered baseline
+(`baselines/registry.py`) go through the same interface (`MemoryModel`):
+init, meta-training with a checkpoint, a restore, finite losses, and an
+evaluation. Binary-strings models on tiny configs (D = 16); the image
+baselines (Table 2) on real Omniglot (runlocal). The model lists are read
+from the registry, so a newly registered baseline runs it too."""
 import jax
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ from ebmm_jax.training import checkpoint
 from ebmm_jax.training import metrics
 from ebmm_jax.training import parallel
 from tests import helpers
-from tests import test_baselines
+from tests.baselines import test_baselines
 
 # Every memory the binary-strings setup builds: EBMM and Table 1's baselines;
 # and the image baselines (Table 2), on real data.
@@ -88,8 +91,11 @@ def test_image_baseline_trains_resumes_evaluates_on_real_data(name, data_dir, tm
   state = training.train(specs.load(f"{name}:runlocal", overrides + ["train.num_steps=31"]),
                          str(tmp_path), mesh)
   assert int(state.step) == 31
+  saved = checkpoint.list_checkpoints(training.checkpoint_dir(str(tmp_path)))
+  assert [s for s, _ in saved][-1] == 31
   rows = metrics.read_metrics(str(tmp_path))
   assert [r["step"] for r in rows] == list(range(1, 32))
+  assert all(np.isfinite(r["meta_loss"]) for r in rows)
   first, last = np.mean([r["meta_loss"] for r in rows[:5]]), np.mean(
       [r["meta_loss"] for r in rows[-5:]])
   if name == "deep_image_prior":  # Not meta-trained: it fits each query anew.

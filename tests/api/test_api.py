@@ -60,7 +60,7 @@ def test_write_and_read_equal_the_pure_core(exp, meta_params, batch, written):
                                                queries, known, exp.task.box)
   assert iterates.shape == (K, N, D)
   chex.assert_trees_all_close(mem.written, ref_written, rtol=1e-5, atol=1e-6)
-  del ref_losses  # The writing loss is the core's (tests/test_memory.py).
+  del ref_losses  # The writing loss is the core's (tests/core/test_memory.py).
   np.testing.assert_allclose(iterates, ref_iterates, rtol=1e-5, atol=1e-6)
   # Writing and reading did something (the comparison is not of two no-ops).
   assert not np.allclose(iterates[-1], queries)

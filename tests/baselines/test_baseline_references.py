@@ -4,7 +4,7 @@ Each reference is written from the baseline's paper (and the equations its
 module docstring commits to), in float64 NumPy with plain loops over the
 patterns written, and reads the weights from the model's own parameters,
 perturbed at random so that no bias is zero and no rate sits at its
-initial value. Tiny sizes (D = 16) as in tests/test_baselines.py.
+initial value. Tiny sizes (D = 16) as in tests/baselines/test_baselines.py.
 """
 import haiku as hk
 import jax
@@ -15,7 +15,7 @@ import pytest
 from ebmm_jax import setups
 from ebmm_jax.baselines import common
 from ebmm_jax.data import binary_strings
-from tests import test_baselines
+from tests.baselines import test_baselines
 
 DIM = test_baselines.DIM
 

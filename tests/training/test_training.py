@@ -22,7 +22,7 @@ from ebmm_jax import training
 from ebmm_jax.training import workdir as workdir_lib
 from tests import helpers
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _config(num_steps, **overrides):

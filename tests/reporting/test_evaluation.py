@@ -11,7 +11,7 @@ from ebmm_jax.core import meta
 from ebmm_jax.data import binary_strings
 from tests import helpers
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_evaluate_scores_every_query_of_every_batch():

@@ -27,7 +27,7 @@ from ebmm_jax import training
 from tests import helpers
 from tests import references
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _run(args, timeout=300, env_extra=None):

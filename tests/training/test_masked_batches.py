@@ -226,7 +226,7 @@ def test_capacity_curves_read_results_and_saved_rows():
 @pytest.mark.slow
 def test_one_workdir_fills_the_row_without_asterisks(tmp_path):
   import json
-  from tests import test_launchers
+  from tests.experiments import test_launchers
   config = helpers.tiny_config(**{"data.num_patterns": 8, "train.num_steps": 3,
                                   "data.num_patterns_per_memory": "uniform",
                                   "train.log_every": 1,

@@ -107,7 +107,7 @@ def test_a_second_trainer_is_refused(tmp_path):
 def test_a_killed_trainer_does_not_leave_the_workdir_locked(tmp_path):
   code = ("import sys, time; from ebmm_jax.training import workdir as w\n"
           "with w.lock(sys.argv[1]):\n  print('locked', flush=True); time.sleep(600)\n")
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=root,
                           stdout=subprocess.PIPE, text=True)
   try:

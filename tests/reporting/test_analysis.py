@@ -28,7 +28,7 @@ from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from tests import helpers
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _run(args, timeout=300):

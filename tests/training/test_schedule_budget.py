@@ -14,7 +14,7 @@ from ebmm_jax.setups import configuration
 from ebmm_jax.setups import specs
 from tests import helpers
 
-_PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "ebmm_jax" / "pretrained"
+_PRETRAINED = pathlib.Path(__file__).resolve().parents[2] / "ebmm_jax" / "pretrained"
 
 
 def test_a_step_budget_on_the_seconds_clock_is_refused_naming_the_fields():

@@ -34,7 +34,7 @@ from ebmm_jax.training import parallel
 from tests import helpers
 
 PORTS = ("nnx", "equinox")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # (sum, sum of squares) of each meta-parameter after 20 meta-steps of
 # `helpers.tiny_experiment()` on one device (`_train`), computed with the code

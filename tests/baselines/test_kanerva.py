@@ -1,7 +1,7 @@
 """The Dynamic Kanerva Machine baseline (`ebmm_jax/baselines/kanerva.py`):
 its memory update against the Bayesian closed form, write/read shapes and
 memory accounting on images (its meta-training on Omniglot is in
-tests/test_smoke.py), and the binary-strings DKM of Table 1 against a NumPy
+tests/setups/test_smoke.py), and the binary-strings DKM of Table 1 against a NumPy
 reference, its budget, and its meta-training. Tiny configs; one compilation
 per function."""
 import jax

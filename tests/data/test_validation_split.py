@@ -18,9 +18,9 @@ from ebmm_jax.data import omniglot as omniglot_files
 from ebmm_jax.reporting import image_table
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.training import workdir as workdir_lib
-from tests.test_image_data import _write_omniglot_zip
+from tests.data.test_image_data import _write_omniglot_zip
 
-_PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "ebmm_jax" / "pretrained"
+_PRETRAINED = pathlib.Path(__file__).resolve().parents[2] / "ebmm_jax" / "pretrained"
 
 
 def _rows(images: np.ndarray):
@@ -182,7 +182,8 @@ def test_every_evaluator_refuses_validation_for_a_model_that_saw_it(data_dir):
   """`evaluation.evaluate`, under every launcher, sweep and study."""
   import dataclasses  # pylint: disable=g-import-not-at-top
   from ebmm_jax.reporting import evaluation  # pylint: disable=g-import-not-at-top
-  from tests.test_image_controls import _nearest_stored_memory  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from tests.reporting.test_image_controls import _nearest_stored_memory
   exp = setups.build(_runlocal(data_dir, **{"train.init_from": "omniglot-n4"}))
   exp = dataclasses.replace(exp, model=_nearest_stored_memory(), energy=None)
   with pytest.raises(ValueError, match="Cannot score the validation split.*omniglot-n4"):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "RESULTS.md"
 RAW = ROOT / "docs" / "results"
 PAGES = [RESULTS] + sorted(RAW.glob("*.md"))
