@@ -21,7 +21,6 @@ import os
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jax
-import ml_collections
 from absl import logging
 
 from ebmm_jax import setups

@@ -22,7 +22,6 @@ from ebmm_jax.setups import specs
 from ebmm_jax.training import checkpoint
 from ebmm_jax import setups
 from ebmm_jax.training import parallel
-from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from tests import helpers
 from tests import references
