@@ -135,6 +135,32 @@ def _as_numpy(tree: Any) -> Any:
   return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
 
 
+def _names(key_path) -> str:
+  """A leaf's path as names ("meta_params/write/init_memory/..."), the same
+  for a NamedTuple field, a dict key and a sequence index as saved."""
+  parts = []
+  for k in key_path:
+    for attr in ("name", "key", "idx"):
+      if hasattr(k, attr):
+        parts.append(str(getattr(k, attr)))
+        break
+  return "/".join(parts)
+
+
+def _matched_by_name(path: str, saved: Any, template: Any) -> Any:
+  """The arrays of `saved` (a tree as stored) in the structure of `template`,
+  matched by their names; ValueError unless both hold the same arrays."""
+  arrays = {_names(p): v for p, v in jax.tree_util.tree_flatten_with_path(saved)[0]}
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+  wanted = [_names(p) for p, _ in leaves]
+  missing, extra = sorted(set(wanted) - set(arrays)), sorted(set(arrays) - set(wanted))
+  if missing or extra:
+    raise ValueError(f"checkpoint {path} does not hold this model's arrays (missing: "
+                     f"{missing[:3]}, not in this model: {extra[:3]}).")
+  return _check_like(path, jax.tree_util.tree_unflatten(treedef, [arrays[w] for w in wanted]),
+                     template)
+
+
 def _check_like(path: str, restored: Any, template: Any) -> Any:
   """`restored` in the structure and dtypes of `template`, or ValueError."""
   leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
@@ -159,8 +185,15 @@ def load(path, template: Any) -> Any:
     # The item's handler, not a CheckpointManager: restoring then involves no
     # other process (a manager synchronises every process of a job).
     ocp = _ocp()
-    restored = ocp.StandardCheckpointHandler().restore(
-        p / _ITEM, args=ocp.args.StandardRestore(_as_numpy(template)))
+    handler = ocp.StandardCheckpointHandler()
+    try:
+      restored = handler.restore(p / _ITEM, args=ocp.args.StandardRestore(_as_numpy(template)))
+    except ValueError:
+      # Written before the model gained an optional, still-empty field (a
+      # NamedTuple field that is None, e.g. `WriteParams.forgetting` when
+      # streams are off), which the library's tree comparison counts as a
+      # mismatch: read the checkpoint as saved and match arrays by name.
+      return _matched_by_name(str(p), handler.restore(p / _ITEM), template)
     return _check_like(str(p), restored, template)
   leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
   with np.load(io.BytesIO(p.read_bytes()), allow_pickle=False) as data:

@@ -176,3 +176,35 @@ def test_init_from_a_saved_memory_or_a_shipped_one(tmp_path):
       pretrained.directory("omniglot-n4"), pretrained.PARAMS_FILE)
   assert os.path.isfile(pretrained.saved_params("omniglot-n4"))
   assert pretrained.saved_params(str(tmp_path / "tuned")) is None  # A workdir.
+
+
+def test_a_checkpoint_from_before_an_optional_field_existed_still_loads(tmp_path):
+  # Models gain optional meta-parameters that are None when switched off
+  # (WriteParams.n_exponent, .forgetting): checkpoints written before the
+  # field existed must still resume and evaluate.
+  from typing import NamedTuple, Optional, Any  # pylint: disable=g-import-not-at-top
+
+  class Old(NamedTuple):
+    a: Any
+    b: Any
+
+  class New(NamedTuple):
+    a: Any
+    b: Any
+    c: Optional[Any] = None
+
+  saved = {"p": Old(np.arange(3.0, dtype=np.float32), {"w": np.ones((2, 2), np.float32)}),
+           "step": np.asarray(7, np.int32)}
+  path = checkpoint.save(tmp_path / "ckpt", 7, saved)
+  template = {"p": New(np.zeros(3, np.float32), {"w": np.zeros((2, 2), np.float32)}),
+              "step": np.asarray(0, np.int32)}
+  loaded = checkpoint.load(path, template)
+  assert isinstance(loaded["p"], New) and loaded["p"].c is None
+  np.testing.assert_array_equal(loaded["p"].a, [0.0, 1.0, 2.0])
+  np.testing.assert_array_equal(loaded["p"].b["w"], np.ones((2, 2)))
+  assert int(loaded["step"]) == 7
+  # A model that really needs an array the checkpoint lacks is refused.
+  needs_c = {"p": New(np.zeros(3, np.float32), {"w": np.zeros((2, 2), np.float32)},
+                      np.zeros(1, np.float32)), "step": np.asarray(0, np.int32)}
+  with pytest.raises(ValueError):
+    checkpoint.load(path, needs_c)
