@@ -163,7 +163,7 @@ class Memory:
   @classmethod
   def pretrained(cls, name: str) -> "Memory":
     """A trained memory that ships with the package, by name (`PRETRAINED`):
-    e.g. `Memory.pretrained("binary-n64")`, or `"binary-all-n"` (one memory
+    e.g. `Memory.pretrained("binary-n64")`, or `"binary"` (one memory
     for every N from 1 to 96); `docs/pretrained.md` has their
     training and their test errors."""
     return cls.load(pretrained_lib.directory(name))
@@ -246,7 +246,7 @@ class Memory:
       patterns: N >= 1 finite float patterns of shape `task.pattern_shape`,
         inside the data's box `task.box` (e.g. ±1 strings, images in [0, 1]).
         The memory serves the N it was meta-trained to write (`trained_ns`:
-        every N from 1 to 96 for the shipped `binary-all-n` memory, one N
+        every N from 1 to 96 for the shipped `binary` memory, one N
         for the others); other N work, less well.
     """
     patterns = self._check_batch("patterns", patterns, in_box=True)

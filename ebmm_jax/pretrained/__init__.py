@@ -4,9 +4,9 @@ and usable as a starting point for training (`train.init_from=omniglot-n4`)."""
 import os
 from typing import Optional
 
-# "binary-all-n": one memory for every N from 1 to 96 (`configs/binary.py:cpu,all_n`,
-# the first leg of its training; docs/pretrained.md).
-NAMES = ("binary-all-n", "binary-n16", "binary-n64", "omniglot-n4", "omniglot-n64")
+# "binary": one memory for every N from 1 to 96 (`configs/binary.py:cpu,all_n`,
+# after two legs of its training, 100 CPU minutes; docs/pretrained.md).
+NAMES = ("binary", "binary-n16", "binary-n64", "omniglot-n4", "omniglot-n64")
 CONFIG_FILE = "config.json"
 PARAMS_FILE = "meta_params.npz"
 
