@@ -5,8 +5,9 @@ The package, along the data flow of a run:
   configs/     (installed as ebmm_jax.configs) ml_collections configs
   setups/      config -> Experiment: validation, energy or baseline, task, samplers
   data/        the datasets' loaders (binary strings, Omniglot, MNIST, CIFAR-10, ImageNet)
-  core/        pure JAX: distortion, write (Eq. 3-4), read (Eq. 1), meta-loss and
-               meta-step (Eq. 2, 5), the MemoryModel interface
+  core/        pure JAX: distortion, write (Eq. 3-4), read (Eq. 1), the meta-loss
+               (Eq. 2, 5), the MemoryModel interface
+  training/    (also) the train state and the one meta-step (Eq. 5), the optimiser
   energies/    the energy networks (Appendix C); baselines/: the other memories
   training/    the jitted data-parallel loop, checkpoints, metrics, workdir guards
   reporting/   evaluation protocols, Table 1, analyses, plots
