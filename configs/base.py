@@ -116,6 +116,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   # Streams: each chunk's weight in the meta-loss, "uniform" (every pattern
   # alike) or one positive number per chunk, oldest first, e.g. "1,1,2,4".
   c.memory.stream_loss_weights = "uniform"
+  # Streams: "full" meta-gradient through every chunk's write, or "truncated"
+  # (each chunk starts from a constant memory; no gradient through the chunks
+  # before it).
+  c.memory.stream_gradient = "full"
   c.memory.read_step_size_init = 1.0  # γ(1), Appendix B.3.
   c.memory.read_step_decay_init = 0.9  # σ(η(k)): γ(k) = γ(k-1) σ(η(k)) at init.
   c.memory.read_momentum_init = 0.5  # ψ(1), Nesterov momentum (B.2).

@@ -51,6 +51,10 @@ PROJECTION_GRADIENTS = ("clip", "straight_through")
 N_SCALINGS = ("mean", "sum", "learned")
 
 
+# How the meta-gradient flows between the chunks of a stream (`Rule.stream_gradient`).
+STREAM_GRADIENTS = ("full", "truncated")
+
+
 class Rule(NamedTuple):
   """Choices of the write and read rules that change their result.
 
@@ -66,13 +70,21 @@ class Rule(NamedTuple):
   write_steps: int = 0  # T when the writing rates are shared over steps; 0: their shape's.
   n_scaling: str = "mean"  # N_SCALINGS: how the writing rates depend on n.
   reference_n: int = 0  # n_ref of "sum" and "learned" (the largest N trained); 0: 1.
+  # STREAM_GRADIENTS: "full" differentiates through every chunk's write;
+  # "truncated" holds the memory a chunk starts from constant (the
+  # meta-gradient of chunk c's write reaches θ̄ and λ through its forgetting,
+  # not through the chunks before it), like truncated backpropagation
+  # through time.
+  stream_gradient: str = "full"
 
   def check(self) -> "Rule":
     for name, value, known in (("rates", self.rates, RATE_PARAMETRISATIONS),
                                ("read_start", self.read_start, READ_STARTS),
                                ("projection_gradient", self.projection_gradient,
                                 PROJECTION_GRADIENTS),
-                               ("n_scaling", self.n_scaling, N_SCALINGS)):
+                               ("n_scaling", self.n_scaling, N_SCALINGS),
+                               ("stream_gradient", self.stream_gradient,
+                                STREAM_GRADIENTS)):
       if value not in known:
         raise ValueError(f"Rule.{name}={value!r} is not one of {known}.")
     return self
@@ -494,6 +506,8 @@ def stream_write(energy_apply: EnergyApply, static: hk.Params,
 
   def chunk_write(memory, inputs):
     x, m = inputs if masks is not None else (inputs, None)
+    if rule.stream_gradient == "truncated":
+      memory = jax.lax.stop_gradient(memory)
     written, losses = write(energy_apply, static, write_params, x, loops, rule,
                             mask=m, memory=forget(write_params, memory))
     if m is not None:  # Padding only: nothing arrived, nothing is forgotten.

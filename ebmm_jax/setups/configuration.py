@@ -83,7 +83,8 @@ def _validate_ebmm_memory(c: ml_collections.ConfigDict, need) -> None:
                        ("write_rate_sharing", meta.WRITE_RATE_SHARING),
                        ("read_start", memory_lib.READ_STARTS),
                        ("projection_gradient", memory_lib.PROJECTION_GRADIENTS),
-                       ("n_scaling", memory_lib.N_SCALINGS)):
+                       ("n_scaling", memory_lib.N_SCALINGS),
+                       ("stream_gradient", memory_lib.STREAM_GRADIENTS)):
     if field in m:
       need(m[field] in known, f"memory.{field}={m[field]!r} must be one of {list(known)}.")
   need(m.get("iterate_anneal_steps", 0) >= 0,

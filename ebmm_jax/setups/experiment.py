@@ -94,6 +94,7 @@ def rule_of(config: ml_collections.ConfigDict) -> memory_lib.Rule:
       projection_gradient=m.get("projection_gradient", "clip"),
       write_steps=m.write_steps if shared_steps else 0,
       n_scaling=m.get("n_scaling", "mean"),
+      stream_gradient=m.get("stream_gradient", "full"),
       # n_ref: the largest N the model writes at once in training (the padded
       # size; a stream's largest chunk).
       reference_n=max(stream) if stream else config.data.num_patterns)

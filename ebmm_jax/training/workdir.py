@@ -73,7 +73,7 @@ def _implied_defaults() -> Dict[str, object]:
               "data.train_num_patterns": "",
               "data.num_patterns_per_memory": "", "data.padded_sizes": "",
               # Streams (memory.stream_chunks, memory.forget_init: meta.Init).
-              "memory.stream_loss_weights": "uniform",
+              "memory.stream_loss_weights": "uniform", "memory.stream_gradient": "full",
               "train.seconds": "wall"})
   return out
 

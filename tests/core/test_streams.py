@@ -102,6 +102,43 @@ def test_a_learned_lambda_between_chunks_matches_the_literal_loop_also_unequal_c
                                 rtol=2e-5, atol=1e-6)
 
 
+def test_a_truncated_stream_gradient_stops_at_each_chunk_s_start():
+  # Same memory forwards; the meta-gradient equals a literal loop that holds
+  # each chunk's starting memory constant, and differs from the full one.
+  exp = helpers.tiny_experiment(**STREAM)
+  lam = 0.6
+  mp = _with_forgetting(exp.init_meta_params(jax.random.PRNGKey(0)),
+                        float(memory_lib.logit(lam)))
+  x = _patterns()
+  truncated = exp.rule._replace(stream_gradient="truncated")
+
+  def loop_truncated(mp):
+    theta, start = None, 0
+    for size in CHUNKS:
+      if theta is not None:
+        theta = jax.tree_util.tree_map(
+            lambda t, t0: t0 + lam * (jax.lax.stop_gradient(t) - t0), theta,
+            mp.write.init_memory)
+      theta, _ = meta.write(exp.energy.apply, mp, x[start:start + size], rule=exp.rule,
+                            memory=theta)
+      start += size
+    return theta
+
+  total = lambda tree: sum(jnp.sum(jnp.sin(l)) for l in jax.tree_util.tree_leaves(tree))
+  stream = lambda rule: lambda mp: meta.stream_write(exp.energy.apply, mp, x, CHUNKS,
+                                                     rule=rule)[0]
+  chex.assert_trees_all_close(stream(truncated)(mp), stream(exp.rule)(mp), rtol=1e-6)
+  g_truncated = jax.grad(lambda mp: total(stream(truncated)(mp)))(mp)
+  g_loop = jax.grad(lambda mp: total(loop_truncated(mp)))(mp)
+  g_full = jax.grad(lambda mp: total(stream(exp.rule)(mp)))(mp)
+  leaves = lambda g: jax.tree_util.tree_leaves(g.write.init_memory)
+  chex.assert_trees_all_close(leaves(g_truncated), leaves(g_loop), rtol=2e-4, atol=1e-6)
+  assert not np.allclose(leaves(g_truncated)[0], leaves(g_full)[0], rtol=1e-3)
+  # ... and λ still learns (its gradient comes through each chunk's forgetting).
+  assert float(jnp.max(jnp.abs(jnp.stack(jax.tree_util.tree_leaves(
+      g_truncated.write.forgetting))))) > 0
+
+
 def test_lambda_zero_forgets_all_but_the_last_chunk():
   exp = helpers.tiny_experiment(**STREAM)
   mp = _with_forgetting(exp.init_meta_params(jax.random.PRNGKey(0)), -200.0)  # λ = 0
@@ -288,6 +325,8 @@ def test_forgetting_curves_of_ebmm_and_hopfield_one_value_per_chunk():
     ({"memory.stream_loss_weights": "1,2"}, "needs memory.stream_chunks"),
     ({"memory.stream_chunks": "4,4", "memory.forget_init": 1.0}, "memory.forget_init"),
     ({"memory.stream_chunks": "4,4", "data.curriculum": "4@0,N@10"}, "data.curriculum"),
+    ({"memory.stream_chunks": "4,4", "memory.stream_gradient": "partial"},
+     "memory.stream_gradient"),
 ])
 def test_bad_stream_configs_are_refused_in_one_line(overrides, message):
   with pytest.raises(ValueError, match=message) as info:
