@@ -27,6 +27,19 @@ def tiny_config(**overrides):
   return c
 
 
+def image_config(name, data_dir, **overrides):
+  """Config `name`'s runlocal variant on the real data in `data_dir`, with
+  `overrides` ({"section.field": value})."""
+  c = specs.load(f"{name}:runlocal")
+  c.unlock()
+  c.data.data_dir = str(data_dir)
+  for key, value in overrides.items():
+    section, field = key.split(".")
+    c[section][field] = value
+  c.lock()
+  return c
+
+
 def tiny_flags(**overrides):
   """The same config as launcher flags (`--config.section.field=value`)."""
   return ["--config=configs/binary.py:runlocal"] + [

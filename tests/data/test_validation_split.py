@@ -19,6 +19,7 @@ from ebmm_jax.reporting import image_table
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.training import workdir as workdir_lib
 from tests.data.test_image_data import _write_omniglot_zip
+from tests import helpers
 
 _PRETRAINED = pathlib.Path(__file__).resolve().parents[2] / "ebmm_jax" / "pretrained"
 
@@ -28,15 +29,7 @@ def _rows(images: np.ndarray):
 
 
 def _runlocal(data_dir, name="omniglot_conv", **overrides):
-  import importlib  # pylint: disable=g-import-not-at-top
-  c = importlib.import_module(f"ebmm_jax.configs.{name}").get_config("runlocal")
-  c.unlock()
-  c.data.data_dir = str(data_dir)
-  for key, value in overrides.items():
-    section, field = key.split(".")
-    c[section][field] = value
-  c.lock()
-  return c
+  return helpers.image_config(name, data_dir, **overrides)
 
 
 def test_omniglot_real_splits_are_disjoint_alphabets_characters_and_images(data_dir):

@@ -3,7 +3,6 @@ computed by `reporting.evaluation.evaluate(..., controls=True)` on the same
 batches and queries as the model: erasing the distortion at its true
 position, the memory written with another batch, writing switched off."""
 import dataclasses
-import importlib
 
 import jax
 import jax.numpy as jnp
@@ -19,14 +18,7 @@ from tests import helpers
 
 
 def _config(name, data_dir, **overrides):
-  c = importlib.import_module(f"ebmm_jax.configs.{name}").get_config("runlocal")
-  c.unlock()
-  c.data.data_dir = str(data_dir)
-  for key, value in overrides.items():
-    section, field = key.split(".")
-    c[section][field] = value
-  c.lock()
-  return c
+  return helpers.image_config(name, data_dir, **overrides)
 
 
 def _nearest_stored_memory() -> models.MemoryModel:
