@@ -46,6 +46,7 @@ import ml_collections
 
 from ebmm_jax.baselines import mann
 from ebmm_jax.baselines import memory_networks
+from ebmm_jax.core import budget as budget_lib
 from ebmm_jax.core import models
 from ebmm_jax.core import tasks
 from ebmm_jax.energies import blocks
@@ -91,13 +92,8 @@ _FAST_COMPILE = {"xla_backend_optimization_level": 0,
 
 def closest_size(floats_of: Callable[[int], int], budget: int) -> int:
   """The size v >= 1 whose memory `floats_of(v)` is closest to `budget`
-  (the smaller on a tie). `floats_of` is affine in v, as every memory
-  formula here is in each of its sizes."""
-  slope = floats_of(2) - floats_of(1)
-  if slope <= 0:
-    raise ValueError("closest_size: the memory must grow with the size.")
-  guess = max(1, int((budget - (floats_of(1) - slope)) // slope))
-  return min((abs(floats_of(v) - budget), v) for v in (guess, guess + 1))[1]
+  (the smaller on a tie; `core.budget.closest`)."""
+  return budget_lib.closest(floats_of, budget)
 
 
 def core_sizes(config: ml_collections.ConfigDict) -> Dict[str, int]:

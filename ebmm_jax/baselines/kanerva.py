@@ -115,6 +115,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from ebmm_jax.core import budget as budget_lib
 from ebmm_jax.core import models
 from ebmm_jax.core import tasks
 from ebmm_jax.baselines import common
@@ -137,14 +138,11 @@ def memory_floats(rows: int, code_size: int) -> int:
 
 
 def rows_for_budget(budget: int, code_size: int) -> int:
-  """The K_r >= 1 whose `memory_floats` is closest to `budget` (ties: fewer)."""
+  """The K_r >= 1 whose `memory_floats` is closest to `budget` (ties: fewer;
+  `core.budget.closest`)."""
   if budget < 1 or code_size < 1:
     raise ValueError(f"budget={budget} and code_size={code_size} must be >= 1.")
-  # Real root of r^2 + C r = budget, then the nearer integer neighbour.
-  root = (-code_size + math.sqrt(code_size * code_size + 4 * budget)) / 2
-  candidates = {max(1, math.floor(root)), max(1, math.ceil(root))}
-  return min(sorted(candidates),
-             key=lambda r: abs(memory_floats(r, code_size) - budget))
+  return budget_lib.closest(lambda rows: memory_floats(rows, code_size), budget)
 
 
 def resolved_rows(m: ml_collections.ConfigDict, code_size: int = 256) -> int:

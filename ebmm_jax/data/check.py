@@ -3,7 +3,9 @@ dataset, asked of the loaders themselves (`ebmm_jax.data`): the same file
 names and folders, the same readers, and the same choice as
 `data.source="auto"` (a split without original files is read from a tfds
 dataset prepared in the folder). The command is `experiments/check_data.py`
-(`ebmm-check-data`); docs/data.md says how to get the files.
+(`ebmm-check-data`); docs/data.md says how to get the files. What each
+dataset needs (its splits, tfds name, where its files come from) is its
+`ebmm_jax.data.images.SPECS` entry.
 """
 import pathlib
 from typing import Callable, List, NamedTuple, Sequence
@@ -15,25 +17,6 @@ from ebmm_jax.data import mnist as mnist_files
 from ebmm_jax.data import omniglot as omniglot_files
 
 OK, MISSING, UNREADABLE = "ok", "missing", "unreadable"
-# Splits the experiments read (MNIST: only the transfer test, Appendix A.6).
-NEEDED_SPLITS = {
-    "omniglot": ("train", "test"),
-    "cifar10": ("train", "test"),
-    "mnist": ("test",),
-    "imagenet64": ("train", "test"),
-}
-# Where the original files come from.
-ORIGINAL_SOURCES = {
-    "omniglot": "from https://github.com/brendenlake/omniglot (folder python/)",
-    "mnist": ("from https://storage.googleapis.com/cvdf-datasets/mnist/ (the "
-              "mirror tfds uses; official page http://yann.lecun.com/exdb/mnist/)"),
-    "cifar10": ("from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
-                "(it unpacks to cifar-10-batches-py/)"),
-    "imagenet64": ("the project's offline stand-in: 1,000 Tiny-ImageNet "
-                   "validation images, uint8 'images' [N, 64, 64, 3] and "
-                   "integer 'labels' [N] (docs/data.md); the paper's ImageNet "
-                   "64x64 is read through tfds only"),
-}
 # The canonical Omniglot archives (the loader takes any name its globs match).
 OMNIGLOT_ARCHIVES = (omniglot_files.BACKGROUND_GLOB.replace("*", ""),
                      omniglot_files.EVALUATION_GLOB.replace("*", ""))
@@ -45,11 +28,11 @@ class Check(NamedTuple):
 
 
 def tfds_name(name: str) -> str:
-  return images_lib._TFDS_NAMES[name]  # pylint: disable=protected-access
+  return images_lib.SPECS[name].tfds_name
 
 
 def tfds_split(name: str, split: str) -> str:
-  return images_lib._TFDS_SPLITS.get(name, {}).get(split, split)  # pylint: disable=protected-access
+  return images_lib.SPECS[name].tfds_splits.get(split, split)
 
 
 def build_command(name: str, data_dir: str = "DATA_DIR") -> str:
@@ -143,7 +126,7 @@ def _missing(name: str, split: str | None, expected: str,
 
 def how_to_get(name: str, data_dir: str = "DATA_DIR") -> str:
   """Where the files of `name` come from, and the tfds alternative."""
-  return (f"files: {ORIGINAL_SOURCES[name]}; or a tfds folder: "
+  return (f"files: {images_lib.SPECS[name].origin}; or a tfds folder: "
           f"{build_command(name, data_dir)}")
 
 
@@ -167,7 +150,8 @@ def check_omniglot(data_dir: pathlib.Path) -> List[Check]:
               f"{omniglot_files.BACKGROUND_GLOB} / "
               f"{omniglot_files.EVALUATION_GLOB})")
   if folder is None:
-    tfds_check = check_tfds("omniglot", NEEDED_SPLITS["omniglot"], data_dir)
+    tfds_check = check_tfds("omniglot", images_lib.SPECS["omniglot"].needed_splits,
+                            data_dir)
     return [tfds_check or _missing("omniglot", None, expected, data_dir)]
   archives = ", ".join(p.name for p in omniglot_files.find_archives(folder))
   try:
@@ -190,9 +174,10 @@ def check_omniglot(data_dir: pathlib.Path) -> List[Check]:
 
 
 def _check_split_files(name: str, data_dir: pathlib.Path, split: str, find, read,
-                       note=lambda paths: "") -> Check:
+                       expected, note=lambda paths: "") -> Check:
   """A split of `name` read from its original files (`find(folder, split)` ->
-  paths, `read(folder, split)` -> (images, labels)), or from tfds."""
+  paths, `read(folder, split)` -> (images, labels), `expected(split)` -> their
+  names), or from tfds."""
 
   def from_files():
     folder = _find_folder(name, data_dir, lambda f: bool(find(f, split)))
@@ -206,12 +191,12 @@ def _check_split_files(name: str, data_dir: pathlib.Path, split: str, find, read
       return Check(UNREADABLE, f"{split}: {_one_line(e)}")
     return Check(OK, f"{split}: {names} in {folder} ({images.shape[0]:,} images)")
 
-  return _split_or_tfds(name, split, data_dir, from_files, EXPECTED[name](split))
+  return _split_or_tfds(name, split, data_dir, from_files, expected(split))
 
 
 def check_mnist(data_dir: pathlib.Path, split: str) -> Check:
   return _check_split_files("mnist", data_dir, split, mnist_files.find_files,
-                            mnist_files.read_mnist)
+                            mnist_files.read_mnist, mnist_files.expected_files)
 
 
 def check_cifar10(data_dir: pathlib.Path, split: str) -> Check:
@@ -223,10 +208,8 @@ def check_cifar10(data_dir: pathlib.Path, split: str) -> Check:
     return ""
 
   return _check_split_files("cifar10", data_dir, split, cifar10_files.find_files,
-                            cifar10_files.read_cifar10, note)
-
-
-EXPECTED = {"mnist": mnist_files.expected_files, "cifar10": cifar10_files.expected_files}
+                            cifar10_files.read_cifar10, cifar10_files.expected_files,
+                            note)
 
 
 def check_imagenet64(data_dir: pathlib.Path) -> List[Check]:
@@ -242,27 +225,58 @@ def check_imagenet64(data_dir: pathlib.Path) -> List[Check]:
                                for s in ("train", "validation", "test"))
     return [Check(OK, f"{path.name} in {folder} (the offline stand-in: "
                   f"train {train:,}, validation {validation:,}, test {test:,} images)")]
-  tfds_check = check_tfds("imagenet64", NEEDED_SPLITS["imagenet64"], data_dir)
+  tfds_check = check_tfds("imagenet64", images_lib.SPECS["imagenet64"].needed_splits,
+                          data_dir)
   return [tfds_check or _missing("imagenet64", None,
                                  imagenet64_files.STANDIN_FILE, data_dir)]
 
 
+def check_with_reader(spec: images_lib.DatasetSpec,
+                      data_dir: pathlib.Path) -> List[Check]:
+  """Any dataset: each of its needed splits read through its reader, as
+  `data.source="auto"` reads it (for a dataset without a check of its own in
+  `CHECKS`)."""
+  checks = []
+  for split in spec.needed_splits:
+    try:
+      images = spec.reader(data_dir, split, source="auto")[0]
+    except FileNotFoundError as e:
+      checks.append(Check(MISSING, f"{split}: {_one_line(e)}"))
+    except (ValueError, ImportError) as e:
+      checks.append(Check(UNREADABLE, f"{split}: {_one_line(e)}"))
+    else:
+      checks.append(Check(OK, f"{split}: {images.shape[0]:,} images"))
+  return checks
+
+
+def _split_by_split(check_split: Callable[[pathlib.Path, str], Check]):
+  """The check of a dataset whose files come split by split: every needed
+  split must be usable; its other file splits are reported when present."""
+  def check(spec, data_dir):
+    checks = [check_split(data_dir, s) for s in spec.needed_splits]
+    for split in [s for s in images_lib.FILE_SPLITS if s not in spec.needed_splits]:
+      found = check_split(data_dir, split)  # Reported when present, never required.
+      checks.append(Check(OK, found.text + " (not needed)" if found.status == OK
+                          else f"{split}: not found (not needed)"))
+    return checks
+  return check
+
+
+# The datasets whose check names their files (and Omniglot's alphabets, the
+# stand-in's splits), spec, data_dir -> checks; any other dataset of
+# `images.SPECS` is checked through its reader (`check_with_reader`).
+CHECKS = {
+    "omniglot": lambda spec, data_dir: check_omniglot(data_dir),
+    "mnist": _split_by_split(check_mnist),
+    "cifar10": _split_by_split(check_cifar10),
+    "imagenet64": lambda spec, data_dir: check_imagenet64(data_dir),
+}
+
+
 def check_dataset(name: str, data_dir: pathlib.Path) -> Check:
-  """One dataset: OK when every split in NEEDED_SPLITS is usable."""
-  if name == "omniglot":
-    checks = check_omniglot(data_dir)
-  elif name == "imagenet64":
-    checks = check_imagenet64(data_dir)
-  else:
-    check_split = check_mnist if name == "mnist" else check_cifar10
-    checks = [check_split(data_dir, s) for s in NEEDED_SPLITS[name]]
-    extra = [s for s in images_lib.FILE_SPLITS if s not in NEEDED_SPLITS[name]]
-    for split in extra:  # Reported when present, never required.
-      check = check_split(data_dir, split)
-      if check.status == OK:
-        checks.append(Check(OK, check.text + " (not needed)"))
-      else:
-        checks.append(Check(OK, f"{split}: not found (not needed)"))
+  """One dataset: OK when every split of its `needed_splits` is usable."""
+  spec = images_lib.SPECS[name]
+  checks = CHECKS.get(name, check_with_reader)(spec, data_dir)
   bad = [c for c in checks if c.status != OK]
   status = OK if not bad else (
       UNREADABLE if any(c.status == UNREADABLE for c in bad) else MISSING)

@@ -28,6 +28,11 @@ none. With `hold_out_validation=True` (the default) "train" excludes the
 validation part; False gives the whole train part, as read before the
 validation split existed (models trained then have seen it).
 
+Each dataset is one `DatasetSpec` in `SPECS` (its reader, native shape,
+binary or RGB, splits, folders, tfds name, the splits the data check needs,
+default distortion); the data check (`ebmm_jax.data.check`) and the image
+setup (`ebmm_jax.setups.images`) read it there.
+
 Decoded file datasets are cached per process (keyed by path, size and
 modification time of the files), so returned arrays may be shared and are
 marked read-only: copy before modifying in place. tfds reads are not cached
@@ -46,7 +51,6 @@ from ebmm_jax.data import mnist as mnist_files
 from ebmm_jax.data import omniglot as omniglot_files
 from ebmm_jax.data import tfds_source
 
-DATASETS = ("omniglot", "cifar10", "mnist", "imagenet64")
 SPLITS = ("train", "validation", "test")
 FILE_SPLITS = ("train", "test")  # The splits of the distribution files.
 # CIFAR-10 validation: train image i (in file order, data_batch_1 first; in
@@ -55,25 +59,30 @@ FILE_SPLITS = ("train", "test")  # The splits of the distribution files.
 VALIDATION_EVERY = 10
 SOURCES = ("auto", "files", "tfds")
 BINARY_THRESHOLD = 0.5  # Section 4.1: "binarized them using a 0.5 threshold".
-
-# Subfolders of `data_dir` searched for original files (after `data_dir`).
-_SUBFOLDERS = {
-    "omniglot": ("omniglot",),
-    "cifar10": ("cifar10", "cifar-10-batches-py"),
-    "mnist": ("mnist", "MNIST/raw"),
-    "imagenet64": ("tinyimagenet64", "imagenet64"),
-}
-# tfds names and split names of our splits.
-_TFDS_NAMES = {
-    "omniglot": "omniglot",
-    "cifar10": "cifar10",
-    "mnist": "mnist",
-    "imagenet64": "imagenet_resized/64x64",
-}
-_TFDS_SPLITS = {"imagenet64": {"train": "train", "test": "validation"}}
 _CHUNK = 4096  # Images converted to float at a time, to bound peak memory.
 
 PathLike = str | os.PathLike
+
+
+class DatasetSpec(NamedTuple):
+  """One image dataset: everything the loaders, the data check, the image
+  setup (`ebmm_jax.setups.images`) and the configs' tests read of it. Its
+  entry in `SPECS` is the one place a dataset is listed."""
+  name: str
+  shape: Tuple[int, int, int]  # Native (H, W, C) after the reader's preprocessing.
+  # {0, 1} images (stroke = 1), scored by Hamming error (Section 4.1); else
+  # RGB in [0, 1], scored by squared error (Section 4.2).
+  binary: bool
+  splits: Tuple[str, ...]  # Those of `SPLITS` the reader serves.
+  reader: Callable[..., Tuple]  # load_<name>(data_dir, split, *, source, ...) -> (images, labels, ...).
+  subfolders: Tuple[str, ...]  # Of `data_dir`, searched for the original files after it.
+  tfds_name: str
+  tfds_splits: Dict[str, str]  # Our file split -> tfds's, where tfds names it otherwise.
+  needed_splits: Tuple[str, ...]  # What the experiments read: the data check requires them.
+  origin: str  # Where the original files come from (the data check's hint).
+  # Default distortion: Table 2's block, a quarter of the image, and its fill.
+  block_size: int
+  fill: str
 
 
 class OmniglotData(NamedTuple):
@@ -182,7 +191,7 @@ def _find_folder(name: str, data_dir: PathLike,
                  ) -> pathlib.Path | None:
   """`data_dir` or its first known subfolder where `has_files` is true."""
   root = pathlib.Path(data_dir)
-  for folder in [root] + [root / sub for sub in _SUBFOLDERS[name]]:
+  for folder in [root] + [root / sub for sub in SPECS[name].subfolders]:
     if folder.is_dir() and has_files(folder):
       return folder
   return None
@@ -191,7 +200,7 @@ def _find_folder(name: str, data_dir: PathLike,
 def _searched(name: str, data_dir: PathLike) -> str:
   root = pathlib.Path(data_dir)
   return ", ".join(str(p) for p in [root] + [root / s for s in
-                                             _SUBFOLDERS[name]])
+                                             SPECS[name].subfolders])
 
 
 def _signature(paths: Sequence[pathlib.Path]) -> Tuple:
@@ -240,9 +249,9 @@ def _use_files(name: str, split: str, data_dir: PathLike, source: str,
 def _read_tfds(name: str, split: str, tfds_data_dir: PathLike | None,
                keys: Sequence[str], source: str, expected: str,
                data_dir: PathLike, **kwargs):
-  tfds_split = _TFDS_SPLITS.get(name, {}).get(split, split)
+  tfds_split = SPECS[name].tfds_splits.get(split, split)
   try:
-    return tfds_source.read_tfds(_TFDS_NAMES[name], tfds_split,
+    return tfds_source.read_tfds(SPECS[name].tfds_name, tfds_split,
                                  tfds_data_dir, keys, **kwargs)
   except FileNotFoundError as e:
     if source != "auto":
@@ -572,12 +581,41 @@ def load_imagenet64(data_dir: PathLike, split: str = "train", *,
 # ----------------------------------------------------------------------------
 # One entry point.
 
-_LOADERS: Dict[str, Callable] = {
-    "omniglot": load_omniglot,
-    "cifar10": load_cifar10,
-    "mnist": load_mnist,
-    "imagenet64": load_imagenet64,
+SPECS: Dict[str, DatasetSpec] = {
+    "omniglot": DatasetSpec(
+        "omniglot", (32, 32, 1), binary=True, splits=SPLITS,
+        reader=load_omniglot, subfolders=("omniglot",), tfds_name="omniglot",
+        tfds_splits={}, needed_splits=("train", "test"),
+        origin="from https://github.com/brendenlake/omniglot (folder python/)",
+        block_size=16, fill="binary"),
+    "cifar10": DatasetSpec(
+        "cifar10", (32, 32, 3), binary=False, splits=SPLITS,
+        reader=load_cifar10, subfolders=("cifar10", "cifar-10-batches-py"),
+        tfds_name="cifar10", tfds_splits={}, needed_splits=("train", "test"),
+        origin=("from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
+                "(it unpacks to cifar-10-batches-py/)"),
+        block_size=16, fill="uniform"),
+    # Read only for the transfer test (Appendix A.6): no validation split.
+    "mnist": DatasetSpec(
+        "mnist", (32, 32, 1), binary=True, splits=FILE_SPLITS,
+        reader=load_mnist, subfolders=("mnist", "MNIST/raw"), tfds_name="mnist",
+        tfds_splits={}, needed_splits=("test",),
+        origin=("from https://storage.googleapis.com/cvdf-datasets/mnist/ (the "
+                "mirror tfds uses; official page http://yann.lecun.com/exdb/mnist/)"),
+        block_size=16, fill="binary"),
+    "imagenet64": DatasetSpec(
+        "imagenet64", (64, 64, 3), binary=False, splits=SPLITS,
+        reader=load_imagenet64, subfolders=("tinyimagenet64", "imagenet64"),
+        tfds_name="imagenet_resized/64x64",
+        tfds_splits={"train": "train", "test": "validation"},
+        needed_splits=("train", "test"),
+        origin=("the project's offline stand-in: 1,000 Tiny-ImageNet "
+                "validation images, uint8 'images' [N, 64, 64, 3] and "
+                "integer 'labels' [N] (docs/data.md); the paper's ImageNet "
+                "64x64 is read through tfds only"),
+        block_size=32, fill="uniform"),
 }
+DATASETS = tuple(SPECS)
 
 
 def load_dataset(name: str, split: str, data_dir: PathLike,
@@ -608,5 +646,5 @@ def load_dataset(name: str, split: str, data_dir: PathLike,
   _check_choice("dataset", name, DATASETS)
   _check_choice(f"{name} split", split, SPLITS)
   _check_choice("source", source, SOURCES)
-  result = _LOADERS[name](data_dir, split, source=source, **options)
+  result = SPECS[name].reader(data_dir, split, source=source, **options)
   return result[0], result[1]

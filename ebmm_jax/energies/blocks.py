@@ -248,13 +248,6 @@ class SplitConv2D(hk.Module):
     return jnp.concatenate([static_part, memory_part], axis=-1)
 
 
-def split_conv_memory_floats(in_channels: int, dynamic_size: int,
-                             kernel: Sequence[int] = KERNEL) -> int:
-  """Writable floats of one `SplitConv2D`: its `memory` weights and biases."""
-  kh, kw = kernel
-  return (kh * kw * in_channels + 1) * dynamic_size
-
-
 class BottleneckBlock(hk.Module):
   """`resblock_bottleneck(x, channels, bottleneck_channels, downscale)`, C.3.
 

@@ -9,8 +9,13 @@ No layer mixes examples, so `jax.grad(lambda x: energy(x).sum())` is the
 per-example input gradient that reading (Eq. 1) follows. Writable parameters
 live only in Haiku modules named `memory` (`ebmm_jax.core.params`); their number is
 set by `dynamic_size`, the number of output units/channels of each memory
-layer, and `memory_floats` gives it in closed form so configs can target a
-memory budget (`dynamic_size_for_budget`).
+layer. `memory_floats` counts them on the initialised parameters' shapes
+(`jax.eval_shape`), so configs can target a memory budget
+(`dynamic_size_for_budget`, through `ebmm_jax.core.budget`).
+
+One `ENERGY_MODELS` entry per energy (`EnergySpec`: its module, whose
+constructor arguments are the architecture fields a config sets, the paper's
+sizes, the writable layer's width and the trunk's stride):
 
 | model name             | appendix | images (paper)            | memory floats            |
 |------------------------|----------|---------------------------|--------------------------|
@@ -23,18 +28,21 @@ At the paper's sizes: 257 d, 1154 d, 2306 d (18,448 for the paper's d=8,
 Figure 5b's "about 18K memory") and 866 d. Memory size does not depend on the
 image shape: the writable layers see trunk features, never pixels.
 """
+import functools
 import inspect
 import numbers
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from ebmm_jax.core import budget as budget_lib
+from ebmm_jax.core import params as params_lib
 from ebmm_jax.energies.blocks import (BottleneckBlock, ConvGatedRecurrence,
                                       Encoder, KERNEL, LowLevelMemoryBlock,
                                       ResBlock, check_images, he_init,
-                                      layer_norm, split_conv_memory_floats)
+                                      layer_norm)
 
 EnergyFn = Callable[[jax.Array], jax.Array]
 
@@ -189,13 +197,23 @@ class ResNetLowLevelConvEnergy(hk.Module):
 
 
 class EnergySpec(NamedTuple):
-  """One image energy of Appendix C: its module and the paper's sizes."""
+  """One image energy of Appendix C: its module and the paper's sizes.
+
+  Its writable floats are counted on the module's parameter shapes
+  (`memory_floats`), never by a formula per model."""
   module: type  # The hk.Module; its constructor's keyword arguments are the architecture.
   appendix: str
   defaults: Dict[str, Any]  # The paper's sizes where they differ from the module's defaults.
   writable_width: Callable[[Dict[str, Any]], int]  # Outputs of each memory layer.
   writable_layer: str  # Which layer that is, for error messages.
   downsampling: Callable[[Dict[str, Any]], int]  # Total stride of the trunk.
+
+  @property
+  def arch_fields(self) -> Tuple[str, ...]:
+    """The constructor's arguments a config may set (`config.energy.<field>`):
+    all but the Haiku module name (`energy.name` names the model)."""
+    return tuple(p for p in inspect.signature(self.module).parameters
+                 if p != "name")
 
 
 ENERGY_MODELS: Dict[str, EnergySpec] = {
@@ -254,11 +272,30 @@ def make_energy(model_name: str, **kwargs) -> EnergyFn:
   return lambda x: module(**arch)(x)
 
 
+def _hashable(value: Any) -> Any:
+  return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=256)
+def _count_writable_floats(model_name: str, arch: Tuple[Tuple[str, Any], ...]) -> int:
+  """`params.memory_size` of the model's parameters, from their shapes."""
+  spec, a = ENERGY_MODELS[model_name], dict(arch)
+  # The smallest images the trunk takes: the writable layers read trunk
+  # features, so their shapes depend on neither the image size nor its
+  # channels. `jax.eval_shape` traces the init without running it.
+  side = spec.downsampling(a)
+  init = hk.transform(lambda x: spec.module(**a)(x)).init
+  params = jax.eval_shape(init, jax.ShapeDtypeStruct((2,), jnp.uint32),
+                          jax.ShapeDtypeStruct((1, side, side, 1), jnp.float32))
+  return params_lib.memory_size(params)
+
+
 def memory_floats(model_name: str, dynamic_size: Optional[int] = None,
                   **arch_kwargs) -> int:
   """Number of writable floats (Section 4 "memory size") of an image energy.
 
-  Closed form of `ebmm_jax.core.params.memory_size` for the initialised model:
+  `ebmm_jax.core.params.memory_size` of the model's initial parameters,
+  counted on their shapes (`jax.eval_shape` of the Haiku init; cached): the
   weights and biases of every `memory` module. Independent of the image
   shape, because every memory layer reads trunk features.
 
@@ -274,43 +311,43 @@ def memory_floats(model_name: str, dynamic_size: Optional[int] = None,
   """
   if dynamic_size is not None:
     arch_kwargs["dynamic_size"] = dynamic_size
-  # The module's own arguments, defaults and checks: the formula cannot
-  # drift from the constructor.
+  # The module's own arguments, defaults and checks.
   a = architecture(model_name, **arch_kwargs)
-  d = a["dynamic_size"]
-  if model_name == "resnet_fc":
-    return (a["code_size"] + 1) * d
-  if model_name in ("resnet_conv", "resnet_imagenet"):
-    # Two bottlenecks, each a 3x3 memory conv over 2 * channels inputs.
-    return 2 * split_conv_memory_floats(2 * a["channels"], d, KERNEL)
-  # resnet_lowlevel_conv: 3x3 memory convs over `channels` then
-  # 2 * channels inputs.
-  return (split_conv_memory_floats(a["channels"], d, KERNEL) +
-          split_conv_memory_floats(2 * a["channels"], d, KERNEL))
+  return _count_writable_floats(
+      model_name, tuple(sorted((k, _hashable(v)) for k, v in a.items())))
 
 
 def dynamic_size_for_budget(model_name: str, budget_floats: int,
-                            **arch_kwargs) -> int:
-  """Largest `dynamic_size` whose memory fits in `budget_floats` floats.
+                            closest: bool = False, **arch_kwargs) -> int:
+  """Largest `dynamic_size` whose memory fits in `budget_floats` floats, or
+  with `closest` the one whose memory is nearest to it (`core.budget`).
 
   E.g. `dynamic_size_for_budget("resnet_conv", 4096)` for a "4K memory"
-  point of a distortion/rate sweep (Section 4). Memory grows linearly in
-  dynamic_size, so the answer is the budget over the per-unit size.
+  point of a distortion/rate sweep (Section 4).
 
   Raises:
-    ValueError: if even dynamic_size=1 exceeds the budget, or if the budget
-      exceeds the largest memory the architecture has (all of the layer
+    ValueError: if even dynamic_size=1 exceeds the budget (not with
+      `closest`: 1 is then the nearest), or if the budget would also hold
+      dynamic_size = the layer's width + 1 (more than all of the layer
       writable), since silently capping would mislabel a sweep point.
   """
-  per_unit = memory_floats(model_name, 1, **arch_kwargs)
-  d = budget_floats // per_unit
-  if d < 1:
+  a = architecture(model_name, **{**arch_kwargs, "dynamic_size": 1})
+  spec = ENERGY_MODELS[model_name]
+  width = spec.writable_width(a)
+  floats_of = lambda d: memory_floats(model_name, d, **arch_kwargs)
+  per_unit = floats_of(1)
+  # Every writable unit adds its fan-in weights and a bias: dynamic_size =
+  # width + 1 would hold floats_of(width) + per_unit floats.
+  if budget_floats >= floats_of(width) + per_unit:
+    raise ValueError(
+        f"A budget of {budget_floats} floats is more than {model_name} can make "
+        f"writable: dynamic_size is at most {width} ({spec.writable_layer} has "
+        f"{width} outputs), {floats_of(width)} floats.")
+  if closest:
+    return budget_lib.closest(floats_of, budget_floats, 1, width)
+  d = budget_lib.largest_within(floats_of, budget_floats, 1, width)
+  if d is None:
     raise ValueError(
         f"{model_name} needs at least {per_unit} writable floats "
         f"(dynamic_size=1); the budget is {budget_floats}.")
-  try:
-    memory_floats(model_name, int(d), **arch_kwargs)
-  except ValueError as e:
-    raise ValueError(f"A budget of {budget_floats} floats is more than "
-                     f"{model_name} can make writable: {e}") from e
-  return int(d)
+  return d

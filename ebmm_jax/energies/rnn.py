@@ -21,6 +21,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from ebmm_jax.core import budget as budget_lib
 from ebmm_jax.core import params as params_lib
 
 
@@ -131,8 +132,13 @@ def make_gated_rnn_energy(hidden_size: int = 1024, dynamic_size: int = 63,
 
 def dynamic_size_for_budget(input_size: int) -> int:
   """Appendix C.1: (input_size - 1) // 2 outputs, so that the writable
-  Linear(input_size -> dynamic_size) fits the Hopfield budget D(D-1)/2 + D."""
-  return (input_size - 1) // 2
+  Linear(input_size -> dynamic_size) fits the Hopfield budget D(D-1)/2 + D.
+
+  That is the largest dynamic_size whose memory stays strictly under the
+  budget, (D + 1) d < D (D + 1) / 2, i.e. d < D / 2 (`core.budget`)."""
+  hopfield = input_size * (input_size - 1) // 2 + input_size
+  return budget_lib.largest_within(
+      lambda d: memory_floats(input_size, d), hopfield - 1, lo=0)
 
 
 def memory_floats(input_size: int, dynamic_size: int) -> int:

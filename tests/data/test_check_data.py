@@ -133,7 +133,7 @@ def test_complete_folder_is_ok_and_loads(tmp_path):
   assert "train 6, validation 2, test 2 images" in lines["imagenet64"][1]
   # What the check calls usable, the loaders read.
   for name in image_data.DATASETS:
-    for split in check_data.NEEDED_SPLITS[name]:
+    for split in image_data.SPECS[name].needed_splits:
       images, _ = image_data.load_dataset(name, split, root, source="files")
       assert images.shape[0] > 0, (name, split)
 
@@ -334,7 +334,7 @@ def test_folder_named_like_a_tfds_dataset_holds_files(tmp_path):
 
 def _held(name: str, root: pathlib.Path) -> bool:
   """Whether `root` holds anything meant for `name` (files or tfds)."""
-  subfolders = image_data._SUBFOLDERS[name]  # pylint: disable=protected-access
+  subfolders = image_data.SPECS[name].subfolders
   return (any((root / s).exists() for s in subfolders) or
           (root / check_data.tfds_name(name)).exists())
 
