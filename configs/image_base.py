@@ -126,7 +126,7 @@ def baseline_config(name: str, code_size: int = 256) -> ml_collections.ConfigDic
   del c["energy"]  # EBMM's energy and writing/reading options: not used.
   del c["memory"]
   c.model = ml_collections.ConfigDict()
-  c.model.name = name  # A key of ebmm_jax.baselines.registry.BUILDERS.
+  c.model.name = name  # A key of ebmm_jax.setups.registry.MODELS.
   c.model.channels = 32  # Encoder ResBlocks 32, 64, 96 (Appendix C.2).
   c.model.code_size = code_size
   c.optim.learning_rate = 1e-3

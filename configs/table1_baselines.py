@@ -2,7 +2,7 @@
 
 A baseline config is the base config (`configs/base.py`: data, optim, train,
 eval) without EBMM's `energy` and `memory` sections, plus a `model` section
-naming the baseline (`model.name`, `ebmm_jax.baselines.registry`) and its
+naming the baseline (`model.name`, `ebmm_jax.setups.registry`) and its
 sizes. Every baseline config takes the same variants after the colon:
 
   runlocal  seconds-scale smoke run (N = 16, small model, 20 steps).
@@ -27,7 +27,7 @@ def baseline_config(name: str) -> ml_collections.ConfigDict:
   del c["energy"]  # EBMM's energy and writing/reading options: not used.
   del c["memory"]
   c.model = ml_collections.ConfigDict()
-  c.model.name = name  # A key of ebmm_jax.baselines.registry.BUILDERS.
+  c.model.name = name  # A key of ebmm_jax.setups.registry.MODELS.
   c.model.loss = "cross_entropy"  # Meta-loss: "cross_entropy" of the replaced bits, or "squared" (Eq. 2).
   c.data.name = "binary_strings"
   c.data.pattern_dim = PATTERN_DIM

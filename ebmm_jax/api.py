@@ -87,7 +87,7 @@ def _experiment(config: ml_collections.ConfigDict
 
 def _check_meta_params(exp: setups.Experiment, meta_params) -> None:
   """Raises InvalidInputError unless `meta_params` fit the experiment's model."""
-  expected = jax.eval_shape(exp.init_meta_params, jax.random.PRNGKey(0))
+  expected = jax.eval_shape(exp.model.init, jax.random.PRNGKey(0))
   shape = lambda tree: jax.tree_util.tree_map(lambda x: (np.shape(x), str(x.dtype)), tree)
   try:
     got = shape(meta_params)
@@ -136,7 +136,7 @@ class Memory:
     """
     if meta_params is None:
       exp, _ = _experiment(config)
-      meta_params = exp.init_meta_params(jax.random.PRNGKey(config.seed))
+      meta_params = exp.model.init(jax.random.PRNGKey(config.seed))
     return cls(config, meta_params)
 
   @classmethod
@@ -157,7 +157,7 @@ class Memory:
       config = ml_collections.ConfigDict(json.load(f))
     exp, _ = _experiment(config)
     template = jax.tree_util.tree_map(
-        np.asarray, exp.init_meta_params(jax.random.PRNGKey(0)))
+        np.asarray, exp.model.init(jax.random.PRNGKey(0)))
     return cls(config, checkpoint.load(params_path, template))
 
   @classmethod

@@ -186,6 +186,7 @@ def op_profile(step, state, steps: int, top: int = 12):
 def bench_config(name: str, peak_matmul: float) -> dict:
   config = _config(name)
   exp = setups.build(config)
+  model = setups.ebmm.require(exp.model, "The meta-step benchmark (FLOP counts of the energy)")
   state = training.initial_state(exp)
   spare = training.initial_state(exp)  # `state` is donated to the timed steps.
   one_device = parallel.make_mesh(jax.devices()[:1])
@@ -240,11 +241,11 @@ def bench_config(name: str, peak_matmul: float) -> dict:
     out["first_order_speedup"] = out["step_s_median"] / out["first_order_step_s_median"]
 
   unrolled = functools.partial(step_lib.meta_step,
-                               setups.ebmm_model(exp, unroll=True).loss, opt)
+                               model.unrolled().loss, opt)
   out["flops_xla_unrolled"] = _xla_flops(unrolled, spare, patterns, key)
   # The cross-check: XLA's count of one energy evaluation against the formula.
   params = meta.written_params(spare.meta_params, spare.meta_params.write.init_memory)
-  out["energy_forward_flops_xla"] = _xla_flops(exp.energy.apply, params, patterns[0])
+  out["energy_forward_flops_xla"] = _xla_flops(model.network.apply, params, patterns[0])
   if config.energy.name == "gated_rnn":
     e = config.energy
     out["energy_forward_flops_analytic"] = gated_rnn_forward_flops(

@@ -32,8 +32,6 @@ from ebmm_jax.experiments import cli
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.reporting import forgetting
 from ebmm_jax.reporting import table1
-from ebmm_jax.setups import configuration
-from ebmm_jax.setups import experiment as experiment_lib
 from ebmm_jax.setups import specs
 from ebmm_jax.training import metrics as metrics_lib
 
@@ -75,10 +73,9 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"Unknown Hopfield rule(s) {unknown}; known: {list(hopfield.RULES)}.")
   loaded = _loaded(_WORKDIRS.value)
-  ebmm = [m for m in loaded if configuration.model_name(m[1].config) == configuration.EBMM]
   chunks = meta.parse_chunks(_CHUNKS.value)
   if not chunks:
-    streams = [experiment_lib.stream_chunks(m[1].config) for m in ebmm]
+    streams = [setups.ebmm.stream_chunks(m[1].config) for m in loaded]
     chunks = next((s for s in streams if s), None)
     if chunks is None:
       raise app.UsageError("--chunks is needed: no EBMM workdir with memory.stream_chunks "
@@ -96,11 +93,7 @@ def main(argv):
     if exp.config.data.pattern_dim != dim:
       raise ValueError(f"{workdir} stores {exp.config.data.pattern_dim}-bit patterns; "
                        f"the stream has {dim}-bit ones.")
-    if exp.energy is not None:
-      curve = forgetting.ebmm_curve(exp, params, batches, chunks, _BATCHES_PER_CALL.value)
-    else:
-      curve = forgetting.sequential_curve(exp, params, batches, chunks,
-                                          _BATCHES_PER_CALL.value)
+    curve = forgetting.model_curve(exp, params, batches, chunks, _BATCHES_PER_CALL.value)
     curve["workdir"] = workdir
     curve["training"] = table1.training_record(workdir)  # Meta-steps and seconds.
     curves[f"{exp.model.name} ({workdir})"] = curve

@@ -61,6 +61,16 @@ class MemoryModel:
     append: optional (params, state, patterns [N, ...]) -> state, writing a
       batch into an already written memory (what it stores is kept, not
       replaced), for models that can.
+    write_stream: optional (params, patterns [N, ...], chunks) -> state,
+      writing the patterns as a stream of chunks (sizes summing to N, oldest
+      first) with the model's own forgetting between them, for models that
+      have one (EBMM, `memory.stream_chunks`).
+    writing_off: optional () -> the same model with writing switched off
+      (reading starts from the unwritten memory), the control that shows
+      whether retrieval uses what was written; for models with a
+      meta-learned initial memory.
+    unrolled: optional () -> the same model with its loops unrolled (the
+      same values; XLA then counts every step's FLOPs), for models with loops.
   """
   name: str
   init: Callable[[jax.Array], Params]
@@ -72,6 +82,9 @@ class MemoryModel:
   energy: Optional[Callable[[Params, Optional[State], jax.Array], jax.Array]] = None
   first_order: Optional[Callable[[], "MemoryModel"]] = None
   append: Optional[Callable[[Params, State, jax.Array], State]] = None
+  write_stream: Optional[Callable[[Params, jax.Array, Tuple[int, ...]], State]] = None
+  writing_off: Optional[Callable[[], "MemoryModel"]] = None
+  unrolled: Optional[Callable[[], "MemoryModel"]] = None
 
   def retrieve(self, params: Params, patterns: jax.Array, queries: jax.Array,
                known: Optional[jax.Array]) -> jax.Array:

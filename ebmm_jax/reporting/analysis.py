@@ -86,7 +86,8 @@ def energy_populations(exp: setups.Experiment,
   if num_batches < 1:
     raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
   n = exp.config.data.num_patterns if num_patterns is None else num_patterns
-  fn = jax.jit(functools.partial(_energies_of_batch, exp.energy.apply, exp.task, exp.rule))
+  model = setups.ebmm.require(exp.model, "Energy populations (Figure 6)")
+  fn = jax.jit(functools.partial(_energies_of_batch, model.network.apply, exp.task, model.rule))
   base = jax.random.PRNGKey(seed)
   rows = []
   for b in range(num_batches):
@@ -142,7 +143,8 @@ def write_kernel_identification(exp: setups.Experiment, meta_params: meta.MetaPa
   n = exp.config.data.num_patterns if num_patterns is None else num_patterns
   if n < 2:
     raise ValueError(f"write-kernel identification needs N >= 2, got {n}.")
-  fn = jax.jit(functools.partial(_write_kernel_of_batch, exp.energy.apply, exp.task))
+  model = setups.ebmm.require(exp.model, "Write-kernel identification")
+  fn = jax.jit(functools.partial(_write_kernel_of_batch, model.network.apply, exp.task))
   base = jax.random.PRNGKey(seed)
   hits, own, other = [], [], []
   for b in range(num_batches):

@@ -18,7 +18,7 @@ computed on the same batches and queries as the model's score
                where the split allows), then read from the same queries: what
                the stored content adds.
   writing_off  the same model with writing switched off (T = 0: the weights
-               stay θ̄, `setups.writing_off`); EBMM only.
+               stay θ̄, `model.writing_off`); models with an initial memory (EBMM).
 """
 import functools
 import time
@@ -136,7 +136,9 @@ def evaluate(exp: setups.Experiment, meta_params,
   if unknown:
     raise ValueError(f"Unknown controls {unknown}; known: {list(CONTROLS)}.")
   per_call = min(batches_per_call, num_batches)
-  unwritten = setups.writing_off(exp) if "writing_off" in wanted else None
+  unwritten = None  # Writing off: a control for models with an initial memory.
+  if "writing_off" in wanted and exp.model.writing_off is not None:
+    unwritten = exp.model.writing_off()
   erase = "erase" in wanted and exp.task.erase is not None
   fn = jax.jit(functools.partial(_evaluate_call, exp, unwritten, erase))
   base = jax.random.PRNGKey(seed)

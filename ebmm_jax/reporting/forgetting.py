@@ -11,7 +11,7 @@ Every model is scored on the same batches and queries (`stream_batches`,
 the evaluation seed's keys of `evaluation.evaluate`), and each writes the
 stream incrementally, chunk by chunk or pattern by pattern:
 
-  EBMM               `memory.stream_write` with the given chunks: the learned
+  EBMM               `model.write_stream` with the given chunks: the learned
                      forgetting before each chunk after the first, then T
                      writing steps (Eq. 4). A model trained without streams
                      has no forgetting parameter and appends (λ = 1: each
@@ -40,8 +40,6 @@ from ebmm_jax import setups
 from ebmm_jax.baselines import hopfield
 from ebmm_jax.baselines import modern_hopfield
 from ebmm_jax.core import memory as memory_lib
-from ebmm_jax.core import meta
-from ebmm_jax.setups import experiment as experiment_lib
 
 # Models the package has that cannot write a stream incrementally, and why.
 NOT_INCREMENTAL = {
@@ -51,8 +49,6 @@ NOT_INCREMENTAL = {
 }
 # Hopfield rules that append a chunk to written weights.
 INCREMENTAL_RULES = ("hebb", "storkey")
-# A logit whose sigmoid is 1.0 in float32: λ = 1, no forgetting.
-_KEEP_ALL = 40.0
 
 
 class StreamBatches(NamedTuple):
@@ -130,43 +126,51 @@ def _in_calls(fn, batches: StreamBatches, per_call: int) -> np.ndarray:
   return np.concatenate(out)
 
 
-def ebmm_curve(exp: setups.Experiment, meta_params: meta.MetaParams,
-               batches: StreamBatches, chunks: Optional[Sequence[int]] = None,
-               batches_per_call: int = 50) -> Dict[str, object]:
-  """EBMM's forgetting curve: each memory written as a stream of `chunks`
-  (default the model's `memory.stream_chunks`), every query read after the
-  last chunk (x(K) scored).
+def model_curve(exp: setups.Experiment, params, batches: StreamBatches,
+                chunks: Optional[Sequence[int]] = None,
+                batches_per_call: int = 50) -> Dict[str, object]:
+  """A trained model's forgetting curve: `stream_curve` for a model that
+  writes streams with its own forgetting (`model.write_stream`, EBMM), else
+  `sequential_curve` (a learned baseline whose write takes patterns in order)."""
+  if exp.model.write_stream is not None:
+    return stream_curve(exp, params, batches, chunks, batches_per_call)
+  if chunks is None:
+    raise ValueError(f"{exp.model.name} writes no stream of its own: give the chunks.")
+  return sequential_curve(exp, params, batches, chunks, batches_per_call)
 
-  A model trained without streams has no forgetting parameter: it appends,
-  each chunk written from the memory the previous ones left (λ = 1).
+
+def stream_curve(exp: setups.Experiment, meta_params, batches: StreamBatches,
+                 chunks: Optional[Sequence[int]] = None,
+                 batches_per_call: int = 50) -> Dict[str, object]:
+  """The forgetting curve of a model that writes streams (EBMM): each memory
+  written as a stream of `chunks` (default the model's `memory.stream_chunks`)
+  by `model.write_stream`, every query read after the last chunk (x(K)
+  scored).
+
+  An EBMM model trained without streams has no forgetting parameter: it
+  appends, each chunk written from the memory the previous ones left (λ = 1).
   """
   num = batches.patterns.shape[1]
   if chunks is None:
-    chunks = experiment_lib.stream_chunks(exp.config)
+    chunks = setups.ebmm.stream_chunks(exp.config)
     if chunks is None:
       raise ValueError("This EBMM model was trained without a stream "
                        "(memory.stream_chunks): give the chunks to write it in.")
   chunks = check_stream(chunks, num)
-  write_params = meta_params.write
-  if write_params.forgetting is None and len(chunks) > 1:
-    write_params = write_params._replace(forgetting=jax.tree_util.tree_map(
-        lambda _: jnp.float32(_KEEP_ALL), write_params.init_memory))
-  mp = meta_params._replace(write=write_params)
-  loops = memory_lib.Loops(remat=False)
-  rule, box = exp.rule, exp.task.box
+  model = exp.model
 
   @jax.jit
   def retrieve(patterns, queries, known):
     def one(args):
       p, q, k = args
-      written, _ = meta.stream_write(exp.energy.apply, mp, p, chunks, loops, rule)
-      return meta.read(exp.energy.apply, mp, written, q, k, box, loops, rule)[-1]
+      written = model.write_stream(meta_params, p, chunks)
+      return model.read(meta_params, written, q, k)[-1]
     # One memory after another, like the evaluator (a vmap would batch θ).
     return jax.lax.map(one, (patterns, queries, known))
 
   retrieved = _in_calls(retrieve, batches, batches_per_call)
   out = curve(_score(exp, retrieved, batches.patterns), chunks)
-  out.update(memory_floats=exp.model.memory_floats,
+  out.update(memory_floats=model.memory_floats,
              writes="stream write, learned forgetting" if meta_params.write.forgetting
              is not None else "appends chunk by chunk (no forgetting parameter)")
   return out

@@ -98,7 +98,7 @@ def paper_references(config: ml_collections.ConfigDict) -> str:
   h, w, _ = image_setups.image_shape(config)
   refs = []
   if (d.name == "omniglot" and d.num_patterns == 32 and d.distortion == "block"
-      and "energy" in config and config.energy.name == "resnet_lowlevel_conv"):
+      and config.get("energy", {}).get("name") == "resnet_lowlevel_conv"):
     row = "2 classes" if d.batch_classes == 2 else "uniform"
     if d.batch_classes in (0, 2):
       cells = ", ".join(f"{v:g} at {m}" for m, v in

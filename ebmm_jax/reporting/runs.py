@@ -108,8 +108,9 @@ def cache_path(workdir: str, config, step: int, n: int, num_batches: int,
   batches, seed, and a baseline's reading options, e.g. the VAE's γ), in the
   workdir's `evaluations/`."""
   parts = [config.data.to_dict(), step, n, num_batches, seed]
-  if "model" in config:
-    parts.append(config.model.to_dict())
+  options = setups.registry.spec_of(config).reading_options(config)
+  if options is not None:
+    parts.append(options)
   key = json.dumps(parts, sort_keys=True)
   digest = hashlib.sha1(key.encode()).hexdigest()[:12]
   return os.path.join(workdir, "evaluations", f"{kind}step{step}_n{n}_b{num_batches}_"
@@ -224,7 +225,7 @@ def sweep_points(config, mems, dynamic_sizes, root):
     raise ValueError("Give exactly one of mems and dynamic_sizes.")
   points = []
   # EBMM's budget is `energy.memory_budget`, a memory baseline's `model.memory_budget`.
-  section = "model" if "model" in config else "energy"
+  section = setups.registry.spec_of(config).budget_section
   for m in mems:
     c = specs.with_overrides(
         config, [f"{section}.memory_budget={image_base.parse_memory_budget(m)}"])
@@ -258,7 +259,7 @@ def sweep(models, mems, dynamic_sizes, root: str, train_seconds: float,
                            train_steps=train_steps)
     exp = setups.build(points[0].config)
     score_name = score_name or exp.task.score_name
-    label = exp.model.name + (f" ({c.energy.name})" if "energy" in c else "")
+    label = setups.registry.label(c, exp.model)
     for r in rows:
       r["model"] = label
     curves[label] = [(r["memory_floats"], r["summary"]) for r in rows]

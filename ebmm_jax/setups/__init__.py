@@ -2,7 +2,8 @@
 modules. Launchers, the evaluator and the API all build through `build`.
 
 Data flow: config -> `configuration.validate` -> a builder chosen by
-`data.name` (`BUILDERS`) -> `Experiment(model, task, samplers)`.
+`data.name` (`BUILDERS`) -> `Experiment(model, task, samplers)`, its model
+the one `registry.MODELS` names (EBMM: `ebmm.build`).
 """
 from typing import Callable, Dict
 
@@ -10,12 +11,11 @@ import ml_collections
 
 from ebmm_jax.setups import binary
 from ebmm_jax.setups import configuration
+from ebmm_jax.setups import ebmm
 from ebmm_jax.setups import images
+from ebmm_jax.setups import registry
 from ebmm_jax.setups.experiment import Experiment
 from ebmm_jax.setups.experiment import SampleFn
-from ebmm_jax.setups.experiment import ebmm_model
-from ebmm_jax.setups.experiment import rule_of
-from ebmm_jax.setups.experiment import writing_off
 
 # data.name -> builder. Image data is read lazily, when a batch is drawn.
 BUILDERS: Dict[str, Callable[[ml_collections.ConfigDict], Experiment]] = {
@@ -35,4 +35,4 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
 
 
 __all__ = ["BUILDERS", "IMAGE_DATASETS", "Experiment", "SampleFn", "build",
-           "ebmm_model", "rule_of", "writing_off"]
+           "ebmm", "registry"]

@@ -6,13 +6,12 @@ import haiku as hk
 import jax
 import ml_collections
 
-from ebmm_jax.baselines import registry
 from ebmm_jax.core import energy as energy_lib
 from ebmm_jax.core import tasks
 from ebmm_jax.data import binary_strings
 from ebmm_jax.energies import rnn
-from ebmm_jax.setups import configuration
 from ebmm_jax.setups import experiment
+from ebmm_jax.setups import registry
 
 
 def make_energy(config: ml_collections.ConfigDict) -> energy_lib.Energy:
@@ -35,15 +34,14 @@ def make_energy(config: ml_collections.ConfigDict) -> energy_lib.Energy:
 
 
 def build(config: ml_collections.ConfigDict) -> experiment.Experiment:
-  """EBMM (configs with an `energy` section) or the baseline named by
-  `model.name`, on binary strings of `data.pattern_dim` bits."""
+  """The model the config names (`setups.registry`: EBMM on the gated RNN
+  of `make_energy`, or a Table 1 baseline) on binary strings of
+  `data.pattern_dim` bits."""
   d = config.data
   task = tasks.binary_strings_task(d.pattern_dim)
   sample = make_sampler(d.pattern_dim)
-  if configuration.model_name(config) != configuration.EBMM:
-    return experiment.Experiment(config, None, task, sample, sample,
-                                 model=registry.build(config, task))
-  return experiment.Experiment(config, make_energy(config), task, sample, sample)
+  model = registry.build(config, task, lambda: make_energy(config))
+  return experiment.Experiment(config, model, task, sample, sample)
 
 
 def make_sampler(pattern_dim: int) -> experiment.SampleFn:

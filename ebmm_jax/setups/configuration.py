@@ -2,10 +2,8 @@
 instead of as a shape error deep inside a jitted step."""
 import ml_collections
 
-from ebmm_jax.core import energy as energy_lib
-from ebmm_jax.core import memory as memory_lib
-from ebmm_jax.core import meta
 from ebmm_jax.setups import curriculum as curriculum_lib
+from ebmm_jax.setups import registry
 
 # The outer optimiser's learning-rate schedules (`training.optimizer`):
 # "cosine" decays to final_fraction over the horizon; "drop" keeps the peak
@@ -16,28 +14,11 @@ LR_SCHEDULES = ("constant", "cosine", "drop")
 # train.num_steps) or training seconds (train.max_seconds; `seconds_fraction`).
 SCHEDULE_CLOCKS = ("steps", "seconds")
 
-EBMM = "ebmm"
-# The baselines that store images: Table 2's non-memory models and the image
-# memories of Figures 3, 5a and 7; the others store binary strings (Table 1).
-IMAGE_BASELINES = ("dae", "vae", "deep_image_prior", "memnet_images", "mann_images",
-                   "kanerva")
-# Every baseline a config's `model.name` may name (`ebmm_jax.baselines`).
-BASELINES = ("memory_networks", "mann", "lstm", "plasticity", "modern_hopfield",
-             "kanerva_binary", *IMAGE_BASELINES)
 # On the seconds clock a step budget this large counts as unbounded: the time
 # budget (train.max_seconds), not train.num_steps, ends the run (the recipes
 # set 10,000,000 or more). Steps per second are not known before a run, so a
 # smaller step budget could end it before its schedule does, and is refused.
 UNBOUNDED_STEPS = 10_000_000
-# Size fields of a baseline's `model` section; each must be >= 1 when present.
-_BASELINE_SIZES = ("slots", "embedding_size", "hops", "hidden_size", "word_size",
-                   "controller_size", "present_steps", "read_steps", "capacity")
-
-
-def model_name(c: ml_collections.ConfigDict) -> str:
-  """Which memory a config trains: "ebmm" (configs without a `model` section,
-  every config written before the baselines) or `model.name`."""
-  return c.model.name if "model" in c else EBMM
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
@@ -46,18 +27,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
     if not cond:
       raise ValueError(f"Invalid config: {msg}")
 
-  name = model_name(c)
-  need(name in (EBMM,) + BASELINES,
-       f"model.name={name!r} is not a known memory; known: {list(BASELINES)} "
-       "(or no `model` section for EBMM).")
+  spec = registry.spec_of(c)  # Refuses an unknown `model.name`.
   need(c.data.num_patterns >= 1, f"data.num_patterns={c.data.num_patterns} must be >= 1.")
-  if name == EBMM:
-    _validate_ebmm_memory(c, need)
-  else:
-    _validate_baseline(c, need)
+  spec.validate(c, need)  # The model's own sections (`memory`, `energy`, `model`).
   need(c.optim.learning_rate > 0, "optim.learning_rate must be > 0.")
   need(c.optim.clip_global_norm > 0, "optim.clip_global_norm must be > 0.")
-  _validate_schedule(c, need)
+  _validate_schedule(c, need, spec)
   need(c.train.num_steps >= 1, "train.num_steps must be >= 1.")
   need(c.train.meta_batch_size >= 0,
        "train.meta_batch_size must be >= 0 (0: one memory per device).")
@@ -66,67 +41,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
   need(c.train.max_nonfinite_steps >= 1, "train.max_nonfinite_steps must be >= 1.")
   need(c.eval.num_batches >= 1 and c.eval.batches_per_call >= 1,
        "eval.num_batches and eval.batches_per_call must be >= 1.")
-  if name == EBMM:
-    _validate_ebmm_energy(c, need)
 
 
-def _validate_ebmm_memory(c: ml_collections.ConfigDict, need) -> None:
-  need(c.memory.write_steps >= 1, f"memory.write_steps={c.memory.write_steps} must be >= 1.")
-  need(c.memory.read_steps >= 1, f"memory.read_steps={c.memory.read_steps} must be >= 1.")
-  need(c.memory.meta_loss_iterates in ("all", "last"),
-       f"memory.meta_loss_iterates={c.memory.meta_loss_iterates!r} must be 'all' or 'last'.")
-  for field in ("write_lr_init", "grad_penalty_init", "prior_penalty_init",
-                "read_step_size_init"):
-    need(c.memory[field] > 0, f"memory.{field}={c.memory[field]} must be > 0.")
-  m = c.memory
-  for field, known in (("rates", memory_lib.RATE_PARAMETRISATIONS),
-                       ("write_rate_sharing", meta.WRITE_RATE_SHARING),
-                       ("read_start", memory_lib.READ_STARTS),
-                       ("projection_gradient", memory_lib.PROJECTION_GRADIENTS),
-                       ("n_scaling", memory_lib.N_SCALINGS),
-                       ("stream_gradient", memory_lib.STREAM_GRADIENTS)):
-    if field in m:
-      need(m[field] in known, f"memory.{field}={m[field]!r} must be one of {list(known)}.")
-  need(m.get("iterate_anneal_steps", 0) >= 0,
-       f"memory.iterate_anneal_steps={m.get('iterate_anneal_steps')} must be >= 0.")
-  need(m.get("first_order_steps", 0) >= 0,
-       f"memory.first_order_steps={m.get('first_order_steps')} must be >= 0.")
-  for field in ("read_step_decay_init", "read_momentum_init", "read_momentum_decay_init"):
-    need(0 < c.memory[field] < 1, f"memory.{field}={c.memory[field]} must be in (0, 1).")
-  _validate_stream(c, need)
-
-
-def _validate_stream(c: ml_collections.ConfigDict, need) -> None:
-  """A stream write (`memory.stream_chunks`): chunks that fill N, a λ in
-  (0, 1), one loss weight per chunk, and a fixed N to split."""
-  m, d = c.memory, c.data
-  text = m.get("stream_chunks", "")
-  try:
-    chunks = meta.parse_chunks(text)
-  except ValueError as e:
-    need(False, f"memory.{e}")
-  weights = m.get("stream_loss_weights", meta.UNIFORM_CHUNKS)
-  if not chunks:
-    need(str(weights).strip() in ("", meta.UNIFORM_CHUNKS),
-         f"memory.stream_loss_weights={weights!r} needs memory.stream_chunks "
-         "(a stream to weight).")
-    return
-  need(sum(chunks) == d.num_patterns,
-       f"memory.stream_chunks={text!r} holds {sum(chunks)} patterns: the chunks must "
-       f"sum to data.num_patterns={d.num_patterns}.")
-  forget_init = m.get("forget_init", 0.9)
-  need(0 < forget_init < 1, f"memory.forget_init={forget_init} must be in (0, 1).")
-  try:
-    meta.parse_chunk_weights(weights, len(chunks))
-  except ValueError as e:
-    need(False, f"memory.{e}")
-  for field in ("curriculum", "train_num_patterns", "padded_sizes"):
-    need(not d.get(field, ""),
-         f"memory.stream_chunks splits a fixed N into chunks; data.{field}="
-         f"{d.get(field)!r} changes the batch size: set it to ''.")
-
-
-def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
+def _validate_schedule(c: ml_collections.ConfigDict, need, spec) -> None:
   o, d = c.optim, c.data
   need(o.get("rate_learning_rate", 0.0) >= 0,
        f"optim.rate_learning_rate={o.get('rate_learning_rate')} must be >= 0 "
@@ -171,9 +88,9 @@ def _validate_schedule(c: ml_collections.ConfigDict, need) -> None:
        "data.padded_sizes needs data.num_patterns_per_memory (batches of several n).")
   need(not (per_memory and mix),
        "data.num_patterns_per_memory and data.train_num_patterns cannot both be set.")
-  need(not per_memory or "memory" in c,
+  need(not per_memory or spec.trains_across_n,
        "data.num_patterns_per_memory (training across N with padded batches) is "
-       "supported for EBMM only; baselines train at one N.")
+       f"supported by EBMM only; {spec.name!r} trains at one N.")
   need(c.train.get("seconds", "wall") in ("wall", "cpu"),
        f"train.seconds={c.train.get('seconds')!r} must be 'wall' or 'cpu'.")
 
@@ -222,47 +139,3 @@ def validate_training_budget(c: ml_collections.ConfigDict) -> None:
          f"steps per second are not known in advance; set train.num_steps >= "
          f"{UNBOUNDED_STEPS:,} (unbounded: the time ends the run), or "
          "optim.clock='steps' with optim.decay_steps <= train.num_steps.")
-
-
-def _validate_ebmm_energy(c: ml_collections.ConfigDict, need) -> None:
-  library = c.energy.get("library", "haiku")
-  need(library in energy_lib.LIBRARIES,
-       f"energy.library={library!r} must be one of {list(energy_lib.LIBRARIES)}.")
-  need(library == "haiku" or c.energy.name == "gated_rnn",
-       f"energy.library={library!r}: energy.name={c.energy.name!r} exists in Haiku only "
-       "(the gated RNN also in 'nnx' and 'equinox').")
-  if c.energy.name == "gated_rnn":
-    need(c.data.name == "binary_strings",
-         f"energy.name='gated_rnn' is the binary-strings energy; data.name={c.data.name!r}.")
-    need(c.energy.input_size == c.data.pattern_dim,
-         f"energy.input_size={c.energy.input_size} must equal data.pattern_dim="
-         f"{c.data.pattern_dim}.")
-    need(0 < c.energy.dynamic_size < c.energy.hidden_size,
-         f"energy.dynamic_size={c.energy.dynamic_size} must be in (0, energy.hidden_size="
-         f"{c.energy.hidden_size}).")
-    need(c.energy.hops >= 1, f"energy.hops={c.energy.hops} must be >= 1.")
-  need(c.energy.name != "", "energy.name is empty: an experiment config must set it.")
-  need(c.data.name != "", "data.name is empty: an experiment config must set it.")
-
-
-def _validate_baseline(c: ml_collections.ConfigDict, need) -> None:
-  """The fields of a baseline's config (`configs/memnet.py`, `configs/dae.py`...)."""
-  if c.model.name in IMAGE_BASELINES:
-    need(c.data.name != "binary_strings",
-         f"model.name={c.model.name!r} is an image baseline (Table 2); "
-         f"data.name={c.data.name!r}.")
-    for field in ("channels", "code_size"):
-      if field in c.model:
-        need(isinstance(c.model[field], int) and c.model[field] >= 1,
-             f"model.{field}={c.model[field]!r} must be an integer >= 1.")
-    return
-  need(c.data.name == "binary_strings",
-       f"model.name={c.model.name!r} is a binary-strings baseline (Table 1); "
-       f"data.name={c.data.name!r}.")
-  need(c.data.pattern_dim >= 2, f"data.pattern_dim={c.data.pattern_dim} must be >= 2.")
-  loss = c.model.get("loss", "cross_entropy")
-  need(loss in ("cross_entropy", "squared"),
-       f"model.loss={loss!r} must be 'cross_entropy' or 'squared'.")
-  for field in _BASELINE_SIZES:
-    if field in c.model:
-      need(c.model[field] >= 1, f"model.{field}={c.model[field]} must be >= 1.")

@@ -40,32 +40,25 @@ import numpy as np
 
 from ebmm_jax import pretrained
 from ebmm_jax.core import distortions
-from ebmm_jax.baselines import registry
-from ebmm_jax.setups import configuration
 from ebmm_jax.setups import experiment
+from ebmm_jax.setups import registry
 from ebmm_jax.core import tasks
 from ebmm_jax.data import images as images_lib
 from ebmm_jax.data import sampling
 from ebmm_jax.energies import resnet
 
-# Native (H, W, C) of each dataset after the loader's preprocessing.
-NATIVE_SHAPES = {
-    "omniglot": (32, 32, 1),
-    "mnist": (32, 32, 1),
-    "cifar10": (32, 32, 3),
-    "imagenet64": (64, 64, 3),
-}
-# Binary images ({0, 1}, stroke = 1) are scored by Hamming distance (4.1);
-# RGB images by squared error (4.2).
-BINARY_DATASETS = ("omniglot", "mnist")
+# Native (H, W, C) of each dataset after the loader's preprocessing, and the
+# binary ones ({0, 1}, stroke = 1), scored by Hamming distance (4.1; RGB
+# images by squared error, 4.2): read from the datasets' specs.
+NATIVE_SHAPES = {name: spec.shape for name, spec in images_lib.SPECS.items()}
+BINARY_DATASETS = tuple(name for name, spec in images_lib.SPECS.items() if spec.binary)
 # The splits an evaluation may score (`data.eval_split`).
 EVAL_SPLITS = ("validation", "test")
 DISTORTIONS = ("block", "salt_and_pepper")
 # Architecture fields of `config.energy` passed to the energy's constructor
-# when present (each model takes a subset; see `resnet.ENERGY_MODELS`).
-ARCH_FIELDS = ("dynamic_size", "channels", "channel_multipliers", "code_size",
-               "representation_size", "hidden_size", "output_hidden_size",
-               "hops")
+# when present: every image energy's (`resnet.EnergySpec.arch_fields`).
+ARCH_FIELDS = tuple(dict.fromkeys(
+    field for spec in resnet.ENERGY_MODELS.values() for field in spec.arch_fields))
 # XLA options for programs that run once (initialisation): the cheapest
 # backend optimisation compiles several times faster on CPU.
 _FAST_COMPILE = {"xla_backend_optimization_level": 0,
@@ -83,9 +76,9 @@ def energy_kwargs(config: ml_collections.ConfigDict) -> Dict[str, object]:
   """Constructor arguments of `config.energy.name` found in the config, with
   `dynamic_size` from `energy.memory_budget` when one is set."""
   e = config.energy
-  kwargs = {k: e[k] for k in ARCH_FIELDS if k in e}
-  if "channel_multipliers" in kwargs:  # JSON round trips turn tuples into lists.
-    kwargs["channel_multipliers"] = tuple(kwargs["channel_multipliers"])
+  # JSON round trips turn tuples (channel_multipliers) into lists.
+  kwargs = {k: tuple(e[k]) if isinstance(e[k], list) else e[k]
+            for k in ARCH_FIELDS if k in e}
   if e.get("memory_budget", 0):
     arch = {k: v for k, v in kwargs.items() if k != "dynamic_size"}
     kwargs["dynamic_size"] = dynamic_size_closest_to(e.name, e.memory_budget, **arch)
@@ -104,30 +97,12 @@ def resolved(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def dynamic_size_closest_to(model_name: str, budget: int, **arch) -> int:
-  """The dynamic_size whose memory size is closest to `budget` floats.
-
-  `resnet.dynamic_size_for_budget` gives the largest size that fits; the next
-  one up is taken when it is nearer (e.g. "4K" for the C.5 model: 4,330
-  floats at d=5 rather than 3,464 at d=4), because the paper labels its
-  points by round sizes.
+  """The dynamic_size whose memory size is closest to `budget` floats (the
+  next one up from the largest that fits when it is nearer, e.g. "4K" for
+  the C.5 model: 4,330 floats at d=5 rather than 3,464 at d=4), because the
+  paper labels its points by round sizes (`resnet.dynamic_size_for_budget`).
   """
-  try:
-    below = resnet.dynamic_size_for_budget(model_name, budget, **arch)
-  except ValueError:
-    if budget >= resnet.memory_floats(model_name, 1, **arch):
-      raise  # Larger than the whole layer: no size is close.
-    below = 0  # Less than one unit: the smallest memory is the closest.
-  candidates = [d for d in (below, below + 1) if d >= 1]
-  valid = []
-  for d in candidates:
-    try:
-      valid.append((abs(resnet.memory_floats(model_name, d, **arch) - budget), d))
-    except ValueError:  # d + 1 beyond the layer's width.
-      pass
-  return min(valid)[1]
-
-
-
+  return resnet.dynamic_size_for_budget(model_name, budget, closest=True, **arch)
 
 
 def memory_floats(config: ml_collections.ConfigDict) -> int:
@@ -147,9 +122,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"Invalid config: {msg}")
 
   d = config.data
-  need(d.name in NATIVE_SHAPES,
+  need(d.name in images_lib.SPECS,
        f"data.name={d.name!r} is not an image dataset; known: "
-       f"{sorted(NATIVE_SHAPES)}.")
+       f"{sorted(images_lib.SPECS)}.")
   need(bool(d.data_dir),
        "data.data_dir is empty: pass the folder holding the data, e.g. "
        "--config.data.data_dir=DATA_DIR.")
@@ -159,15 +134,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   need(eval_split in EVAL_SPLITS,
        f"data.eval_split={eval_split!r} must be one of {list(EVAL_SPLITS)}.")
   if eval_split == "validation":
-    need(d.name != "mnist",
-         "data.eval_split='validation' with data.name='mnist': MNIST is read only "
-         "to test transfer (Appendix A.6); use data.eval_split='test'.")
+    need("validation" in images_lib.SPECS[d.name].splits,
+         f"data.eval_split='validation' with data.name={d.name!r}: it has no "
+         f"validation split (splits: {list(images_lib.SPECS[d.name].splits)}; "
+         "MNIST is read only to test transfer, Appendix A.6); use "
+         "data.eval_split='test'.")
     need(d.get("hold_out_validation", False),
          "data.eval_split='validation' needs data.hold_out_validation=True: "
          "otherwise the model trains on the validation images.")
   need(d.get("max_examples", 0) >= 0,
        f"data.max_examples={d.get('max_examples', 0)} must be >= 0 (0: all).")
-  if configuration.model_name(config) == configuration.EBMM:
+  if registry.spec_of(config).uses_energy:  # EBMM: its ResNet energy.
     e = config.energy
     need(e.name in resnet.ENERGY_MODELS,
          f"energy.name={e.name!r} is not an image energy; known: "
@@ -277,7 +254,7 @@ def load_split(config: ml_collections.ConfigDict,
   """
   d = config.data
   options = {}
-  if d.name != "mnist":  # MNIST (transfer only) has no validation part.
+  if "validation" in images_lib.SPECS[d.name].splits:  # Not MNIST (transfer only).
     options["hold_out_validation"] = bool(d.get("hold_out_validation", False))
   if d.get("max_examples", 0):
     options["max_examples"] = d.max_examples
@@ -344,7 +321,7 @@ def make_task(config: ml_collections.ConfigDict) -> tasks.Task:
   d = config.data
   # Only a model told where the block is (Deep Image Prior, Table 2's *)
   # gets its mask as `known`; every other model must find the block itself.
-  told = "model" in config and config.model.get("told_block", False)
+  told = config.get("model", {}).get("told_block", False)
   if d.distortion == "block":
     block_size, fill = d.block_size, d.fill
     distorted = lambda key, patterns: distortions.block_noise(key, patterns,
@@ -422,14 +399,14 @@ def make_energy(config: ml_collections.ConfigDict) -> hk.Transformed:
 def build(config: ml_collections.ConfigDict) -> experiment.Experiment:
   """Validates an image `config` and builds its experiment (no data is read
   until a batch is drawn)."""
-  ebmm = configuration.model_name(config) == configuration.EBMM
-  config = resolved(config) if ebmm else config
+  if registry.spec_of(config).uses_energy:
+    config = resolved(config)  # `energy.memory_budget` -> `energy.dynamic_size`.
   validate(config)
   task = make_task(config)
   return experiment.Experiment(
-      config=config, energy=make_energy(config) if ebmm else None, task=task,
-      # None: EBMM, built from the energy; else a baseline of Table 2.
-      model=None if ebmm else registry.build(config, task),
+      config=config, task=task,
+      # EBMM on the config's ResNet energy, or a baseline of Table 2.
+      model=registry.build(config, task, lambda: make_energy(config)),
       sample_train=SplitSampler(config, "train"),
       sample_test=SplitSampler(config, eval_split_of(config)))
 

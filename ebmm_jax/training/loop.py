@@ -156,7 +156,7 @@ def run_keys(seed: int):
 
 def initial_state(exp: setups.Experiment) -> step_lib.TrainState:
   k_init, _, _ = run_keys(exp.config.seed)
-  return step_lib.init_train_state(exp.init_meta_params(k_init),
+  return step_lib.init_train_state(exp.model.init(k_init),
                                    optimizer_lib.for_config(exp.config))
 
 
@@ -337,7 +337,8 @@ def _step_functions(exp: setups.Experiment, mesh):
   """meta-step -> the jitted step that makes it: first-order for the first
   `memory.first_order_steps` steps, then the full meta-gradient."""
   config = exp.config
-  first_order_steps = config.memory.get("first_order_steps", 0) if "memory" in config else 0
+  first_order_steps = (config.memory.get("first_order_steps", 0)
+                       if exp.model.first_order is not None else 0)
   step_fns = {fo: make_train_step(exp, mesh, fo)
               for fo in ({False, True} if first_order_steps else {False})}
   return lambda step: step_fns[step < first_order_steps]

@@ -34,7 +34,7 @@ def exp(config):
 @pytest.fixture(scope="module")
 def meta_params(exp):
   # Not the init that Memory.from_config would pick (config.seed = 0).
-  return exp.init_meta_params(jax.random.PRNGKey(7))
+  return exp.model.init(jax.random.PRNGKey(7))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_write_and_read_equal_the_pure_core(exp, meta_params, batch, written):
   patterns, queries, known = batch
   mem, iterates, _ = written
   core = jax.jit(meta.write_and_read, static_argnums=(0, 5))
-  ref_iterates, ref_written, ref_losses = core(exp.energy.apply, meta_params, patterns,
+  ref_iterates, ref_written, ref_losses = core(exp.model.network.apply, meta_params, patterns,
                                                queries, known, exp.task.box)
   assert iterates.shape == (K, N, D)
   chex.assert_trees_all_close(mem.written, ref_written, rtol=1e-5, atol=1e-6)
@@ -83,7 +83,7 @@ def test_energy_uses_the_written_memory_or_theta_bar(exp, config, meta_params, b
                                                      written):
   patterns, _, _ = batch
   mem, iterates, _ = written
-  energy = lambda memory, x: exp.energy.apply(
+  energy = lambda memory, x: exp.model.network.apply(
       hk.data_structures.merge(meta_params.static, memory), x)
   np.testing.assert_allclose(mem.energy(iterates[-1]),
                              energy(mem.written, iterates[-1]), rtol=1e-5, atol=1e-6)
@@ -182,7 +182,7 @@ def test_bad_masks_and_meta_params_raise_a_named_error(config, exp, batch, writt
     mem.read(queries, mask=jnp.asarray(known, jnp.float32))
   other = helpers.tiny_experiment(**{"energy.dynamic_size": 4})
   with pytest.raises(api.InvalidInputError, match="another config"):
-    api.Memory.from_config(config, other.init_meta_params(jax.random.PRNGKey(0)))
+    api.Memory.from_config(config, other.model.init(jax.random.PRNGKey(0)))
 
 
 def test_a_baseline_is_served_through_its_memory_model(tmp_path):
@@ -193,7 +193,7 @@ def test_a_baseline_is_served_through_its_memory_model(tmp_path):
   config = memnet.get_config("runlocal")
   mem = api.Memory.from_config(config)
   exp = setups.build(config)
-  params = exp.init_meta_params(jax.random.PRNGKey(config.seed))
+  params = exp.model.init(jax.random.PRNGKey(config.seed))
   patterns = exp.sample_test(jax.random.PRNGKey(1), 1, config.data.num_patterns)[0]
   queries, known = exp.task.distort(jax.random.PRNGKey(2), patterns)
   mem.write(patterns)
@@ -284,10 +284,10 @@ def test_append_writes_into_the_stored_memory(exp, config, meta_params, batch):
   first = mem.written
   mem.append(more)
   assert mem.num_written == N + 3
-  ref, _ = meta.write(exp.energy.apply, meta_params, more, rule=exp.rule, memory=first)
+  ref, _ = meta.write(exp.model.network.apply, meta_params, more, rule=exp.model.rule, memory=first)
   chex.assert_trees_all_close(mem.written, ref, rtol=1e-5, atol=1e-6)
   # Appending is not writing afresh: the start (the stored memory) matters.
-  fresh, _ = meta.write(exp.energy.apply, meta_params, more, rule=exp.rule)
+  fresh, _ = meta.write(exp.model.network.apply, meta_params, more, rule=exp.model.rule)
   assert not np.allclose(jax.tree_util.tree_leaves(mem.written)[0],
                          jax.tree_util.tree_leaves(fresh)[0])
   with pytest.raises(api.InvalidInputError, match=r"\[M, 16\]"):

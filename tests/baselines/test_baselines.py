@@ -11,6 +11,7 @@ import pytest
 
 from ebmm_jax.configs import binary
 from ebmm_jax.setups import configuration
+from ebmm_jax.setups import registry
 from ebmm_jax import setups
 from ebmm_jax.core import meta
 from ebmm_jax.training import parallel
@@ -205,11 +206,11 @@ def test_modern_hopfield_beta_is_tuned_on_training_batches(modern):
 
 def test_ebmm_model_is_write_then_read():
   exp = helpers.tiny_experiment()
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   patterns, queries, known = binary_strings.sample_batch(jax.random.PRNGKey(1), 4, 16)
   both = jax.jit(lambda mp: (
       exp.model.retrieve(mp, patterns, queries, known),
-      meta.write_and_read(exp.energy.apply, mp, patterns, queries, known, exp.task.box)[0]))
+      meta.write_and_read(exp.model.network.apply, mp, patterns, queries, known, exp.task.box)[0]))
   through_model, direct = both(mp)
   assert through_model.shape == (2, 4, 16)
   np.testing.assert_allclose(np.asarray(through_model), np.asarray(direct), rtol=1e-6,
@@ -231,7 +232,7 @@ def test_baseline_configs_are_validated():
     configuration.validate(c)
   with pytest.raises(ValueError, match="Unknown variant 'fast' of configs/memnet.py"):
     _config_module("memory_networks").get_config("fast")
-  assert configuration.model_name(binary.get_config()) == "ebmm"
+  assert registry.name_of(binary.get_config()) == "ebmm"
 
 
 def test_table1_evaluates_a_baseline_workdir(tmp_path, one_device_mesh):

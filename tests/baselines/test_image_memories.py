@@ -15,6 +15,7 @@ from ebmm_jax.baselines import mann
 from ebmm_jax.baselines import memory_networks
 from ebmm_jax.core import models
 from ebmm_jax.setups import configuration
+from ebmm_jax.setups import registry
 from ebmm_jax.setups import specs
 
 MODELS = ("memnet_images", "mann_images")
@@ -55,7 +56,7 @@ def _images(key, n, shape=(16, 16, 1)):
 
 def test_registered_as_image_baselines():
   for name in MODELS:
-    assert name in configuration.BASELINES and name in configuration.IMAGE_BASELINES
+    assert name in registry.BASELINES and name in registry.IMAGE_BASELINES
     c = _load(name, "runlocal")
     c.unlock()
     c.data.name = "binary_strings"

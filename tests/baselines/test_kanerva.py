@@ -11,7 +11,7 @@ import pytest
 
 from ebmm_jax import setups
 from ebmm_jax.baselines import kanerva
-from ebmm_jax.baselines import registry
+from ebmm_jax.setups import registry
 from ebmm_jax import training
 from ebmm_jax.configs import kanerva as kanerva_config
 from ebmm_jax.configs import kanerva_binary as kanerva_binary_config
@@ -106,8 +106,8 @@ def _load(variants="runlocal", overrides=()):
 
 
 def test_registered_and_configs():
-  assert registry.BUILDERS["kanerva"] is kanerva.build
-  assert "kanerva" in configuration.BASELINES and "kanerva" in configuration.IMAGE_BASELINES
+  assert registry.MODELS["kanerva"].build is kanerva.build
+  assert "kanerva" in registry.BASELINES and "kanerva" in registry.IMAGE_BASELINES
   c = kanerva_config.get_config()
   assert (c.data.name, c.data.num_patterns, c.data.distortion, c.data.noise_rate) == (
       "omniglot", 16, "salt_and_pepper", 0.15)  # Appendix A.4.
@@ -168,7 +168,7 @@ def test_write_read_shapes_and_memory_accounting(tiny):
   assert (rows, code, m.iterations) == (8, 16, 2)
   assert exp.model.memory_floats == rows * code + rows ** 2 == 192
   assert exp.model.memory_floats == kanerva.memory_floats(rows, code)
-  assert exp.model.name == kanerva.NAME and exp.energy is None
+  assert exp.model.name == kanerva.NAME and not isinstance(exp.model, setups.ebmm.EBMM)
   patterns = _images(1, n=6)  # N != data.num_patterns: the state does not grow.
   mean, cov = write(params, patterns)
   assert mean.shape == (rows, code) and cov.shape == (rows, rows)
@@ -202,16 +202,16 @@ def test_binary_config_fits_table1_budget():
   """The default binary DKM: C = 128, K_r = 47, its state (R, U) 8,225
   floats for every N of Table 1, within 8,256; as many rows as code units is
   refused (the read-out would bypass the memory)."""
-  assert registry.BUILDERS["kanerva_binary"] is kanerva.build_binary
-  assert "kanerva_binary" in configuration.BASELINES
-  assert "kanerva_binary" not in configuration.IMAGE_BASELINES
+  assert registry.MODELS["kanerva_binary"].build is kanerva.build_binary
+  assert "kanerva_binary" in registry.BASELINES
+  assert "kanerva_binary" not in registry.IMAGE_BASELINES
   c = kanerva_binary_config.get_config()
   assert (c.data.name, c.data.pattern_dim, c.data.num_patterns) == ("binary_strings", 128, 64)
   assert (c.model.code_size, c.model.rows, c.model.hidden_size, c.model.iterations) == (
       128, 47, 256, 5)
   for n in (16, 96):
     exp = setups.build(kanerva_binary_config.get_config(f"n={n}"))
-    assert exp.model.name == kanerva.NAME and exp.energy is None
+    assert exp.model.name == kanerva.NAME and not isinstance(exp.model, setups.ebmm.EBMM)
     assert exp.model.memory_floats == kanerva.memory_floats(47, 128) == 8225 <= BUDGET
   # A budget picks the rows (the builder's, overriding model.rows).
   exp = setups.build(specs.load("kanerva_binary", ["model.memory_budget=8256",

@@ -16,7 +16,7 @@ import pytest
 from ebmm_jax import setups
 from ebmm_jax import training
 from ebmm_jax.baselines import deep_image_prior
-from ebmm_jax.baselines import registry
+from ebmm_jax.setups import registry
 from ebmm_jax.baselines import vae
 from ebmm_jax.core import distortions
 from ebmm_jax.core import models
@@ -151,7 +151,7 @@ def test_deep_image_prior_fits_outside_the_block_only():
 @pytest.mark.parametrize("name,shape", [("vae", SHAPE), ("vae", (8, 8, 3)),
                                         ("deep_image_prior", SHAPE)])
 def test_write_read_shapes_and_no_memory(name, shape):
-  assert name in registry.BUILDERS and name in configuration.IMAGE_BASELINES
+  assert name in registry.MODELS and name in registry.IMAGE_BASELINES
   config = _config(iterations=25, fit_steps=25, max_iterates=10, told_block=True)
   config.model.name = name
   model = registry.build(config, _task(told=True, shape=shape))

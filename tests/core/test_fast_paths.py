@@ -18,14 +18,14 @@ from tests import helpers
 
 
 def _loss_and_grads(exp, mp, patterns, key, loops):
-  fn = lambda p: meta.meta_loss(exp.energy.apply, exp.task, p, patterns, key, loops=loops)[0]
+  fn = lambda p: meta.meta_loss(exp.model.network.apply, exp.task, p, patterns, key, loops=loops)[0]
   return jax.jit(jax.value_and_grad(fn))(mp)
 
 
 @pytest.mark.parametrize("loops", [memory.Loops(remat=True), memory.Loops(unroll=True)])
 def test_remat_and_unroll_match_the_plain_scans(loops):
   exp = helpers.tiny_experiment()
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16)
   key = jax.random.PRNGKey(2)
   plain_loss, plain_grads = _loss_and_grads(exp, mp, patterns, key, memory.Loops())
@@ -38,13 +38,13 @@ def test_remat_and_unroll_match_the_plain_scans(loops):
 def test_sequential_memories_match_vmap():
   """batched_meta_loss maps over memories one by one; vmap is the reference."""
   exp = helpers.tiny_experiment()
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16, (3,))
   key = jax.random.PRNGKey(2)
 
   def vmapped(p):
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(3))
-    losses, _ = jax.vmap(lambda x, k: meta.meta_loss(exp.energy.apply, exp.task, p, x, k))(
+    losses, _ = jax.vmap(lambda x, k: meta.meta_loss(exp.model.network.apply, exp.task, p, x, k))(
         patterns, keys)
     return jnp.mean(losses)
 

@@ -14,7 +14,7 @@ from tests import helpers
 @pytest.fixture(scope="module")
 def setup():
   exp = helpers.tiny_experiment()
-  meta_params = exp.init_meta_params(jax.random.PRNGKey(0))
+  meta_params = exp.model.init(jax.random.PRNGKey(0))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16)
   return exp, meta_params, patterns
 
@@ -40,13 +40,13 @@ def test_writing_gradients_match_autodiff_of_each_term(setup):
   init = meta_params.write.init_memory
   # Evaluate away from θ̄ so that the prior term has a non-zero gradient.
   memory_ = jax.tree_util.tree_map(lambda w: w + 0.1 * jnp.ones_like(w), init)
-  grads, loss = memory.writing_gradients(exp.energy.apply, meta_params.static,
+  grads, loss = memory.writing_gradients(exp.model.network.apply, meta_params.static,
                                          memory_, init, patterns)
   for i, term in enumerate(memory.WRITING_TERMS):
     expected = jax.grad(lambda m: getattr(memory.writing_loss(
-        exp.energy.apply, meta_params.static, m, init, patterns), term))(memory_)
+        exp.model.network.apply, meta_params.static, m, init, patterns), term))(memory_)
     chex_tree_close(grads[i], expected, rtol=1e-4, atol=1e-6)
-  direct = memory.writing_loss(exp.energy.apply, meta_params.static, memory_, init, patterns)
+  direct = memory.writing_loss(exp.model.network.apply, meta_params.static, memory_, init, patterns)
   np.testing.assert_allclose(np.array(loss), np.array(direct), rtol=1e-5)
 
 
@@ -58,12 +58,12 @@ def chex_tree_close(a, b, rtol, atol):
 def test_writing_lowers_the_writing_loss(setup):
   exp, meta_params, patterns = setup
   written, losses = jax.jit(memory.write, static_argnums=0)(
-      exp.energy.apply, meta_params.static, meta_params.write, patterns)
+      exp.model.network.apply, meta_params.static, meta_params.write, patterns)
   alpha, beta = memory.penalty_weights(meta_params.write.penalties)
-  before = memory.writing_loss(exp.energy.apply, meta_params.static,
+  before = memory.writing_loss(exp.model.network.apply, meta_params.static,
                                meta_params.write.init_memory,
                                meta_params.write.init_memory, patterns).total(alpha, beta)
-  after = memory.writing_loss(exp.energy.apply, meta_params.static, written,
+  after = memory.writing_loss(exp.model.network.apply, meta_params.static, written,
                               meta_params.write.init_memory, patterns).total(alpha, beta)
   assert float(after) < float(before)
   # The scan reports the loss before each step; the first is θ̄'s.
@@ -81,10 +81,10 @@ def test_reading_lowers_energy_stays_in_box_and_keeps_clamped_entries(setup):
   read_params = memory.ReadParams(
       step_sizes=jnp.asarray([float(memory.inverse_softplus(0.05)), 5.0, 5.0, 5.0]),
       momentum=jnp.asarray([-30.0, 0.0, 0.0, 0.0]))
-  iterates = memory.read(exp.energy.apply, params, read_params, queries, known,
+  iterates = memory.read(exp.model.network.apply, params, read_params, queries, known,
                          box=(-1.0, 1.0))
   assert iterates.shape == (4, *queries.shape)
-  energies = jnp.stack([exp.energy.apply(params, x) for x in [queries, *iterates]])
+  energies = jnp.stack([exp.model.network.apply(params, x) for x in [queries, *iterates]])
   assert np.all(np.diff(np.asarray(energies), axis=0) <= 1e-6)
   assert float(energies[-1].sum()) < float(energies[0].sum())
   assert np.all(np.abs(np.asarray(iterates)) <= 1.0)
@@ -117,28 +117,28 @@ def test_read_rejects_bad_queries(setup, bad, match):
   exp, meta_params, _ = setup
   params = hk.data_structures.merge(meta_params.static, meta_params.write.init_memory)
   with pytest.raises(ValueError, match=match):
-    memory.read(exp.energy.apply, params, meta_params.read, bad, box=(-1.0, 1.0))
+    memory.read(exp.model.network.apply, params, meta_params.read, bad, box=(-1.0, 1.0))
 
 
 def test_read_rejects_bad_mask(setup):
   exp, meta_params, patterns = setup
   params = hk.data_structures.merge(meta_params.static, meta_params.write.init_memory)
   with pytest.raises(ValueError, match="known has shape"):
-    memory.read(exp.energy.apply, params, meta_params.read, patterns,
+    memory.read(exp.model.network.apply, params, meta_params.read, patterns,
                 np.ones((4, 8), bool), box=(-1.0, 1.0))
   with pytest.raises(ValueError, match="bool mask"):
-    memory.read(exp.energy.apply, params, meta_params.read, patterns,
+    memory.read(exp.model.network.apply, params, meta_params.read, patterns,
                 np.ones((4, 16), np.float32), box=(-1.0, 1.0))
 
 
 def test_write_rejects_bad_patterns(setup):
   exp, meta_params, _ = setup
   with pytest.raises(ValueError, match="empty batch"):
-    memory.write(exp.energy.apply, meta_params.static, meta_params.write,
+    memory.write(exp.model.network.apply, meta_params.static, meta_params.write,
                  np.ones((0, 16), np.float32))
   with pytest.raises(ValueError, match="wrong|shape|one scalar per pattern|16"):
     # 12 features into a model built for 16.
-    memory.write(exp.energy.apply, meta_params.static, meta_params.write,
+    memory.write(exp.model.network.apply, meta_params.static, meta_params.write,
                  np.ones((4, 12), np.float32))
 
 

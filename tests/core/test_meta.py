@@ -24,12 +24,12 @@ def test_meta_gradient_matches_central_finite_differences():
   exp = helpers.tiny_experiment()
   with jax.enable_x64(True):
     meta_params = jax.tree_util.tree_map(
-        lambda x: jnp.asarray(x, jnp.float64), exp.init_meta_params(jax.random.PRNGKey(0)))
+        lambda x: jnp.asarray(x, jnp.float64), exp.model.init(jax.random.PRNGKey(0)))
     patterns = binary_strings.sample_patterns(jax.random.PRNGKey(3), 4, 16).astype(jnp.float64)
     key = jax.random.PRNGKey(4)
 
     def loss(mp):
-      return meta.meta_loss(exp.energy.apply, exp.task, mp, patterns, key)[0]
+      return meta.meta_loss(exp.model.network.apply, exp.task, mp, patterns, key)[0]
 
     loss = jax.jit(loss)
     grads = jax.jit(jax.grad(loss))(meta_params)
@@ -108,8 +108,8 @@ def test_nonfinite_step_is_skipped_and_counted():
 
 def test_unknown_meta_loss_iterates_is_rejected():
   exp = helpers.tiny_experiment()
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(0), 4, 16)
   with pytest.raises(ValueError, match="iterates must be one of"):
-    meta.meta_loss(exp.energy.apply, exp.task, mp, patterns, jax.random.PRNGKey(0),
+    meta.meta_loss(exp.model.network.apply, exp.task, mp, patterns, jax.random.PRNGKey(0),
                    iterates="first")

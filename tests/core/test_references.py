@@ -33,7 +33,7 @@ def tiny():
   (float64), and 4 stored patterns."""
   exp = helpers.tiny_experiment()
   with jax.enable_x64(True):
-    mp = _f64(exp.init_meta_params(jax.random.PRNGKey(0)))
+    mp = _f64(exp.model.init(jax.random.PRNGKey(0)))
     patterns = binary_strings.sample_patterns(
         jax.random.PRNGKey(1), 4, 16).astype(jnp.float64)
   return exp, mp, patterns
@@ -74,14 +74,14 @@ def test_write_matches_the_literal_loop_at_every_step(tiny, rates):
   with jax.enable_x64(True):
     raw_rates = _random_rates(mp.write.init_memory, rng, WRITE_STEPS, rates)
     penalties = _penalties(rates)
-    thetas, losses = references.write(exp.energy.apply, mp.static, mp.write.init_memory,
+    thetas, losses = references.write(exp.model.network.apply, mp.static, mp.write.init_memory,
                                       raw_rates, np.asarray(penalties), patterns, rates)
     rule = memory.Rule(rates=rates)
     for t in range(1, WRITE_STEPS + 1):  # θ(t) is the write with the first t steps.
       params = memory.WriteParams(mp.write.init_memory,
                                   jax.tree_util.tree_map(lambda r: r[:t], raw_rates),
                                   penalties)
-      written, lib_losses = memory.write(exp.energy.apply, mp.static, params, patterns,
+      written, lib_losses = memory.write(exp.model.network.apply, mp.static, params, patterns,
                                          rule=rule)
       _assert_trees_close(written, thetas[t])
       _assert_losses_close(lib_losses, losses[:t])
@@ -108,11 +108,11 @@ def test_write_with_shared_rates_matches_the_literal_loop(tiny, sharing):
     else:
       raw_rates = jnp.asarray(references.raw_of(rng.uniform(0.03, 0.4, (1, 3))))
     penalties = _penalties("softplus", alpha=1.4, beta=0.3)
-    thetas, losses = references.write(exp.energy.apply, mp.static, mp.write.init_memory,
+    thetas, losses = references.write(exp.model.network.apply, mp.static, mp.write.init_memory,
                                       raw_rates, np.asarray(penalties), patterns,
                                       write_steps=WRITE_STEPS)
     written, lib_losses = memory.write(
-        exp.energy.apply, mp.static,
+        exp.model.network.apply, mp.static,
         memory.WriteParams(mp.write.init_memory, raw_rates, penalties), patterns,
         rule=memory.Rule(write_steps=WRITE_STEPS, first_order=True))
   assert len(losses) == WRITE_STEPS
@@ -150,10 +150,10 @@ def test_read_matches_the_literal_loop_at_every_iterate(tiny, masked, start, rat
     queries, known = binary_strings.corrupt_half(jax.random.PRNGKey(2), patterns)
     known = known if masked else None
     step_sizes, momentum = _read_params(rng, rates)
-    expected, diagnostics = references.read(exp.energy.apply, params, step_sizes,
+    expected, diagnostics = references.read(exp.model.network.apply, params, step_sizes,
                                             momentum, queries, known, BOX, rates, start)
     iterates = memory.read(
-        exp.energy.apply, params,
+        exp.model.network.apply, params,
         memory.ReadParams(jnp.asarray(step_sizes), jnp.asarray(momentum)),
         queries, known, box=BOX,
         rule=memory.Rule(rates=rates, read_start=start,
@@ -190,12 +190,12 @@ def test_meta_loss_is_the_sum_of_eq2_over_iterates_or_the_last(tiny):
         read=memory.ReadParams(jnp.asarray(step_sizes), jnp.asarray(momentum)))
     queries, known = binary_strings.corrupt_half(key, patterns)  # The task's distortion.
     thetas, write_losses = references.write(
-        exp.energy.apply, mp.static, mp.write.init_memory, mp.write.learning_rates,
+        exp.model.network.apply, mp.static, mp.write.init_memory, mp.write.learning_rates,
         np.asarray(mp.write.penalties), patterns)
-    iterates, _ = references.read(exp.energy.apply, {**mp.static, **thetas[-1]},
+    iterates, _ = references.read(exp.model.network.apply, {**mp.static, **thetas[-1]},
                                   step_sizes, momentum, queries, known, BOX)
     per_iterate = references.reconstruction_losses(iterates, patterns)
-    results = {mode: meta.meta_loss(exp.energy.apply, exp.task, mp, patterns, key,
+    results = {mode: meta.meta_loss(exp.model.network.apply, exp.task, mp, patterns, key,
                                     iterates=mode)
                for mode in meta.META_LOSS_ITERATES}
   # Distinct per-iterate losses: the sum, the last and the first all differ.

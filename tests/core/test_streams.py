@@ -49,7 +49,7 @@ def _chunk_loop(exp, mp, x, chunks, lam):
     if theta is not None:
       theta = jax.tree_util.tree_map(lambda t, t0: t0 + lam * (t - t0), theta,
                                      mp.write.init_memory)
-    theta, _ = meta.write(exp.energy.apply, mp, x[start:start + size], rule=exp.rule,
+    theta, _ = meta.write(exp.model.network.apply, mp, x[start:start + size], rule=exp.model.rule,
                           memory=theta)
     start += size
   return theta
@@ -57,10 +57,10 @@ def _chunk_loop(exp, mp, x, chunks, lam):
 
 def test_one_chunk_is_today_s_write_bit_for_bit():
   exp = helpers.tiny_experiment(**{"data.num_patterns": N, "memory.write_lr_init": 0.2})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   x = _patterns()
-  one, losses = meta.stream_write(exp.energy.apply, mp, x, (N,), rule=exp.rule)
-  plain, plain_losses = meta.write(exp.energy.apply, mp, x, rule=exp.rule)
+  one, losses = meta.stream_write(exp.model.network.apply, mp, x, (N,), rule=exp.model.rule)
+  plain, plain_losses = meta.write(exp.model.network.apply, mp, x, rule=exp.model.rule)
   for a, b in zip(_leaves(one), _leaves(plain)):
     np.testing.assert_array_equal(a, b)
   np.testing.assert_array_equal(losses.energy[0], plain_losses.energy)
@@ -68,7 +68,7 @@ def test_one_chunk_is_today_s_write_bit_for_bit():
   # same meta-loss bit for bit.
   single = helpers.tiny_experiment(**{"data.num_patterns": N, "memory.write_lr_init": 0.2,
                                       "memory.stream_chunks": str(N)})
-  mp1 = single.init_meta_params(jax.random.PRNGKey(0))
+  mp1 = single.model.init(jax.random.PRNGKey(0))
   assert mp1.write.forgetting is None
   key = jax.random.PRNGKey(3)
   np.testing.assert_array_equal(single.model.loss(mp1, x, key)[0],
@@ -77,27 +77,27 @@ def test_one_chunk_is_today_s_write_bit_for_bit():
 
 def test_lambda_one_is_writing_chunk_by_chunk_into_the_memory():
   exp = helpers.tiny_experiment(**STREAM)
-  mp = _with_forgetting(exp.init_meta_params(jax.random.PRNGKey(0)), 50.0)  # λ = 1.0
+  mp = _with_forgetting(exp.model.init(jax.random.PRNGKey(0)), 50.0)  # λ = 1.0
   assert np.all(np.concatenate([np.ravel(l) for l in _leaves(
       memory_lib.forgetting_factors(mp.write))]) == 1.0)
   x = _patterns()
-  streamed, losses = meta.stream_write(exp.energy.apply, mp, x, CHUNKS, rule=exp.rule)
+  streamed, losses = meta.stream_write(exp.model.network.apply, mp, x, CHUNKS, rule=exp.model.rule)
   assert losses.energy.shape == (4, 2)  # [C, T]
   looped = _chunk_loop(exp, mp, x, CHUNKS, 1.0)
   chex.assert_trees_all_close(streamed, looped, rtol=1e-5, atol=1e-6)
   # Not vacuous: the last chunk alone is another memory.
-  last = meta.write(exp.energy.apply, mp, x[-2:], rule=exp.rule)[0]
+  last = meta.write(exp.model.network.apply, mp, x[-2:], rule=exp.model.rule)[0]
   assert not np.allclose(_leaves(streamed)[0], _leaves(last)[0], atol=1e-4)
 
 
 def test_a_learned_lambda_between_chunks_matches_the_literal_loop_also_unequal_chunks():
   exp = helpers.tiny_experiment(**STREAM)
   lam = 0.6
-  mp = _with_forgetting(exp.init_meta_params(jax.random.PRNGKey(0)),
+  mp = _with_forgetting(exp.model.init(jax.random.PRNGKey(0)),
                         float(memory_lib.logit(lam)))
   x = _patterns()
   for chunks in (CHUNKS, (3, 1, 4)):  # A scan of equal chunks; padded unequal ones.
-    streamed, _ = meta.stream_write(exp.energy.apply, mp, x, chunks, rule=exp.rule)
+    streamed, _ = meta.stream_write(exp.model.network.apply, mp, x, chunks, rule=exp.model.rule)
     chex.assert_trees_all_close(streamed, _chunk_loop(exp, mp, x, chunks, lam),
                                 rtol=2e-5, atol=1e-6)
 
@@ -107,10 +107,10 @@ def test_a_truncated_stream_gradient_stops_at_each_chunk_s_start():
   # each chunk's starting memory constant, and differs from the full one.
   exp = helpers.tiny_experiment(**STREAM)
   lam = 0.6
-  mp = _with_forgetting(exp.init_meta_params(jax.random.PRNGKey(0)),
+  mp = _with_forgetting(exp.model.init(jax.random.PRNGKey(0)),
                         float(memory_lib.logit(lam)))
   x = _patterns()
-  truncated = exp.rule._replace(stream_gradient="truncated")
+  truncated = exp.model.rule._replace(stream_gradient="truncated")
 
   def loop_truncated(mp):
     theta, start = None, 0
@@ -119,18 +119,18 @@ def test_a_truncated_stream_gradient_stops_at_each_chunk_s_start():
         theta = jax.tree_util.tree_map(
             lambda t, t0: t0 + lam * (jax.lax.stop_gradient(t) - t0), theta,
             mp.write.init_memory)
-      theta, _ = meta.write(exp.energy.apply, mp, x[start:start + size], rule=exp.rule,
+      theta, _ = meta.write(exp.model.network.apply, mp, x[start:start + size], rule=exp.model.rule,
                             memory=theta)
       start += size
     return theta
 
   total = lambda tree: sum(jnp.sum(jnp.sin(l)) for l in jax.tree_util.tree_leaves(tree))
-  stream = lambda rule: lambda mp: meta.stream_write(exp.energy.apply, mp, x, CHUNKS,
+  stream = lambda rule: lambda mp: meta.stream_write(exp.model.network.apply, mp, x, CHUNKS,
                                                      rule=rule)[0]
-  chex.assert_trees_all_close(stream(truncated)(mp), stream(exp.rule)(mp), rtol=1e-6)
+  chex.assert_trees_all_close(stream(truncated)(mp), stream(exp.model.rule)(mp), rtol=1e-6)
   g_truncated = jax.grad(lambda mp: total(stream(truncated)(mp)))(mp)
   g_loop = jax.grad(lambda mp: total(loop_truncated(mp)))(mp)
-  g_full = jax.grad(lambda mp: total(stream(exp.rule)(mp)))(mp)
+  g_full = jax.grad(lambda mp: total(stream(exp.model.rule)(mp)))(mp)
   leaves = lambda g: jax.tree_util.tree_leaves(g.write.init_memory)
   chex.assert_trees_all_close(leaves(g_truncated), leaves(g_loop), rtol=2e-4, atol=1e-6)
   assert not np.allclose(leaves(g_truncated)[0], leaves(g_full)[0], rtol=1e-3)
@@ -141,26 +141,26 @@ def test_a_truncated_stream_gradient_stops_at_each_chunk_s_start():
 
 def test_lambda_zero_forgets_all_but_the_last_chunk():
   exp = helpers.tiny_experiment(**STREAM)
-  mp = _with_forgetting(exp.init_meta_params(jax.random.PRNGKey(0)), -200.0)  # λ = 0
+  mp = _with_forgetting(exp.model.init(jax.random.PRNGKey(0)), -200.0)  # λ = 0
   x = _patterns()
-  streamed, _ = meta.stream_write(exp.energy.apply, mp, x, CHUNKS, rule=exp.rule)
-  last = meta.write(exp.energy.apply, mp, x[-2:], rule=exp.rule)[0]
+  streamed, _ = meta.stream_write(exp.model.network.apply, mp, x, CHUNKS, rule=exp.model.rule)
+  last = meta.write(exp.model.network.apply, mp, x[-2:], rule=exp.model.rule)[0]
   chex.assert_trees_all_close(streamed, last, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("n_scaling", ["mean", "learned"])
 def test_masked_stream_equals_the_unpadded_stream(n_scaling):
   exp = helpers.tiny_experiment(**STREAM, **{"memory.n_scaling": n_scaling})
-  mp = _with_forgetting(exp.init_meta_params(jax.random.PRNGKey(0)),
+  mp = _with_forgetting(exp.model.init(jax.random.PRNGKey(0)),
                         float(memory_lib.logit(0.7)))
   if n_scaling == "learned":  # A non-zero exponent, so each chunk's n matters.
     mp = mp._replace(write=mp.write._replace(n_exponent=jnp.array([0.7, -0.4, 0.3])))
   x = _patterns()
-  write = jax.jit(lambda x, mask: meta.stream_write(exp.energy.apply, mp, x, CHUNKS,
-                                                    rule=exp.rule, mask=mask)[0])
+  write = jax.jit(lambda x, mask: meta.stream_write(exp.model.network.apply, mp, x, CHUNKS,
+                                                    rule=exp.model.rule, mask=mask)[0])
   for n, real_chunks in ((5, (2, 2, 1)), (4, (2, 2)), (1, (1,)), (N, CHUNKS)):
     mask = jnp.arange(N) < n
-    alone = meta.stream_write(exp.energy.apply, mp, x[:n], real_chunks, rule=exp.rule)[0]
+    alone = meta.stream_write(exp.model.network.apply, mp, x[:n], real_chunks, rule=exp.model.rule)[0]
     chex.assert_trees_all_close(write(x, mask), alone, rtol=2e-5, atol=1e-6)
   # The padding rows really are ignored.
   mask = jnp.arange(N) < 5
@@ -202,11 +202,11 @@ def test_one_compiled_stream_step_across_n_and_the_gradient_reaches_lambda():
 
 def test_the_stream_model_writes_other_n_in_its_chunk_size_and_appends_a_chunk():
   exp = helpers.tiny_experiment(**STREAM)
-  mp = _with_forgetting(exp.init_meta_params(jax.random.PRNGKey(0)),
+  mp = _with_forgetting(exp.model.init(jax.random.PRNGKey(0)),
                         float(memory_lib.logit(0.6)))
   x = _patterns()
-  stream = lambda p, chunks: meta.stream_write(exp.energy.apply, mp, p, chunks,
-                                               rule=exp.rule)[0]
+  stream = lambda p, chunks: meta.stream_write(exp.model.network.apply, mp, p, chunks,
+                                               rule=exp.model.rule)[0]
   # N = 5 (not the trained 8): chunks of the trained size 2, the last smaller.
   chex.assert_trees_all_close(exp.model.write(mp, x[:5]), stream(x[:5], (2, 2, 1)),
                               rtol=1e-6, atol=1e-7)
@@ -221,7 +221,7 @@ def test_chunk_weights_weigh_the_meta_loss():
   losses = {}
   for weights in ("uniform", "1,1,1,1", "1,0.5,0.5,4"):
     exp = helpers.tiny_experiment(**STREAM, **{"memory.stream_loss_weights": weights})
-    mp = exp.init_meta_params(jax.random.PRNGKey(0))
+    mp = exp.model.init(jax.random.PRNGKey(0))
     loss, metrics = exp.model.loss(mp, x, key)
     losses[weights] = float(loss)
   assert losses["1,1,1,1"] == pytest.approx(losses["uniform"], rel=1e-5)
@@ -244,7 +244,7 @@ def test_runlocal_stream_trains_logs_lambda_and_loads(tmp_path):
   # The same workdir evaluated for forgetting: one value per chunk.
   exp = setups.build(config)
   batches = forgetting.stream_batches(exp, 16, 3, seed=1)
-  curve = forgetting.ebmm_curve(exp, params, batches)
+  curve = forgetting.stream_curve(exp, params, batches)
   assert len(curve["mean"]) == len(curve["sem"]) == 4
   assert all(0 <= m <= 64 for m in curve["mean"])  # Half of 128 bits distorted.
   # ... and by the launcher, next to the incremental Hopfield memories.
@@ -278,14 +278,14 @@ def test_old_workdirs_resume_without_the_stream_fields():
 
 def test_forgetting_curves_of_ebmm_and_hopfield_one_value_per_chunk():
   exp = helpers.tiny_experiment(**STREAM)
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   batches = forgetting.stream_batches(exp, N, 5, seed=7, batches_per_call=2)
   assert batches.patterns.shape == (5, N, 16)
-  ebmm = forgetting.ebmm_curve(exp, mp, batches, batches_per_call=2)
+  ebmm = forgetting.stream_curve(exp, mp, batches, batches_per_call=2)
   assert len(ebmm["mean"]) == 4 and ebmm["num_batches"] == 5
   # A model trained without streams appends: given chunks, λ = 1.
   plain = helpers.tiny_experiment(**{"data.num_patterns": N})
-  appended = forgetting.ebmm_curve(plain, plain.init_meta_params(jax.random.PRNGKey(0)),
+  appended = forgetting.stream_curve(plain, plain.model.init(jax.random.PRNGKey(0)),
                                    batches, chunks=(4, 4))
   assert len(appended["mean"]) == 2
   # Hebb chunk by chunk equals a literal loop over the patterns.

@@ -178,11 +178,10 @@ def test_every_evaluator_refuses_validation_for_a_model_that_saw_it(data_dir):
   # pylint: disable-next=g-import-not-at-top
   from tests.reporting.test_image_controls import _nearest_stored_memory
   exp = setups.build(_runlocal(data_dir, **{"train.init_from": "omniglot-n4"}))
-  exp = dataclasses.replace(exp, model=_nearest_stored_memory(), energy=None)
+  exp = dataclasses.replace(exp, model=_nearest_stored_memory())
   with pytest.raises(ValueError, match="Cannot score the validation split.*omniglot-n4"):
     evaluation.evaluate(exp, {}, 4, 1)
   test = setups.build(_runlocal(data_dir, **{"train.init_from": "omniglot-n4",
                                              "data.eval_split": "test"}))
-  out = evaluation.evaluate(dataclasses.replace(test, model=_nearest_stored_memory(),
-                                                energy=None), {}, 4, 1)
+  out = evaluation.evaluate(dataclasses.replace(test, model=_nearest_stored_memory()), {}, 4, 1)
   assert out["split"] == "test"

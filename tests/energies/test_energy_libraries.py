@@ -95,7 +95,7 @@ def test_haiku_adapter_keeps_haiku_parameters():
   assert merged == hk.data_structures.merge(static, memory)
   # An hk.Transformed is read as a Haiku energy with the same parameters.
   exp = helpers.tiny_experiment()
-  assert exp.energy.library == "haiku"
+  assert exp.model.network.library == "haiku"
   chex.assert_trees_all_equal(
       meta.init_meta_params(jax.random.PRNGKey(1), transformed, (16,)),
       meta.init_meta_params(jax.random.PRNGKey(1), energy, (16,)))
@@ -201,10 +201,10 @@ def test_port_gives_haikus_energies_and_gradients(library):
 def test_port_gives_haikus_meta_loss_and_meta_gradient(library):
   haiku_exp = helpers.tiny_experiment()
   port_exp = helpers.tiny_experiment(**{"energy.library": library})
-  mp = haiku_exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = haiku_exp.model.init(jax.random.PRNGKey(0))
   ported = _meta_from_haiku(mp, library)
   chex.assert_trees_all_equal_shapes_and_dtypes(
-      ported, port_exp.init_meta_params(jax.random.PRNGKey(0)))
+      ported, port_exp.model.init(jax.random.PRNGKey(0)))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(3), 4, 16)
   key = jax.random.PRNGKey(4)
   value_and_grad = lambda exp, p: jax.jit(jax.value_and_grad(
@@ -221,13 +221,13 @@ def test_energy_declares_its_memory(library):
   exp = helpers.tiny_experiment(**{"energy.library": library})
   x = jnp.zeros((1, 16))
   # The writable Linear(16 -> 3): weights and bias (Appendix C.1).
-  assert energy_lib.memory_floats(exp.energy, x) == rnn.memory_floats(16, 3) == 51
+  assert energy_lib.memory_floats(exp.model.network, x) == rnn.memory_floats(16, 3) == 51
   assert exp.model.memory_floats == 51
-  params = exp.energy.init(jax.random.PRNGKey(0), x)
-  memory, static = exp.energy.split(params)
+  params = exp.model.network.init(jax.random.PRNGKey(0), x)
+  memory, static = exp.model.network.split(params)
   assert [k.split("/")[-1] for k in memory] == ["memory"]
   assert not any(k.endswith("memory") for k in static)
-  chex.assert_trees_all_equal(exp.energy.merge(static, memory), params)
+  chex.assert_trees_all_equal(exp.model.network.merge(static, memory), params)
 
 
 @pytest.mark.parametrize("library", PORTS)
@@ -257,7 +257,7 @@ def test_port_meta_trains_checkpoints_and_serves(library, tmp_path):
   exp = setups.build(config)
   state, metrics = _train(exp, 3)
   assert bool(metrics["finite"]) and int(state.step) == 3
-  init = exp.init_meta_params(jax.random.PRNGKey(config.seed))
+  init = exp.model.init(jax.random.PRNGKey(config.seed))
   assert not np.allclose(state.meta_params.write.init_memory["memory"]["bias"],
                          init.write.init_memory["memory"]["bias"])
   # Checkpoints stay plain trees of arrays.

@@ -68,7 +68,7 @@ def _reference_scores(exp, meta_params, batches, score, energy_apply=None,
   threshold = 0.0 if exp.task.box == (-1.0, 1.0) else 0.5
   with jax.enable_x64(True):
     for patterns, queries, known in batches:
-      xs = references.retrieve(energy_apply or exp.energy.apply, meta_params.static,
+      xs = references.retrieve(energy_apply or exp.model.network.apply, meta_params.static,
                                meta_params.write, meta_params.read, patterns, queries,
                                known, exp.task.box, writing=writing)
       iterate_scores.append([score(x, np.asarray(patterns)) for x in xs])
@@ -160,7 +160,7 @@ def test_table3_and_image_launchers_score_like_the_reference(omniglot_root, data
     rows = {r["label"]: r for r in csv.DictReader(f)}
   assert set(rows) == {f"uniform, mem={MEM}", f"2 classes, mem={MEM}"}
   # Both rows' energies are the same C.5 model: one compilation of the references.
-  energy_apply = setups.build(configs["2class"]).energy.apply
+  energy_apply = setups.build(configs["2class"]).model.network.apply
   expected = {}
   for prefix, label in (("uniform", "uniform"), ("2class", "2 classes")):
     exp = setups.build(configs[prefix])  # Its own batches (uniform or 2 classes).

@@ -65,7 +65,7 @@ def test_roc_auc_matches_pairwise_definition_with_ties():
 
 def test_energy_populations_are_the_written_memorys_energies():
   exp = helpers.tiny_experiment()
-  meta_params = exp.init_meta_params(jax.random.PRNGKey(0))
+  meta_params = exp.model.init(jax.random.PRNGKey(0))
   pops = analysis.energy_populations(exp, meta_params, num_batches=3, seed=7)
   assert set(pops) == {"stored", "non_stored", "distorted_stored"}
   n = exp.config.data.num_patterns
@@ -74,16 +74,16 @@ def test_energy_populations_are_the_written_memorys_energies():
   k_data, _, k_distort = jax.random.split(
       jax.random.fold_in(jax.random.PRNGKey(7), 1), 3)
   both = exp.sample_test(k_data, 1, 2 * n)[0]
-  written, _ = memory_lib.write(exp.energy.apply, meta_params.static,
+  written, _ = memory_lib.write(exp.model.network.apply, meta_params.static,
                                 meta_params.write, both[:n])
   params = hk.data_structures.merge(meta_params.static, written)
-  np.testing.assert_allclose(pops["stored"][1], exp.energy.apply(params, both[:n]),
+  np.testing.assert_allclose(pops["stored"][1], exp.model.network.apply(params, both[:n]),
                              rtol=1e-5)
-  np.testing.assert_allclose(pops["non_stored"][1], exp.energy.apply(params, both[n:]),
+  np.testing.assert_allclose(pops["non_stored"][1], exp.model.network.apply(params, both[n:]),
                              rtol=1e-5)
   distorted, _ = exp.task.distort(k_distort, both[:n])
   np.testing.assert_allclose(pops["distorted_stored"][1],
-                             exp.energy.apply(params, distorted), rtol=1e-5)
+                             exp.model.network.apply(params, distorted), rtol=1e-5)
   aucs = analysis.energy_aucs(pops)
   assert set(aucs) == {"non_stored", "distorted_stored"}
   assert 0.0 <= aucs["non_stored"]["pooled"] <= 1.0
@@ -214,7 +214,8 @@ def test_write_kernel_identification_of_a_linear_energy_is_pixel_cosine_matching
   def sample(key, m, k):
     return jnp.sign(jax.random.normal(key, (m, k, dim)))
 
-  exp = setups.Experiment(config=helpers.tiny_config(**{"data.num_patterns": n}), energy=energy,
+  config = helpers.tiny_config(**{"data.num_patterns": n})
+  exp = setups.Experiment(config=config, model=setups.ebmm.build(config, task, energy),
                           task=task, sample_train=sample, sample_test=sample)
   mp = meta.init_meta_params(jax.random.PRNGKey(0), energy, (dim,))
   got = analysis.write_kernel_identification(exp, mp, num_batches=6, seed=3)

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_evaluate_scores_every_query_of_every_batch():
   exp = helpers.tiny_experiment()
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   # 5 batches in calls of 2: the last call's surplus batch must be dropped.
   out = evaluation.evaluate(exp, mp, num_patterns=4, num_batches=5, batches_per_call=2, seed=3)
   assert out["final"].shape == (5 * 4,)
@@ -31,7 +31,7 @@ def test_evaluate_scores_every_query_of_every_batch():
   k_data, k_distort = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(3), 0))
   patterns = exp.sample_test(k_data, 2, 4)[0]
   queries, known = exp.task.distort(jax.random.split(k_distort, 2)[0], patterns)
-  xs, _, _ = meta.write_and_read(exp.energy.apply, mp, patterns, queries, known, exp.task.box)
+  xs, _, _ = meta.write_and_read(exp.model.network.apply, mp, patterns, queries, known, exp.task.box)
   np.testing.assert_array_equal(out["final"][:4],
                                 np.asarray(binary_strings.error_bits(xs[-1], patterns)))
   # Unknown bits were replaced at random: about a quarter of D = 16 are wrong.

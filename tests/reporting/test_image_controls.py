@@ -65,8 +65,7 @@ def test_erase_sets_the_distorted_pixels_to_the_constant(data_dir, name, value):
 
 def test_controls_on_the_same_batches(data_dir):
   config = _config("omniglot_conv", data_dir)
-  exp = dataclasses.replace(setups.build(config), model=_nearest_stored_memory(),
-                            energy=None)
+  exp = dataclasses.replace(setups.build(config), model=_nearest_stored_memory())
   n, num_batches, seed = 4, 6, 3
   plain = evaluation.evaluate(exp, {}, n, num_batches, batches_per_call=3, seed=seed)
   out = evaluation.evaluate(exp, {}, n, num_batches, batches_per_call=3, seed=seed,
@@ -108,10 +107,10 @@ def test_writing_off_control_is_the_unwritten_model_on_the_same_queries():
   # Large initial rates: an untrained model whose write and read move.
   exp = helpers.tiny_experiment(**{"memory.read_step_size_init": 10.0,
                                    "memory.write_lr_init": 1.0})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   out = evaluation.evaluate(exp, mp, 4, 4, batches_per_call=2, seed=5, controls=True)
   assert set(out["controls"]) == {"other_batch", "writing_off"}  # No erase for strings.
-  off = evaluation.evaluate(dataclasses.replace(exp, model=setups.writing_off(exp)), mp,
+  off = evaluation.evaluate(dataclasses.replace(exp, model=exp.model.writing_off()), mp,
                             4, 4, batches_per_call=2, seed=5)
   np.testing.assert_allclose(out["controls"]["writing_off"]["mean"], off["summary"]["mean"],
                              rtol=1e-12)
@@ -125,7 +124,7 @@ def test_writing_off_control_is_the_unwritten_model_on_the_same_queries():
 
 def test_controls_can_be_chosen_and_unknown_ones_are_refused(data_dir):
   exp = dataclasses.replace(setups.build(_config("omniglot_conv", data_dir)),
-                            model=_nearest_stored_memory(), energy=None)
+                            model=_nearest_stored_memory())
   every = evaluation.evaluate(exp, {}, 4, 2, batches_per_call=2, seed=1, controls=True)
   erase = evaluation.evaluate(exp, {}, 4, 2, batches_per_call=2, seed=1,
                               controls=("erase",))
@@ -139,8 +138,7 @@ def test_sweep_evaluations_record_their_split_and_the_erase_control(data_dir, tm
                                                                      monkeypatch):
   from ebmm_jax.reporting import runs  # pylint: disable=g-import-not-at-top
   config = _config("omniglot_conv", data_dir)
-  exp = dataclasses.replace(setups.build(config), model=_nearest_stored_memory(),
-                            energy=None)
+  exp = dataclasses.replace(setups.build(config), model=_nearest_stored_memory())
   monkeypatch.setattr(runs.setups, "build", lambda c: exp)
   row = runs.evaluate_cached(runs.Point("p", config, str(tmp_path)), {}, 0, 4, 2, 1)
   assert row["split"] == "validation" and set(row["controls"]) == {"erase"}

@@ -31,15 +31,15 @@ def _padded(n, key=0):
 def test_masked_write_equals_the_unpadded_write(n_scaling):
   exp = helpers.tiny_experiment(**{"memory.n_scaling": n_scaling,
                                    "data.num_patterns": N_MAX})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   if n_scaling == "learned":  # A non-zero exponent, so n matters.
     mp = mp._replace(write=mp.write._replace(n_exponent=jnp.array([0.7, -0.4, 0.3])))
-  rule = exp.rule
-  write = jax.jit(lambda x, mask: meta.write(exp.energy.apply, mp, x, rule=rule, mask=mask))
+  rule = exp.model.rule
+  write = jax.jit(lambda x, mask: meta.write(exp.model.network.apply, mp, x, rule=rule, mask=mask))
   for n in (1, 3, N_MAX):
     x, mask = _padded(n)
     padded, losses = write(x, mask)
-    alone, alone_losses = meta.write(exp.energy.apply, mp, x[:n], rule=rule)
+    alone, alone_losses = meta.write(exp.model.network.apply, mp, x[:n], rule=rule)
     chex.assert_trees_all_close(padded, alone, rtol=2e-5, atol=1e-6)
     chex.assert_trees_all_close(losses, alone_losses, rtol=2e-5, atol=1e-6)
   # The padding is really ignored: other padding rows, the same memory.
@@ -53,10 +53,10 @@ def test_masked_write_equals_the_unpadded_write(n_scaling):
 
 def test_n_scaling_sum_and_mean_agree_at_the_reference_n_only():
   exp = helpers.tiny_experiment(**{"data.num_patterns": N_MAX})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   x, _ = _padded(N_MAX)
-  w = lambda rule, n: meta.write(exp.energy.apply, mp, x[:n], rule=rule)[0]
-  mean, total = exp.rule, exp.rule._replace(n_scaling="sum")
+  w = lambda rule, n: meta.write(exp.model.network.apply, mp, x[:n], rule=rule)[0]
+  mean, total = exp.model.rule, exp.model.rule._replace(n_scaling="sum")
   chex.assert_trees_all_close(w(mean, N_MAX), w(total, N_MAX), rtol=1e-6)
   # Below n_ref the sum's data terms are scaled by n / n_ref: a hand check of
   # the factors, and a different memory.
@@ -67,14 +67,14 @@ def test_n_scaling_sum_and_mean_agree_at_the_reference_n_only():
 
 def test_masked_meta_loss_and_metrics_ignore_padding():
   exp = helpers.tiny_experiment(**{"data.num_patterns": N_MAX})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   n = 4
   x, mask = _padded(n)
   queries, known = exp.task.distort(jax.random.PRNGKey(5), x)
-  xs, _, _ = meta.write_and_read(exp.energy.apply, mp, x, queries, known, exp.task.box,
-                                 rule=exp.rule, mask=mask)
-  xs_alone, _, _ = meta.write_and_read(exp.energy.apply, mp, x[:n], queries[:n],
-                                       known[:n], exp.task.box, rule=exp.rule)
+  xs, _, _ = meta.write_and_read(exp.model.network.apply, mp, x, queries, known, exp.task.box,
+                                 rule=exp.model.rule, mask=mask)
+  xs_alone, _, _ = meta.write_and_read(exp.model.network.apply, mp, x[:n], queries[:n],
+                                       known[:n], exp.task.box, rule=exp.model.rule)
   np.testing.assert_allclose(xs[:, :n], xs_alone, rtol=2e-5, atol=1e-6)
   masked = models.iterate_metrics(exp.task.score, xs, x, queries, mask)
   alone = models.iterate_metrics(exp.task.score, xs_alone, x[:n], queries[:n])
@@ -115,7 +115,7 @@ def test_the_learned_exponent_is_a_rate_of_the_recipe_optimiser():
   # the exponent must be labelled with them.
   exp = helpers.tiny_experiment(**{"memory.n_scaling": "learned",
                                    "optim.rate_learning_rate": 3e-2})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   labels = optimizer_lib.meta_param_labels(mp)
   assert labels.write.n_exponent == optimizer_lib.RATE_LABEL
   state = step_lib.init_train_state(mp, optimizer_lib.for_config(exp.config))
@@ -257,7 +257,7 @@ def test_the_config_s_n_scaling_reaches_the_model_s_loss():
   for scaling in ("mean", "sum"):
     exp = helpers.tiny_experiment(**{"data.num_patterns": N_MAX, "memory.n_scaling": scaling,
                                      "memory.write_lr_init": 0.5})
-    mp = exp.init_meta_params(jax.random.PRNGKey(0))
+    mp = exp.model.init(jax.random.PRNGKey(0))
     losses[scaling] = float(exp.model.loss(mp, x, jax.random.PRNGKey(1), mask=mask)[0])
     full = float(exp.model.loss(mp, x, jax.random.PRNGKey(1), mask=jnp.ones(N_MAX, bool))[0])
     losses[scaling + "_full"] = full

@@ -24,14 +24,14 @@ def _flat(tree):
 
 
 def _loss_fn(exp, patterns, key, rule=None):
-  rule = exp.rule if rule is None else rule
-  return lambda mp: meta.meta_loss(exp.energy.apply, exp.task, mp, patterns, key,
+  rule = exp.model.rule if rule is None else rule
+  return lambda mp: meta.meta_loss(exp.model.network.apply, exp.task, mp, patterns, key,
                                    rule=rule)[0]
 
 
 def _x64_setup(exp):
   mp = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64),
-                              exp.init_meta_params(jax.random.PRNGKey(0)))
+                              exp.model.init(jax.random.PRNGKey(0)))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(3), 4, 16).astype(jnp.float64)
   return mp, patterns, jax.random.PRNGKey(4)
 
@@ -64,8 +64,8 @@ def test_meta_gradient_of_the_recipe_matches_finite_differences(overrides):
 def test_log_rates_give_the_same_memory_as_softplus_rates_of_equal_value():
   soft = helpers.tiny_experiment()
   log = helpers.tiny_experiment(**{"memory.rates": "log"})
-  mp_soft = soft.init_meta_params(jax.random.PRNGKey(0))
-  mp_log = log.init_meta_params(jax.random.PRNGKey(0))
+  mp_soft = soft.model.init(jax.random.PRNGKey(0))
+  mp_log = log.model.init(jax.random.PRNGKey(0))
   # Different raw values, the same rates.
   assert not np.allclose(_flat(mp_soft.write.learning_rates), _flat(mp_log.write.learning_rates))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16)
@@ -77,7 +77,7 @@ def test_log_rates_give_the_same_memory_as_softplus_rates_of_equal_value():
 
 def test_shared_rates_are_one_array_broadcast_over_steps_and_tensors():
   exp = helpers.tiny_experiment(**{"memory.write_rate_sharing": "shared"})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   assert mp.write.learning_rates.shape == (1, 3)
   rates = memory.writing_rates(mp.write, 2, "softplus")
   assert set(rates) == set(mp.write.init_memory)
@@ -89,19 +89,19 @@ def test_shared_rates_are_one_array_broadcast_over_steps_and_tensors():
   full = mp.write._replace(learning_rates=jax.tree_util.tree_map(
       lambda _: jnp.broadcast_to(mp.write.learning_rates, (2, 3)), mp.write.init_memory))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16)
-  shared, _ = memory.write(exp.energy.apply, mp.static, mp.write, patterns, rule=exp.rule)
-  per_step, _ = memory.write(exp.energy.apply, mp.static, full, patterns)
+  shared, _ = memory.write(exp.model.network.apply, mp.static, mp.write, patterns, rule=exp.model.rule)
+  per_step, _ = memory.write(exp.model.network.apply, mp.static, full, patterns)
   for a, b in zip(jax.tree_util.tree_leaves(shared), jax.tree_util.tree_leaves(per_step)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
 
 
 def test_shared_over_steps_without_the_step_count_is_refused():
   exp = helpers.tiny_experiment(**{"memory.write_rate_sharing": "shared"})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   bad = mp.write._replace(learning_rates=jnp.zeros((3, 3)))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(1), 4, 16)
   with pytest.raises(ValueError, match="writing rates have 3 steps"):
-    memory.write(exp.energy.apply, mp.static, bad, patterns, rule=exp.rule)
+    memory.write(exp.model.network.apply, mp.static, bad, patterns, rule=exp.model.rule)
 
 
 def test_center_start_moves_only_unknown_entries_to_the_box_centre():
@@ -128,8 +128,8 @@ def test_straight_through_projection_has_the_clip_value_and_the_identity_derivat
 
 def test_straight_through_reads_the_same_iterates_with_another_meta_gradient():
   exp = helpers.tiny_experiment()
-  st = exp.rule._replace(projection_gradient="straight_through")
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  st = exp.model.rule._replace(projection_gradient="straight_through")
+  mp = exp.model.init(jax.random.PRNGKey(0))
   # Large steps: the projection is active.
   mp = mp._replace(read=mp.read._replace(
       step_sizes=mp.read.step_sizes.at[0].set(float(memory.inverse_softplus(50.0)))))
@@ -144,7 +144,7 @@ def test_straight_through_reads_the_same_iterates_with_another_meta_gradient():
 
 def test_first_order_drops_exactly_the_second_order_part_of_the_meta_gradient():
   exp = helpers.tiny_experiment()
-  fo = exp.rule._replace(first_order=True)
+  fo = exp.model.rule._replace(first_order=True)
   with jax.enable_x64(True):
     mp, patterns, key = _x64_setup(exp)
     full = jax.grad(_loss_fn(exp, patterns, key))(mp)
@@ -164,10 +164,10 @@ def test_first_order_drops_exactly_the_second_order_part_of_the_meta_gradient():
     def loss_of_written(written):
       params = {**mp.static, **written}
       queries, known = exp.task.distort(key, patterns)
-      xs = memory.read(exp.energy.apply, params, mp.read, queries, known, exp.task.box)
+      xs = memory.read(exp.model.network.apply, params, mp.read, queries, known, exp.task.box)
       return jnp.sum(jnp.mean(jnp.sum((xs - patterns[None]) ** 2, -1), -1))
 
-    written, _ = memory.write(exp.energy.apply, mp.static, mp.write, patterns)
+    written, _ = memory.write(exp.model.network.apply, mp.static, mp.write, patterns)
     g_written = jax.grad(loss_of_written)(written)
     for a, b in zip(jax.tree_util.tree_leaves(first.write.init_memory),
                     jax.tree_util.tree_leaves(g_written)):
@@ -179,7 +179,7 @@ def test_rates_get_their_own_learning_rate():
                                    "optim.learning_rate": 1e-3,
                                    "optim.clip_global_norm": 1e9,
                                    "optim.weight_decay": 0.0})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   labels = optimizer_lib.meta_param_labels(mp)
   assert set(jax.tree_util.tree_leaves(labels.static)) == {optimizer_lib.WEIGHT_LABEL}
   assert set(jax.tree_util.tree_leaves(labels.write.init_memory)) == {optimizer_lib.WEIGHT_LABEL}
@@ -200,7 +200,7 @@ def test_static_weights_get_their_own_learning_rate_or_stay_frozen(static_lr, ra
                                    "optim.learning_rate": 1e-3,
                                    "optim.clip_global_norm": 1e9,
                                    "optim.weight_decay": 0.0})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   opt = optimizer_lib.for_config(exp.config)
   grads = jax.tree_util.tree_map(jnp.ones_like, mp)
   updates, _ = opt.update(grads, opt.init(mp), mp)
@@ -278,7 +278,7 @@ def test_invalid_recipe_fields_are_named(overrides, match):
 
 def test_annealed_multi_step_loss_is_the_weighted_sum_of_eq_2():
   exp = helpers.tiny_experiment(**{"memory.read_steps": 3, "memory.iterate_anneal_steps": 100})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   patterns = binary_strings.sample_patterns(jax.random.PRNGKey(3), 4, 16)
   key = jax.random.PRNGKey(4)
   queries, known = exp.task.distort(key, patterns)
@@ -311,7 +311,7 @@ def test_a_cosine_without_decay_steps_follows_the_run():
   exp = helpers.tiny_experiment(**{"optim.schedule": "cosine", "train.num_steps": 10,
                                    "optim.learning_rate": 1.0, "optim.weight_decay": 0.0,
                                    "optim.clip_global_norm": 1e9})
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   opt = optimizer_lib.for_config(exp.config)
   state = opt.init(mp)
   grads = jax.tree_util.tree_map(jnp.ones_like, mp)
@@ -346,11 +346,11 @@ def test_lr_scale_is_the_same_step_as_a_scaled_learning_rate():
     exp = helpers.tiny_experiment(**{**overrides, "optim.learning_rate": lr,
                                      "optim.rate_learning_rate": rate_lr})
     opt = optimizer_lib.for_config(exp.config)
-    state = step_lib.init_train_state(exp.init_meta_params(jax.random.PRNGKey(0)), opt)
+    state = step_lib.init_train_state(exp.model.init(jax.random.PRNGKey(0)), opt)
     state, _ = step_lib.meta_step(exp.model.loss, opt, state, patterns, key,
                                     lr_scale=scale)
     results.append(state.meta_params)
-  start = helpers.tiny_experiment().init_meta_params(jax.random.PRNGKey(0))
+  start = helpers.tiny_experiment().model.init(jax.random.PRNGKey(0))
   moved = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))), results[0], start)
   assert max(jax.tree_util.tree_leaves(moved)) > 1e-4  # The step did move them.
   for a, b in zip(jax.tree_util.tree_leaves(results[0]), jax.tree_util.tree_leaves(results[1])):
@@ -407,16 +407,16 @@ def test_writing_off_reads_with_theta_bar_and_writing_changes_the_read():
   """`ebmm_model(writing=False)`, the control of the image evaluations, reads
   with θ̄ itself; the written model reads the same queries differently."""
   exp = setups.build(helpers.tiny_config(**{"memory.write_lr_init": 1.0}))
-  mp = exp.init_meta_params(jax.random.PRNGKey(0))
+  mp = exp.model.init(jax.random.PRNGKey(0))
   patterns = exp.sample_test(jax.random.PRNGKey(1), 1, exp.config.data.num_patterns)[0]
   queries, known = exp.task.distort(jax.random.PRNGKey(2), patterns)
-  off = setups.ebmm_model(exp, writing=False)
+  off = exp.model.writing_off()
   assert off.name == "EBMM, writing off"
   jax.tree_util.tree_map(np.testing.assert_array_equal, off.write(mp, patterns),
                          mp.write.init_memory)
   params = {**mp.static, **mp.write.init_memory}
-  expected = memory.read(exp.energy.apply, params, mp.read, queries, known,
-                         box=exp.task.box, rule=exp.rule)
+  expected = memory.read(exp.model.network.apply, params, mp.read, queries, known,
+                         box=exp.task.box, rule=exp.model.rule)
   np.testing.assert_allclose(off.retrieve(mp, patterns, queries, known), expected,
                              rtol=1e-6, atol=1e-6)
   written = exp.model.retrieve(mp, patterns, queries, known)
