@@ -71,15 +71,21 @@ class MetricWriter:
       self._file.write(json.dumps(row) + "\n")
       self._file.flush()
     if self._tb is not None:
+      # TensorBoard cannot draw inf or NaN (e.g. an overflowing meta-gradient
+      # norm): those points stay in metrics.jsonl only.
       for k, v in row.items():
         if k in ("step", "time"):
           continue
         arr = np.asarray(v, np.float64)
         if arr.ndim == 0:
-          self._tb.add_scalar(k, float(arr), step)
+          points = [(k, arr)]
         elif arr.ndim == 1:
-          for i, x in enumerate(arr):
-            self._tb.add_scalar(f"{k}/{i + 1}", float(x), step)
+          points = [(f"{k}/{i + 1}", x) for i, x in enumerate(arr)]
+        else:
+          points = []
+        for name, x in points:
+          if np.isfinite(x):
+            self._tb.add_scalar(name, float(x), step)
 
   def _flush_rewrite(self) -> None:
     self._path.write_text("".join(r + "\n" for r in self._rows))

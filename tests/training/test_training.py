@@ -284,3 +284,19 @@ def test_progress_is_measured_against_the_budget_that_ends_the_run():
   assert line == "step 100  150/600 CPU s (25%)  ETA 0:07:30", line
   t2 = helpers.tiny_config(**{"train.num_steps": 200, "train.max_seconds": 600.0}).train
   assert loop._progress(100, 150.0, 5.0, t2).startswith("step 100/200 (50%)  ETA 0:00:20")
+
+
+def test_non_finite_metrics_stay_in_the_json_and_out_of_tensorboard(tmp_path):
+  """An overflowing meta-gradient norm is kept in metrics.jsonl; TensorBoard,
+  which cannot draw it, gets only the finite points (and the log stays free
+  of its library's warnings)."""
+  writer = metrics.MetricWriter(str(tmp_path))
+  sent = []
+  writer._tb = type("Recorder", (), {"add_scalar": lambda self, k, v, s: sent.append((k, v)),
+                                     "close": lambda self: None, "flush": lambda self: None})()
+  writer.write(3, dict(grad_norm=float("inf"), meta_loss=2.5,
+                       score=np.array([1.0, float("nan"), 3.0])))
+  writer.close()
+  assert sent == [("meta_loss", 2.5), ("score/1", 1.0), ("score/3", 3.0)]
+  row = metrics.read_metrics(str(tmp_path))[0]
+  assert row["grad_norm"] == float("inf") and row["meta_loss"] == 2.5
