@@ -116,6 +116,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   # Streams: each chunk's weight in the meta-loss, "uniform" (every pattern
   # alike) or one positive number per chunk, oldest first, e.g. "1,1,2,4".
   c.memory.stream_loss_weights = "uniform"
+  # Streams: >0 moves the chunk weights linearly from stream_loss_weights to
+  # uniform over these meta-steps (e.g. from the newest chunk to all).
+  c.memory.stream_weights_anneal_steps = 0
   # Streams: "full" meta-gradient through every chunk's write, or "truncated"
   # (each chunk starts from a constant memory; no gradient through the chunks
   # before it).

@@ -189,7 +189,8 @@ def _chunk_weighted_losses(iterates: jax.Array, patterns: jax.Array, chunks,
                            weights, mask: Optional[jax.Array]) -> jax.Array:
   """Eq. (2) per iterate, [K], a mean over patterns weighted by their chunk's
   weight: sum_i w_c(i) ||x_i - x_i(k)||² / sum_i w_c(i) (real patterns only)."""
-  w = jnp.asarray(np.repeat(np.asarray(weights, np.float32), chunks))  # [N]
+  w = jnp.repeat(jnp.asarray(weights, jnp.float32), np.asarray(chunks),
+                 total_repeat_length=int(sum(chunks)))  # [N]
   if mask is not None:
     w = w * jnp.asarray(mask, jnp.float32)
   axes = tuple(range(2, iterates.ndim))
@@ -255,8 +256,9 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
       between them, and every query is read after the last chunk. None (or
       one chunk): one write.
     chunk_weights: with a stream, one positive weight per chunk for its
-      patterns' terms of Eq. (2) (e.g. to stress the oldest); None: uniform
-      over patterns (the plain mean).
+      patterns' terms of Eq. (2) (e.g. to stress the oldest; a tuple, or a
+      [C] array such as `chunk_weights_at`'s); None: uniform over patterns
+      (the plain mean).
 
   Returns:
     (loss, metrics); metrics hold per-iterate reconstruction loss and score
@@ -298,6 +300,15 @@ def meta_loss(energy_apply: memory_lib.EnergyApply, task: Task, meta: MetaParams
       writing_grad_penalty=write_losses.grad_penalty,
       writing_prior_penalty=write_losses.prior_penalty)
   return loss, metrics
+
+
+def chunk_weights_at(step: jax.Array, start: Tuple[float, ...],
+                     anneal_steps: int) -> jax.Array:
+  """A stream's chunk weights at meta-step `step`, [C]: `start` at step 0
+  (e.g. the newest chunk only), moving linearly to uniform (all ones) at
+  `anneal_steps`: a curriculum from the newest chunk to all of them."""
+  a = jnp.clip(step / anneal_steps, 0.0, 1.0)
+  return (1.0 - a) * jnp.asarray(start, jnp.float32) + a
 
 
 def iterate_weight(step: jax.Array, anneal_steps: int) -> jax.Array:

@@ -171,16 +171,21 @@ def build(config: ml_collections.ConfigDict, task: tasks.Task,
     return meta.read(network.apply, mp, written, queries, known, task.box, loops, rule)
 
   anneal = c.memory.get("iterate_anneal_steps", 0)
+  chunk_anneal = c.memory.get("stream_weights_anneal_steps", 0) if stream else 0
 
   def loss(mp, patterns, key, step=None, mask=None):
     # `step` (the meta-step, traced) anneals the early iterates' weight;
     # `mask` [N]: the memory's real patterns in a padded batch (training
     # across N, `data.num_patterns_per_memory`).
     weight = None if not anneal or step is None else meta.iterate_weight(step, anneal)
+    weights = chunk_weights
+    if chunk_anneal:  # From `stream_loss_weights` to uniform (the end, if no step).
+      weights = None if step is None else meta.chunk_weights_at(step, chunk_weights,
+                                                                chunk_anneal)
     return meta.meta_loss(network.apply, task, mp, patterns, key,
                           iterates=c.memory.meta_loss_iterates, loops=loops, rule=rule,
                           early_weight=weight, mask=mask, chunks=stream,
-                          chunk_weights=chunk_weights)
+                          chunk_weights=weights)
 
   def energy_of(mp, written, x):
     memory = mp.write.init_memory if written is None else written
@@ -251,11 +256,20 @@ def _validate_stream(c: ml_collections.ConfigDict, need) -> None:
   except ValueError as e:
     need(False, f"memory.{e}")
   weights = m.get("stream_loss_weights", meta.UNIFORM_CHUNKS)
+  weights_anneal = m.get("stream_weights_anneal_steps", 0)
+  need(weights_anneal >= 0,
+       f"memory.stream_weights_anneal_steps={weights_anneal} must be >= 0.")
   if not chunks:
     need(str(weights).strip() in ("", meta.UNIFORM_CHUNKS),
          f"memory.stream_loss_weights={weights!r} needs memory.stream_chunks "
          "(a stream to weight).")
+    need(not weights_anneal, f"memory.stream_weights_anneal_steps={weights_anneal} "
+         "needs memory.stream_chunks (a stream to weight).")
     return
+  need(not weights_anneal or str(weights).strip() not in ("", meta.UNIFORM_CHUNKS),
+       f"memory.stream_weights_anneal_steps={weights_anneal} anneals "
+       "memory.stream_loss_weights to uniform: give the weights to start from, "
+       "e.g. '0.001,0.001,0.001,1'.")
   need(sum(chunks) == d.num_patterns,
        f"memory.stream_chunks={text!r} holds {sum(chunks)} patterns: the chunks must "
        f"sum to data.num_patterns={d.num_patterns}.")

@@ -8,6 +8,8 @@ would have seen.
 import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from typing import Any, Tuple
 
@@ -266,35 +268,102 @@ def _train(exp, workdir, mesh, is_writer, restart) -> step_lib.TrainState:
   lr_scale = _LearningRateScale(config)
   log.mark(step, clock.start_time)
   last_checkpoint = clock.seconds
+  stop = _StopRequest(log_every=t.log_every)
+  # A stop asked for (SIGTERM, Ctrl-C) ends the loop at the step reached,
+  # after checkpointing it; the signal is then passed on.
   try:
-    while step < t.num_steps:
-      num_patterns = curriculum.padded_size_at(config, step, global_batch)
-      patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
-      counts = sample.counts(step)
-      state, metrics = step_fn_at(step)(state, patterns, jax.random.fold_in(k_distort, step),
-                                        lr_scale.array(clock.seconds), counts)
-      step += 1
-      if step == start_step + 1:  # Rates and ETA exclude the compilation.
-        jax.block_until_ready(state)
-        log.mark(step, time.time())
-      _check_finite(state, step, t)
-      now = time.time()
-      seconds = clock.read()
-      done = step >= t.num_steps or (t.max_seconds > 0 and seconds >= t.max_seconds)
-      if step % t.log_every == 0 or done:
-        log.write(step, now, state, metrics, num_patterns, counts, lr_scale.value, clock)
-      # Every process takes part in a save (orbax), at the same steps: the
-      # clock is agreed.
-      if done or seconds - last_checkpoint >= t.checkpoint_every_secs:
-        _save(workdir, step, state, t)
-        last_checkpoint = seconds
-      if done:
-        break
+    with stop:
+      while step < t.num_steps:
+        num_patterns = curriculum.padded_size_at(config, step, global_batch)
+        patterns = sample(jax.random.fold_in(k_data, step), num_patterns)
+        counts = sample.counts(step)
+        state, metrics = step_fn_at(step)(state, patterns, jax.random.fold_in(k_distort, step),
+                                          lr_scale.array(clock.seconds), counts)
+        step += 1
+        if step == start_step + 1:  # Rates and ETA exclude the compilation.
+          jax.block_until_ready(state)
+          log.mark(step, time.time())
+        _check_finite(state, step, t)
+        now = time.time()
+        seconds = clock.read()
+        stopping = stop.requested(step)
+        done = step >= t.num_steps or (t.max_seconds > 0 and seconds >= t.max_seconds)
+        if step % t.log_every == 0 or done or stopping:
+          log.write(step, now, state, metrics, num_patterns, counts, lr_scale.value, clock)
+        # Every process takes part in a save (orbax), at the same steps: the
+        # clock and the stop are agreed.
+        if done or stopping or seconds - last_checkpoint >= t.checkpoint_every_secs:
+          _save(workdir, step, state, t)
+          last_checkpoint = seconds
+        if stopping:
+          logging.warning("Stopped by %s at meta-step %d, its checkpoint saved; the same "
+                          "command resumes the run.", stop.name, step)
+        if done or stopping:
+          break
   finally:
     log.close()
   logging.info("Trained %d meta-steps in %.1f s.", step - start_step,
                time.time() - clock.start_time)
+  stop.pass_on()
   return state
+
+
+class _StopRequest:
+  """SIGTERM or SIGINT (a scheduler's preemption, `kill`, Ctrl-C) during
+  training: the loop saves a checkpoint at the step it reached and ends, and
+  then the signal takes its usual course (`pass_on`: the process ends, or
+  KeyboardInterrupt), so no work since the last checkpoint is lost.
+
+  With several processes, the stop is agreed every `log_every` steps (the
+  step saved is the same everywhere). Handlers are installed only from the
+  main thread, and the previous ones restored on exit."""
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self, log_every: int):
+    self._log_every = max(1, int(log_every))
+    self._previous = {}
+    self.signum = None
+
+  @property
+  def name(self) -> str:
+    return signal.Signals(self.signum).name if self.signum is not None else ""
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in self.SIGNALS:
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    return False
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signum is not None:  # A second signal: stop now, as without us.
+      self.__exit__()
+      signal.raise_signal(signum)
+      return
+    self.signum = signum
+    logging.warning("%s received: saving a checkpoint after this meta-step.", self.name)
+
+  def requested(self, step: int) -> bool:
+    if jax.process_count() == 1:
+      return self.signum is not None
+    if step % self._log_every:
+      return False
+    flags = multihost_utils.process_allgather(np.int32(self.signum is not None))
+    if np.any(flags) and self.signum is None:
+      self.signum = signal.SIGTERM
+    return bool(np.any(flags))
+
+  def pass_on(self) -> None:
+    """After the checkpoint: the signal that stopped training, delivered
+    again to the handler that was there before."""
+    if self.signum is not None and self._previous:
+      signal.raise_signal(self.signum)
 
 
 def _restore_or_init(exp, workdir, is_writer, restart) -> Tuple[step_lib.TrainState, bool]:

@@ -231,6 +231,36 @@ def test_chunk_weights_weigh_the_meta_loss():
       float(metrics["score"][-1]), rel=1e-5)
 
 
+def test_annealed_chunk_weights_move_from_the_start_weights_to_uniform():
+  """`memory.stream_weights_anneal_steps`: at step 0 the loss is that of the
+  start weights, from the anneal's end on (and with no step) the uniform one,
+  halfway the weights' midpoint; one compiled loss serves every step."""
+  x = _patterns()
+  key = jax.random.PRNGKey(2)
+  start = "0.01,0.01,0.01,1"
+  fixed = {w: helpers.tiny_experiment(**STREAM, **{"memory.stream_loss_weights": w})
+           for w in (start, "uniform", "0.505,0.505,0.505,1")}
+  annealed = helpers.tiny_experiment(**STREAM, **{
+      "memory.stream_loss_weights": start, "memory.stream_weights_anneal_steps": 100})
+  mp = annealed.model.init(jax.random.PRNGKey(0))
+  traces = []
+
+  def loss_at(step):
+    traces.append(1)
+    return annealed.model.loss(mp, x, key, step=step)[0]
+
+  loss_at = jax.jit(loss_at)
+  reference = {w: float(e.model.loss(mp, x, key)[0]) for w, e in fixed.items()}
+  assert float(loss_at(0)) == pytest.approx(reference[start], rel=1e-5)
+  assert float(loss_at(50)) == pytest.approx(reference["0.505,0.505,0.505,1"], rel=1e-5)
+  assert float(loss_at(100)) == pytest.approx(reference["uniform"], rel=1e-5)
+  assert float(loss_at(1000)) == pytest.approx(reference["uniform"], rel=1e-5)
+  assert float(annealed.model.loss(mp, x, key)[0]) == pytest.approx(reference["uniform"],
+                                                                     rel=1e-5)
+  assert reference[start] != pytest.approx(reference["uniform"], rel=1e-3)
+  assert len(traces) == 1
+
+
 def test_runlocal_stream_trains_logs_lambda_and_loads(tmp_path):
   config = specs.load("binary_stream:runlocal", ["train.num_steps=3", "train.log_every=1"])
   workdir = str(tmp_path / "stream")
@@ -323,6 +353,11 @@ def test_forgetting_curves_of_ebmm_and_hopfield_one_value_per_chunk():
     ({"memory.stream_chunks": "4,4", "memory.stream_loss_weights": "1,-2"},
      "positive numbers"),
     ({"memory.stream_loss_weights": "1,2"}, "needs memory.stream_chunks"),
+    ({"memory.stream_weights_anneal_steps": 10}, "needs memory.stream_chunks"),
+    ({"memory.stream_chunks": "4,4", "memory.stream_weights_anneal_steps": 10},
+     "give the weights to start from"),
+    ({"memory.stream_chunks": "4,4", "memory.stream_weights_anneal_steps": -1},
+     "must be >= 0"),
     ({"memory.stream_chunks": "4,4", "memory.forget_init": 1.0}, "memory.forget_init"),
     ({"memory.stream_chunks": "4,4", "data.curriculum": "4@0,N@10"}, "data.curriculum"),
     ({"memory.stream_chunks": "4,4", "memory.stream_gradient": "partial"},

@@ -114,3 +114,39 @@ def test_sigkill_mid_run_then_restart_equals_uninterrupted(tmp_path):
   assert "Resumed from checkpoint at step 8" in out
   chex.assert_trees_all_equal(jax.device_get(straight.meta_params),
                               _final_params(str(workdir), config))
+
+
+def test_sigterm_saves_the_step_reached_then_passes_the_signal_on(tmp_path, monkeypatch):
+  """A SIGTERM during step 5 (a scheduler's preemption): the loop checkpoints
+  step 5, equal to a run that was asked for 5 steps, and then hands the
+  signal to the handler that was there before (which, by default, ends the
+  process)."""
+  from ebmm_jax.training import loop
+  overrides = {"train.num_steps": 40, "train.checkpoint_every_secs": 1e9,
+               "train.log_every": 100}
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  five = training.train(helpers.tiny_config(**{**overrides, "train.num_steps": 5}),
+                        str(tmp_path / "five"), mesh)
+  received = []
+  previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+  check = loop._check_finite
+
+  def preempt_at_step_5(state, step, t):
+    if step == 5:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return check(state, step, t)
+
+  monkeypatch.setattr(loop, "_check_finite", preempt_at_step_5)
+  try:
+    workdir = str(tmp_path / "preempted")
+    stopped = training.train(helpers.tiny_config(**overrides), workdir, mesh)
+    after = signal.getsignal(signal.SIGTERM)
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+  assert received == [signal.SIGTERM]  # passed on once, after the save
+  assert after is not None and after.__name__ == "<lambda>"  # handler restored
+  assert int(stopped.step) == 5
+  saved = checkpoint.list_checkpoints(training.checkpoint_dir(workdir))
+  assert [s for s, _ in saved] == [5]
+  chex.assert_trees_all_equal(jax.device_get(five.meta_params),
+                              _final_params(workdir, helpers.tiny_config(**overrides)))
