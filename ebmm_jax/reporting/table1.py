@@ -114,8 +114,8 @@ def learned_rows(ns: Sequence[int], results: dict, workdirs: Sequence[str],
       start = time.time()
       out = evaluation.evaluate(exp, params, n, num_batches,
                                 exp.config.eval.batches_per_call, seed)
-      logging.info("%s N=%d (trained at N=%d, %s): %s in %.1f s; query %s", label, n,
-                   trained_n, workdir, out["summary"], time.time() - start, out["query"])
+      logging.info("%s N=%d (trained at N=%s, %s): %s in %.1f s; query %s", label, n,
+                   _ns_text(trained_ns), workdir, out["summary"], time.time() - start, out["query"])
       results.setdefault(label, {})[n] = dict(
           out["summary"], trained_at=trained_n, workdir=workdir, memory_floats=floats,
           query=out["query"], per_iterate=out["per_iterate"].tolist(),
