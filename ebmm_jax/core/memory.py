@@ -53,6 +53,11 @@ N_SCALINGS = ("mean", "sum", "learned")
 
 # How the meta-gradient flows between the chunks of a stream (`Rule.stream_gradient`).
 STREAM_GRADIENTS = ("full", "truncated")
+# Where the prior term of Eq. (3) pulls a write that starts from a written
+# memory (`Rule.write_prior`): "init", θ̄ (the paper's prior, whatever the
+# start); "start", the memory the write starts from (after a stream's
+# forgetting), so that writing a new chunk is held near what is stored.
+WRITE_PRIORS = ("init", "start")
 
 
 class Rule(NamedTuple):
@@ -76,6 +81,9 @@ class Rule(NamedTuple):
   # not through the chunks before it), like truncated backpropagation
   # through time.
   stream_gradient: str = "full"
+  # WRITE_PRIORS: the centre of Eq. (3)'s prior term when a write starts
+  # from a written memory (`write(memory=)`: append, a stream's chunks).
+  write_prior: str = "init"
 
   def check(self) -> "Rule":
     for name, value, known in (("rates", self.rates, RATE_PARAMETRISATIONS),
@@ -84,7 +92,8 @@ class Rule(NamedTuple):
                                 PROJECTION_GRADIENTS),
                                ("n_scaling", self.n_scaling, N_SCALINGS),
                                ("stream_gradient", self.stream_gradient,
-                                STREAM_GRADIENTS)):
+                                STREAM_GRADIENTS),
+                               ("write_prior", self.write_prior, WRITE_PRIORS)):
       if value not in known:
         raise ValueError(f"Rule.{name}={value!r} is not one of {known}.")
     return self
@@ -350,7 +359,8 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
       fixed size (one compiled write serves every n <= N); Eq. (3)'s means run
       over the real patterns only, and n (for `Rule.n_scaling`) is their count.
     memory: optional written memory to start from instead of θ̄ (writing into
-      a written memory); the prior term of Eq. (3) still pulls towards θ̄.
+      a written memory); the prior term of Eq. (3) pulls towards θ̄, or
+      towards `memory` itself with `rule.write_prior="start"`.
 
   Returns:
     The written memory θ(T) (like `write_params.init_memory`) and the writing
@@ -364,6 +374,8 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
                              jax.tree_util.tree_structure(init_memory)):
     raise ValueError("memory must be a written memory of this model (the tree of "
                      "its writable weights).")
+  # The prior's centre (Eq. 3): θ̄, or the written memory the write starts from.
+  prior_center = memory if memory is not None and rule.write_prior == "start" else init_memory
   steps = jax.tree_util.tree_leaves(write_params.learning_rates)[0].shape[0]
   write_steps = rule.write_steps or steps
   if steps not in (1, write_steps):
@@ -379,7 +391,7 @@ def write(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParam
     rates = jax.tree_util.tree_map(lambda r: r * scale, rates)
 
   def step(memory, rates_t):  # rates_t: leaves [3], this step's rates.
-    grads, loss = writing_gradients(energy_apply, static, memory, init_memory, patterns,
+    grads, loss = writing_gradients(energy_apply, static, memory, prior_center, patterns,
                                     mask)
     if rule.first_order:  # First-order meta-gradient: ∇_θ W held constant.
       grads = jax.lax.stop_gradient(grads)
@@ -466,7 +478,9 @@ def stream_write(energy_apply: EnergyApply, static: hk.Params,
 
   where forget(θ) = θ̄ + λ ⊙ (θ − θ̄) (`forget`; before the first chunk
   θ = θ̄, so it changes nothing) and each chunk gets the usual T writing
-  steps, the prior term of Eq. (3) pulling towards θ̄. Equal chunks are a
+  steps, the prior term of Eq. (3) pulling towards θ̄ (or, with
+  `rule.write_prior="start"`, towards the forgotten memory the chunk starts
+  from). Equal chunks are a
   `lax.scan` over [C, S, ...] (one compiled chunk write); unequal ones are
   padded to the largest with a chunk mask.
 

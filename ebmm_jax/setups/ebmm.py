@@ -83,6 +83,7 @@ def rule_of(config: ml_collections.ConfigDict) -> memory_lib.Rule:
       write_steps=m.write_steps if shared_steps else 0,
       n_scaling=m.get("n_scaling", "mean"),
       stream_gradient=m.get("stream_gradient", "full"),
+      write_prior=m.get("write_prior", "init"),
       # n_ref: the largest N the model writes at once in training (the padded
       # size; a stream's largest chunk).
       reference_n=max(stream) if stream else config.data.num_patterns)
@@ -235,7 +236,8 @@ def _validate_memory(c: ml_collections.ConfigDict, need) -> None:
                        ("read_start", memory_lib.READ_STARTS),
                        ("projection_gradient", memory_lib.PROJECTION_GRADIENTS),
                        ("n_scaling", memory_lib.N_SCALINGS),
-                       ("stream_gradient", memory_lib.STREAM_GRADIENTS)):
+                       ("stream_gradient", memory_lib.STREAM_GRADIENTS),
+                       ("write_prior", memory_lib.WRITE_PRIORS)):
     if field in m:
       need(m[field] in known, f"memory.{field}={m[field]!r} must be one of {list(known)}.")
   need(m.get("iterate_anneal_steps", 0) >= 0,

@@ -74,7 +74,7 @@ def _implied_defaults() -> Dict[str, object]:
               "data.num_patterns_per_memory": "", "data.padded_sizes": "",
               # Streams (memory.stream_chunks, memory.forget_init: meta.Init).
               "memory.stream_loss_weights": "uniform", "memory.stream_gradient": "full",
-              "memory.stream_weights_anneal_steps": 0,
+              "memory.stream_weights_anneal_steps": 0, "memory.write_prior": "init",
               "train.seconds": "wall"})
   return out
 

@@ -55,6 +55,36 @@ def _chunk_loop(exp, mp, x, chunks, lam):
   return theta
 
 
+def test_a_prior_at_the_start_holds_each_chunk_s_write_near_the_forgotten_memory():
+  """`memory.write_prior="start"`: each chunk's write is Eq. (4) from the
+  forgotten memory with Eq. (3)'s prior centred there, i.e. the paper's
+  write from θ̄ with θ̄ replaced by that memory (a literal loop); with the
+  prior at θ̄ the stream is another memory. The first chunk (and a one-chunk
+  write) is the paper's write either way."""
+  overrides = {**STREAM, "memory.prior_penalty_init": 5.0}
+  exp = helpers.tiny_experiment(**overrides, **{"memory.write_prior": "start"})
+  assert exp.model.rule.write_prior == "start"
+  lam = 0.6
+  mp = _with_forgetting(exp.model.init(jax.random.PRNGKey(0)), float(memory_lib.logit(lam)))
+  x = _patterns()
+  apply, rule = exp.model.network.apply, exp.model.rule
+  streamed, _ = meta.stream_write(apply, mp, x, CHUNKS, rule=rule)
+  theta, start = None, 0
+  for size in CHUNKS:
+    start_memory = mp.write.init_memory if theta is None else jax.tree_util.tree_map(
+        lambda t, t0: t0 + lam * (t - t0), theta, mp.write.init_memory)
+    moved = mp._replace(write=mp.write._replace(init_memory=start_memory))
+    theta, _ = meta.write(apply, moved, x[start:start + size], rule=rule._replace(
+        write_prior="init"))
+    start += size
+  chex.assert_trees_all_close(streamed, theta, rtol=1e-4, atol=1e-5)
+  at_init, _ = meta.stream_write(apply, mp, x, CHUNKS, rule=rule._replace(write_prior="init"))
+  assert not np.allclose(_leaves(streamed)[0], _leaves(at_init)[0], atol=1e-5)
+  one = meta.write(apply, mp, x, rule=rule)[0]
+  chex.assert_trees_all_equal(one, meta.write(apply, mp, x, rule=rule._replace(
+      write_prior="init"))[0])
+
+
 def test_one_chunk_is_today_s_write_bit_for_bit():
   exp = helpers.tiny_experiment(**{"data.num_patterns": N, "memory.write_lr_init": 0.2})
   mp = exp.model.init(jax.random.PRNGKey(0))
@@ -362,6 +392,8 @@ def test_forgetting_curves_of_ebmm_and_hopfield_one_value_per_chunk():
     ({"memory.stream_chunks": "4,4", "data.curriculum": "4@0,N@10"}, "data.curriculum"),
     ({"memory.stream_chunks": "4,4", "memory.stream_gradient": "partial"},
      "memory.stream_gradient"),
+    ({"memory.stream_chunks": "4,4", "memory.write_prior": "previous"},
+     "memory.write_prior"),
 ])
 def test_bad_stream_configs_are_refused_in_one_line(overrides, message):
   with pytest.raises(ValueError, match=message) as info:
