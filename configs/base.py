@@ -127,6 +127,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   # Eq. (3)'s prior term pulls towards "init" (θ̄, the paper's) or "start"
   # (the memory the write starts from, after the stream's forgetting).
   c.memory.write_prior = "init"
+  # Streams: a chunk "chained" (Eq. 4 from the forgotten memory) or
+  # "superposed" (written from θ̄ on its own, its displacement θ - θ̄ added
+  # to the forgotten memory).
+  c.memory.stream_composition = "chained"
   c.memory.read_step_size_init = 1.0  # γ(1), Appendix B.3.
   c.memory.read_step_decay_init = 0.9  # σ(η(k)): γ(k) = γ(k-1) σ(η(k)) at init.
   c.memory.read_momentum_init = 0.5  # ψ(1), Nesterov momentum (B.2).

@@ -58,6 +58,11 @@ STREAM_GRADIENTS = ("full", "truncated")
 # start); "start", the memory the write starts from (after a stream's
 # forgetting), so that writing a new chunk is held near what is stored.
 WRITE_PRIORS = ("init", "start")
+# How a stream's chunk enters a written memory (`Rule.stream_composition`):
+# "chained", Eq. (4) started from the (forgotten) memory; "superposed", the
+# chunk written from θ̄ on its own and its displacement added to the
+# forgotten memory (no chain of writes for the meta-gradient to go through).
+STREAM_COMPOSITIONS = ("chained", "superposed")
 
 
 class Rule(NamedTuple):
@@ -84,6 +89,8 @@ class Rule(NamedTuple):
   # WRITE_PRIORS: the centre of Eq. (3)'s prior term when a write starts
   # from a written memory (`write(memory=)`: append, a stream's chunks).
   write_prior: str = "init"
+  # STREAM_COMPOSITIONS: how a chunk is written into a written memory.
+  stream_composition: str = "chained"
 
   def check(self) -> "Rule":
     for name, value, known in (("rates", self.rates, RATE_PARAMETRISATIONS),
@@ -93,7 +100,9 @@ class Rule(NamedTuple):
                                ("n_scaling", self.n_scaling, N_SCALINGS),
                                ("stream_gradient", self.stream_gradient,
                                 STREAM_GRADIENTS),
-                               ("write_prior", self.write_prior, WRITE_PRIORS)):
+                               ("write_prior", self.write_prior, WRITE_PRIORS),
+                               ("stream_composition", self.stream_composition,
+                                STREAM_COMPOSITIONS)):
       if value not in known:
         raise ValueError(f"Rule.{name}={value!r} is not one of {known}.")
     return self
@@ -446,6 +455,38 @@ def forget(write_params: WriteParams, memory: hk.Params) -> hk.Params:
                                 memory, write_params.init_memory, lam)
 
 
+def write_into(energy_apply: EnergyApply, static: hk.Params, write_params: WriteParams,
+               memory: hk.Params, patterns: jax.Array, loops: Loops = Loops(),
+               rule: Rule = Rule(), mask: Optional[jax.Array] = None
+               ) -> Tuple[hk.Params, WritingLoss]:
+  """Adds `patterns` to a written `memory`: a stream's next chunk.
+
+  The memory is first forgotten (`forget`, where the model has a learned λ;
+  else kept as is), then, by `rule.stream_composition`:
+
+    "chained":     θ ← write(X) started from forget(θ)              (Eq. 4)
+    "superposed":  θ ← forget(θ) + (write(X) from θ̄ − θ̄)
+
+  Superposed, each chunk is written on its own, as one write of the paper,
+  and what it adds to θ̄ is summed into the memory, like the Hebb rule's
+  outer products; chained, the chunk's write starts where the memory is. A
+  stream of superposed chunks has no chain of writes for the meta-gradient
+  to go through: the memory after C chunks depends on an earlier one only
+  through λ.
+
+  Returns the memory and the chunk's writing-loss terms, each [T].
+  """
+  if write_params.forgetting is not None:
+    memory = forget(write_params, memory)
+  if rule.stream_composition == "superposed":
+    fresh, losses = write(energy_apply, static, write_params, patterns, loops, rule,
+                          mask=mask)
+    return jax.tree_util.tree_map(lambda m, f, m0: m + (f - m0), memory, fresh,
+                                  write_params.init_memory), losses
+  return write(energy_apply, static, write_params, patterns, loops, rule, mask=mask,
+               memory=memory)
+
+
 def check_chunks(chunks, num: int) -> Tuple[int, ...]:
   """The chunk sizes as a tuple of ints; raises ValueError unless they are
   positive and sum to the batch's `num` patterns."""
@@ -477,7 +518,9 @@ def stream_write(energy_apply: EnergyApply, static: hk.Params,
     θ = θ̄;  for each chunk X_c:  θ ← write(X_c) from forget(θ)   (Eq. 4)
 
   where forget(θ) = θ̄ + λ ⊙ (θ − θ̄) (`forget`; before the first chunk
-  θ = θ̄, so it changes nothing) and each chunk gets the usual T writing
+  θ = θ̄, so it changes nothing; `write_into`, which with
+  `rule.stream_composition="superposed"` adds the chunk's own write to the
+  forgotten memory instead) and each chunk gets the usual T writing
   steps, the prior term of Eq. (3) pulling towards θ̄ (or, with
   `rule.write_prior="start"`, towards the forgotten memory the chunk starts
   from). Equal chunks are a
@@ -522,8 +565,8 @@ def stream_write(energy_apply: EnergyApply, static: hk.Params,
     x, m = inputs if masks is not None else (inputs, None)
     if rule.stream_gradient == "truncated":
       memory = jax.lax.stop_gradient(memory)
-    written, losses = write(energy_apply, static, write_params, x, loops, rule,
-                            mask=m, memory=forget(write_params, memory))
+    written, losses = write_into(energy_apply, static, write_params, memory, x, loops,
+                                 rule, mask=m)
     if m is not None:  # Padding only: nothing arrived, nothing is forgotten.
       arrived = jnp.any(m)
       written = jax.tree_util.tree_map(lambda a, b: jnp.where(arrived, a, b),

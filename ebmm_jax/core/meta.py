@@ -159,6 +159,15 @@ def write(energy_apply: memory_lib.EnergyApply, meta: MetaParams, patterns: jax.
                           mask=mask, memory=memory)
 
 
+def write_into(energy_apply: memory_lib.EnergyApply, meta: MetaParams, memory: hk.Params,
+               patterns: jax.Array, loops: memory_lib.Loops = memory_lib.Loops(),
+               rule: memory_lib.Rule = memory_lib.Rule()) -> hk.Params:
+  """`patterns` added to the written `memory` (a stream's next chunk,
+  `memory_lib.write_into`): the memory after forgetting and writing."""
+  return memory_lib.write_into(energy_apply, meta.static, meta.write, memory, patterns,
+                               loops, rule)[0]
+
+
 def stream_write(energy_apply: memory_lib.EnergyApply, meta: MetaParams,
                  patterns: jax.Array, chunks,
                  loops: memory_lib.Loops = memory_lib.Loops(),

@@ -84,6 +84,7 @@ def rule_of(config: ml_collections.ConfigDict) -> memory_lib.Rule:
       n_scaling=m.get("n_scaling", "mean"),
       stream_gradient=m.get("stream_gradient", "full"),
       write_prior=m.get("write_prior", "init"),
+      stream_composition=m.get("stream_composition", "chained"),
       # n_ref: the largest N the model writes at once in training (the padded
       # size; a stream's largest chunk).
       reference_n=max(stream) if stream else config.data.num_patterns)
@@ -156,11 +157,9 @@ def build(config: ml_collections.ConfigDict, task: tasks.Task,
     return meta.write(network.apply, mp, patterns, loops, rule)[0]
 
   def append(mp, written, patterns):
-    # Eq. (4) started from the written memory instead of θ̄ (a stream's
-    # next chunk: from the memory after its forgetting).
-    if stream:
-      written = memory_lib.forget(mp.write, written)
-    return meta.write(network.apply, mp, patterns, loops, rule, memory=written)[0]
+    # A stream's next chunk (the forgetting where the model learned one,
+    # then Eq. (4) from the written memory, or superposed on it).
+    return meta.write_into(network.apply, mp, written, patterns, loops, rule)
 
   def write_stream(mp, patterns, chunks):
     # The patterns in `chunks`, oldest first, with the learned forgetting
@@ -237,7 +236,8 @@ def _validate_memory(c: ml_collections.ConfigDict, need) -> None:
                        ("projection_gradient", memory_lib.PROJECTION_GRADIENTS),
                        ("n_scaling", memory_lib.N_SCALINGS),
                        ("stream_gradient", memory_lib.STREAM_GRADIENTS),
-                       ("write_prior", memory_lib.WRITE_PRIORS)):
+                       ("write_prior", memory_lib.WRITE_PRIORS),
+                       ("stream_composition", memory_lib.STREAM_COMPOSITIONS)):
     if field in m:
       need(m[field] in known, f"memory.{field}={m[field]!r} must be one of {list(known)}.")
   need(m.get("iterate_anneal_steps", 0) >= 0,

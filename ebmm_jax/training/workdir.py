@@ -75,6 +75,7 @@ def _implied_defaults() -> Dict[str, object]:
               # Streams (memory.stream_chunks, memory.forget_init: meta.Init).
               "memory.stream_loss_weights": "uniform", "memory.stream_gradient": "full",
               "memory.stream_weights_anneal_steps": 0, "memory.write_prior": "init",
+              "memory.stream_composition": "chained",
               "train.seconds": "wall"})
   return out
 

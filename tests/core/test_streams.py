@@ -85,6 +85,41 @@ def test_a_prior_at_the_start_holds_each_chunk_s_write_near_the_forgotten_memory
       write_prior="init"))[0])
 
 
+def test_superposed_chunks_add_their_own_writes_to_the_forgotten_memory():
+  """`memory.stream_composition="superposed"`: each chunk is written from θ̄
+  on its own and its displacement added to the forgotten memory, θ ← θ̄ +
+  λ (θ − θ̄) + (write(X_c) − θ̄), as a literal loop; `append` is one such
+  step; the meta-gradient reaches an old chunk through λ only (finite, and
+  zero for the first chunk's patterns at λ → 0)."""
+  exp = helpers.tiny_experiment(**STREAM, **{"memory.stream_composition": "superposed"})
+  apply, rule = exp.model.network.apply, exp.model.rule
+  lam = 0.6
+  mp = _with_forgetting(exp.model.init(jax.random.PRNGKey(0)), float(memory_lib.logit(lam)))
+  x = _patterns()
+  theta0 = mp.write.init_memory
+  theta = theta0
+  for c in range(len(CHUNKS)):
+    own = meta.write(apply, mp, x[2 * c:2 * c + 2], rule=rule)[0]
+    theta = jax.tree_util.tree_map(lambda t, o, t0: t0 + lam * (t - t0) + (o - t0),
+                                   theta, own, theta0)
+  streamed, _ = meta.stream_write(apply, mp, x, CHUNKS, rule=rule)
+  chex.assert_trees_all_close(streamed, theta, rtol=1e-5, atol=1e-6)
+  appended = exp.model.append(mp, exp.model.write(mp, x[:6]), x[6:])
+  chex.assert_trees_all_close(appended, streamed, rtol=1e-5, atol=1e-6)
+  chained, _ = meta.stream_write(apply, mp, x, CHUNKS, rule=rule._replace(
+      stream_composition="chained"))
+  assert not np.allclose(_leaves(streamed)[0], _leaves(chained)[0], atol=1e-5)
+
+  def first_chunk_weight(raw):  # d(memory)/d(first chunk) scales as λ^(C-1).
+    m = _with_forgetting(mp, raw)
+    total = lambda first: sum(jnp.sum(l) for l in jax.tree_util.tree_leaves(
+        meta.stream_write(apply, m, jnp.concatenate([first, x[2:]]), CHUNKS, rule=rule)[0]))
+    return float(jnp.max(jnp.abs(jax.grad(total)(x[:2]))))
+
+  assert np.isfinite(first_chunk_weight(0.0)) and first_chunk_weight(0.0) > 0
+  assert first_chunk_weight(-30.0) < 1e-9
+
+
 def test_one_chunk_is_today_s_write_bit_for_bit():
   exp = helpers.tiny_experiment(**{"data.num_patterns": N, "memory.write_lr_init": 0.2})
   mp = exp.model.init(jax.random.PRNGKey(0))
@@ -394,6 +429,8 @@ def test_forgetting_curves_of_ebmm_and_hopfield_one_value_per_chunk():
      "memory.stream_gradient"),
     ({"memory.stream_chunks": "4,4", "memory.write_prior": "previous"},
      "memory.write_prior"),
+    ({"memory.stream_chunks": "4,4", "memory.stream_composition": "summed"},
+     "memory.stream_composition"),
 ])
 def test_bad_stream_configs_are_refused_in_one_line(overrides, message):
   with pytest.raises(ValueError, match=message) as info:
