@@ -6,7 +6,10 @@ from typing import Optional
 
 # "binary": one memory for every N from 1 to 96 (`configs/binary.py:cpu,all_n`,
 # after two legs of its training, 100 CPU minutes; docs/pretrained.md).
-NAMES = ("binary", "binary-n16", "binary-n64", "omniglot-n4", "omniglot-n64")
+# "binary-stream": 64 strings as 4 chunks of 16, each chunk superposed on the
+# forgotten memory (`configs/binary_stream.py`, `memory.stream_composition=
+# "superposed"`); its forgetting curve is in evaluation.json.
+NAMES = ("binary", "binary-n16", "binary-n64", "omniglot-n4", "omniglot-n64", "binary-stream")
 CONFIG_FILE = "config.json"
 PARAMS_FILE = "meta_params.npz"
 

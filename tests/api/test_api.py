@@ -232,6 +232,33 @@ def test_pretrained_memories_load_by_name_and_retrieve(name, n, n_max, bar):
     api.Memory.pretrained("binary-n32")
 
 
+def test_the_pretrained_stream_memory_keeps_every_chunk_of_its_stream():
+  """`binary-stream`, written as a stream (one chunk, then three appends of
+  16): every chunk is retrieved far below the queries' 32 bits, the oldest
+  as well as the newest (evaluation.json: 13.95-14.04 over 200 streams)."""
+  mem = api.Memory.pretrained("binary-stream")
+  assert mem.config.memory.stream_chunks == "16,16,16,16"
+  per_chunk = []
+  for s in range(4):
+    chunks = [binary_strings.sample_patterns(jax.random.PRNGKey(100 * s + c), 16)
+              for c in range(4)]
+    mem.write(chunks[0])
+    for chunk in chunks[1:]:
+      mem.append(chunk)
+    assert mem.num_written == 64
+    stored = jnp.concatenate(chunks)
+    queries, known = binary_strings.corrupt_half(jax.random.PRNGKey(1000 + s), stored)
+    errors = binary_strings.error_bits(mem.read(queries, mask=known)[-1], stored)
+    per_chunk.append(np.asarray(errors).reshape(4, 16).mean(axis=1))
+  per_chunk = np.mean(per_chunk, axis=0)
+  assert np.all(per_chunk < 18), per_chunk
+  # `write` of all 64 writes them as the stream it was trained on: the same
+  # memory as the write and three appends.
+  appended = mem.written
+  mem.write(stored)
+  chex.assert_trees_all_close(mem.written, appended, rtol=1e-5, atol=1e-5)
+
+
 def test_a_saved_memory_loads_with_the_same_parameters(tmp_path):
   config = helpers.tiny_config()
   mem = api.Memory.from_config(config)
