@@ -316,8 +316,8 @@ def chunk_weights_at(step: jax.Array, start: Tuple[float, ...],
   """A stream's chunk weights at meta-step `step`, [C]: `start` at step 0
   (e.g. the newest chunk only), moving linearly to uniform (all ones) at
   `anneal_steps`: a curriculum from the newest chunk to all of them."""
-  a = jnp.clip(step / anneal_steps, 0.0, 1.0)
-  return (1.0 - a) * jnp.asarray(start, jnp.float32) + a
+  kept = iterate_weight(step, anneal_steps)  # The same linear anneal, 1 -> 0.
+  return kept * jnp.asarray(start, jnp.float32) + (1.0 - kept)
 
 
 def iterate_weight(step: jax.Array, anneal_steps: int) -> jax.Array:
