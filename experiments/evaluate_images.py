@@ -73,10 +73,7 @@ _FIGURE_EXAMPLES = flags.DEFINE_integer("figure_examples", 8,
                                         "Stored images shown in --figure.")
 _OUTPUT = run_flags.output("Also write the Markdown table here.")
 _JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
-_SPLIT = flags.DEFINE_enum(
-    "split", "", ["", *image_setups.EVAL_SPLITS],
-    "Split of the batches: validation (choices) or test (reported numbers); "
-    "empty: the config's data.eval_split.")
+_SPLIT = run_flags.split()
 _CONTROLS = flags.DEFINE_bool(
     "controls", True, "Also score the controls on the same batches and "
     "queries: erasing the distortion at its true position, the memory written "

@@ -31,6 +31,7 @@ from ebmm_jax.core import meta
 from ebmm_jax.experiments import cli
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.reporting import forgetting
+from ebmm_jax.reporting import image_table
 from ebmm_jax.reporting import table1
 from ebmm_jax.setups import specs
 from ebmm_jax.training import metrics as metrics_lib
@@ -55,15 +56,24 @@ _SEED = run_flags.seed()
 _OUTPUT = run_flags.output("Also write the Markdown table here.")
 _JSON = flags.DEFINE_string("json", "", "Also write all numbers here as JSON.")
 _FIGURE = flags.DEFINE_string("figure", "", "Also draw error per chunk (a PNG) here.")
+_SPLIT = run_flags.split()
+_DATA_DIR = run_flags.data_dir("Image data folder (default: the workdir config's).")
 
 
 def _loaded(workdirs):
-  """[(workdir, exp, params)] of the trained workdirs."""
+  """[(workdir, exp, params)] of the trained workdirs; an image model may also
+  be a shipped memory's name, scored on --split of --data_dir."""
   out = []
   for workdir in workdirs:
-    config = training.load_config(workdir)
+    config = image_table.load_trained_config(workdir)
+    if config.data.name not in setups.IMAGE_DATASETS:
+      exp = setups.build(config)
+      out.append((workdir, exp, training.load_meta_params(config, workdir)))
+      continue
+    config = image_table.with_split(
+        image_table.evaluation_config(config, None, _DATA_DIR.value), _SPLIT.value)
     exp = setups.build(config)
-    out.append((workdir, exp, training.load_meta_params(config, workdir)))
+    out.append((workdir, exp, image_table.load_model(exp, workdir)[1]))
   return out
 
 
@@ -87,38 +97,54 @@ def main(argv):
                  f"energy.input_size={_PATTERN_DIM.value}"]))
   batches = forgetting.stream_batches(data_exp, num, _NUM_BATCHES.value, _SEED.value,
                                       _BATCHES_PER_CALL.value)
-  dim = batches.patterns.shape[-1]
+  dim = forgetting.pattern_size(batches)
+  images = data_exp.task.erase is not None  # Image tasks have an erase control.
   curves, not_incremental = {}, {}
   for workdir, exp, params in loaded:
-    if exp.config.data.pattern_dim != dim:
-      raise ValueError(f"{workdir} stores {exp.config.data.pattern_dim}-bit patterns; "
-                       f"the stream has {dim}-bit ones.")
+    if tuple(exp.task.pattern_shape) != batches.patterns.shape[2:]:
+      raise ValueError(f"{workdir} stores patterns of shape {tuple(exp.task.pattern_shape)}; "
+                       f"the stream's are {batches.patterns.shape[2:]}.")
     curve = forgetting.model_curve(exp, params, batches, chunks, _BATCHES_PER_CALL.value)
     curve["workdir"] = workdir
     curve["training"] = table1.training_record(workdir)  # Meta-steps and seconds.
     curves[f"{exp.model.name} ({workdir})"] = curve
+  budget = loaded[0][1].model.memory_floats if loaded else hopfield.memory_size(dim)
   for rule in _HOPFIELD.value:
     name = hopfield.RULE_NAMES[rule]
+    if images:
+      not_incremental[name] = forgetting.hopfield_not_at_budget(dim, budget)
+      continue
     if rule not in forgetting.INCREMENTAL_RULES:
       not_incremental[name] = forgetting.NOT_INCREMENTAL[name]
       continue
     curves[name] = forgetting.hopfield_curve(rule, batches, chunks, _SEED.value)
   if _MODERN_HOPFIELD.value:
-    capacity = forgetting.modern_hopfield_capacity(dim)
-    tuned = forgetting.tuned_beta(num, dim, capacity, _BETA_BATCHES.value)
-    curves["Modern Hopfield"] = forgetting.modern_hopfield_curve(
-        batches, chunks, tuned["beta"], capacity, data_exp)
+    capacity = (forgetting.ring_capacity(dim, budget) if images
+                else forgetting.modern_hopfield_capacity(dim))
+    if capacity < 1:
+      not_incremental["Modern Hopfield"] = (f"not run: {budget:,} floats hold no "
+                                            f"{dim:,}-entry pattern")
+    else:
+      tuned = forgetting.tuned_beta(num, dim, capacity, _BETA_BATCHES.value,
+                                    images=data_exp if images else None)
+      curves["Modern Hopfield"] = forgetting.modern_hopfield_curve(
+          batches, chunks, tuned["beta"], capacity, data_exp)
+  if images:
+    curves.update(forgetting.control_curves(data_exp, batches, chunks))
+  score_name = data_exp.task.score_name if images else "error bits"
   text = forgetting.markdown(curves, chunks, not_incremental)
-  note = (f"\nError bits per chunk after the whole stream (chunks {list(chunks)}, "
+  note = (f"\n{score_name.capitalize()} per chunk after the whole stream (chunks {list(chunks)}, "
           f"oldest first): mean ± standard error over {_NUM_BATCHES.value} random "
-          f"batches (seed {_SEED.value}). Devices: {jax.devices()[0].platform}.")
+          f"batches (seed {_SEED.value}{', ' + data_exp.task.name + ', split ' + data_exp.config.data.eval_split if images else ''}). "
+          f"Devices: {jax.devices()[0].platform}.")
   metrics_lib.report(text + note, _OUTPUT.value, _JSON.value,
                      dict(chunks=list(chunks), num_batches=_NUM_BATCHES.value,
                           seed=_SEED.value, curves=curves,
                           not_incremental=not_incremental))
   if _FIGURE.value:
-    forgetting.figure(_FIGURE.value, curves,
-                      title=f"Forgetting: {num} patterns of {dim} bits in chunks "
+    what = data_exp.task.name if images else f"{num} patterns of {dim} bits"
+    forgetting.figure(_FIGURE.value, curves, score_name=score_name,
+                      title=f"Forgetting: {what}, chunks "
                             f"{'+'.join(map(str, chunks))} ({_NUM_BATCHES.value} batches)")
 
 

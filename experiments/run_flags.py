@@ -16,6 +16,7 @@ from typing import List, Optional, Tuple
 from absl import flags
 from ml_collections import config_flags
 
+from ebmm_jax.setups import images as image_setups
 from ebmm_jax.setups import specs
 
 _DECLARED: List[str] = []
@@ -100,6 +101,12 @@ def seed(help_text: str = "Evaluation seed.") -> flags.FlagHolder:
 
 def num_batches(help_text: str, default: int = 1000) -> flags.FlagHolder:
   return _declare(flags.DEFINE_integer("num_batches", default, help_text))
+
+
+def split(help_text: str = ("Split of the image batches: validation (choices) or test "
+                             "(reported numbers); empty: the config's data.eval_split.")
+          ) -> flags.FlagHolder:
+  return _declare(flags.DEFINE_enum("split", "", ["", *image_setups.EVAL_SPLITS], help_text))
 
 
 def training_budget() -> Tuple[flags.FlagHolder, flags.FlagHolder]:

@@ -22,8 +22,13 @@ own pattern by 64 and any other by a sum of 64 random ±1 (standard deviation
 8), so a large enough β retrieves it exactly. At N = 96 the 32 overwritten
 patterns cannot be retrieved: their queries get the nearest stored pattern,
 about 32 of the 64 replaced bits wrong, 32 x 32 / 96 = 10.7 bits on average.
+
+Images (the forgetting curves of `reporting.forgetting`): a pattern of any
+shape is stored as its flattened D pixels; with `known` None (the image
+protocols do not reveal the distortion) the whole query is ξ and nothing is
+clamped.
 """
-from typing import Dict, NamedTuple, Sequence
+from typing import Dict, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -49,8 +54,11 @@ def memory_floats(capacity: int, pattern_dim: int) -> int:
 
 
 def write(capacity: int, patterns: jax.Array) -> StoredPatterns:
-  """patterns [N, D], written in order into a ring buffer of C rows."""
-  n, dim = patterns.shape
+  """patterns [N, D] (or [N, ...], flattened), written in order into a ring
+  buffer of C rows."""
+  n = patterns.shape[0]
+  patterns = patterns.reshape(n, -1)
+  dim = patterns.shape[1]
   first = max(n - capacity, 0)
   rows = (jnp.arange(first, n)) % capacity  # The ring's row of each kept pattern.
   stored = jnp.zeros((capacity, dim), patterns.dtype).at[rows].set(patterns[first:])
@@ -59,18 +67,23 @@ def write(capacity: int, patterns: jax.Array) -> StoredPatterns:
 
 
 def read(beta: jax.Array, state: StoredPatterns, queries: jax.Array,
-         known: jax.Array) -> jax.Array:
-  """One update ξ_new = X^T softmax(β X ξ), known bits clamped: [1, N, D]."""
-  xi = common.masked_queries(queries, known)  # [N, D]
+         known: Optional[jax.Array]) -> jax.Array:
+  """One update ξ_new = X^T softmax(β X ξ), known bits clamped: [1, N, ...]
+  (the queries' shape). `known` None: ξ is the whole query, nothing clamped."""
+  xi = queries if known is None else common.masked_queries(queries, known)
+  xi = xi.reshape(xi.shape[0], -1)  # [N, D]
   scores = beta * (xi @ state.rows.T)  # [N, C]
   scores = jnp.where(state.occupied[None] > 0, scores, -jnp.inf)
-  retrieved = jax.nn.softmax(scores, axis=-1) @ state.rows  # [N, D]
-  return common.clamp(retrieved, queries, known)[None]
+  retrieved = (jax.nn.softmax(scores, axis=-1) @ state.rows).reshape(queries.shape)
+  if known is not None:
+    retrieved = common.clamp(retrieved, queries, known)
+  return retrieved[None]
 
 
 def build(config: ml_collections.ConfigDict, task: tasks.Task) -> models.MemoryModel:
-  """The modern Hopfield network as a `models.MemoryModel`; params = {"log_beta"}."""
-  capacity, dim = config.model.capacity, config.data.pattern_dim
+  """The modern Hopfield network as a `models.MemoryModel`; params = {"log_beta"}.
+  Patterns of the task's shape (flattened in the ring)."""
+  capacity, shape = config.model.capacity, tuple(task.pattern_shape)
 
   def init(key):
     del key  # Nothing random: β starts at the config's.
@@ -94,7 +107,7 @@ def build(config: ml_collections.ConfigDict, task: tasks.Task) -> models.MemoryM
   return models.MemoryModel(
       name=NAME, init=init, write=write_fn, read=read_fn, loss=loss,
       count_memory_floats=models.lazy_count(lambda: models.state_floats(
-          write_fn, init, (dim,), config.data.num_patterns)),
+          write_fn, init, shape, config.data.num_patterns)),
       schedules=lambda params: dict(beta=jnp.exp(params["log_beta"])))
 
 

@@ -29,7 +29,19 @@ stream incrementally, chunk by chunk or pattern by pattern:
 
 Not incremental: the Hopfield pseudo-inverse rule (a projection onto the span
 of all patterns, computed from all of them at once; `NOT_INCREMENTAL`).
+
+Images (e.g. Omniglot, 64 = 4 x 16): the task's distortion (a block of noise
+whose position is not revealed) and score (Hamming error); the ring of the
+modern Hopfield network is sized to the EBMM model's memory (C (D + 1)
+floats within it, `ring_capacity`), and the Hopfield rules, whose D (D - 1) / 2
+weights are many times that memory for D pixels, are listed, not run
+(`hopfield_not_at_budget`). Two controls without memory are scored on the
+same queries (`control_curves`): the query itself, and the query with the
+distorted pixels erased where they are (told the block; the image
+protocols' erase control).
 """
+import dataclasses
+import math
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import jax
@@ -55,29 +67,43 @@ class StreamBatches(NamedTuple):
   """The test memories every model is scored on, in stream order."""
   patterns: np.ndarray  # [B, N, D]
   queries: np.ndarray  # [B, N, D]
-  known: np.ndarray  # [B, N, D] bool, the undistorted entries.
+  known: Optional[np.ndarray]  # [B, N, D] bool, the undistorted entries; None for images.
+  erased: Optional[np.ndarray] = None  # [B, N, ...] the erase control (tasks with one).
 
 
 def stream_batches(exp: setups.Experiment, num_patterns: int, num_batches: int,
                    seed: int = 12345, batches_per_call: int = 50) -> StreamBatches:
   """`num_batches` test memories of `num_patterns` patterns and their queries,
-  drawn with the keys `evaluation.evaluate` uses for the same seed."""
+  drawn with the keys `evaluation.evaluate` uses for the same seed; for a
+  task with an erase control (images), the erased queries (the same keys)."""
   if num_batches < 1:
     raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
   per_call = min(batches_per_call, num_batches)
-  distort = jax.jit(jax.vmap(exp.task.distort))
+  erase = exp.task.erase
+
+  @jax.jit
+  def draw(keys, patterns):
+    queries, known = jax.vmap(exp.task.distort)(keys, patterns)
+    erased = None if erase is None else jax.vmap(erase)(keys, patterns)
+    return patterns, queries, known, erased
+
   base = jax.random.PRNGKey(seed)
-  out = [], [], []
+  out = [], [], [], []
   done = 0
   while done < num_batches:
     k_data, k_distort = jax.random.split(jax.random.fold_in(base, done))
     patterns = exp.sample_test(k_data, per_call, num_patterns)  # [B, N, ...]
-    queries, known = distort(jax.random.split(k_distort, per_call), patterns)
     take = min(per_call, num_batches - done)
-    for lst, value in zip(out, (patterns, queries, known)):
-      lst.append(np.asarray(value)[:take])
+    for lst, value in zip(out, draw(jax.random.split(k_distort, per_call), patterns)):
+      if value is not None:
+        lst.append(np.asarray(value)[:take])
     done += take
-  return StreamBatches(*(np.concatenate(v) for v in out))
+  return StreamBatches(*(np.concatenate(v) if v else None for v in out))
+
+
+def pattern_size(batches: StreamBatches) -> int:
+  """D: the entries of one pattern (bits, or an image's pixels)."""
+  return math.prod(batches.patterns.shape[2:])
 
 
 def check_stream(chunks: Sequence[int], num_patterns: int) -> Tuple[int, ...]:
@@ -117,11 +143,13 @@ def _in_calls(fn, batches: StreamBatches, per_call: int) -> np.ndarray:
   total = batches.patterns.shape[0]
   per_call = min(per_call, total)
   out = []
+  inputs = (batches.patterns, batches.queries, batches.known)  # known: None for images.
   for start in range(0, total, per_call):
-    group = [np.asarray(v[start:start + per_call]) for v in batches]
+    group = [None if v is None else np.asarray(v[start:start + per_call]) for v in inputs]
     take = group[0].shape[0]
     if take < per_call:
-      group = [np.concatenate([g, np.repeat(g[:1], per_call - take, axis=0)]) for g in group]
+      group = [None if g is None else
+               np.concatenate([g, np.repeat(g[:1], per_call - take, axis=0)]) for g in group]
     out.append(np.asarray(fn(*group))[:take])
   return np.concatenate(out)
 
@@ -218,6 +246,37 @@ def modern_hopfield_capacity(dim: int) -> int:
   return hopfield.memory_size(dim) // (dim + 1)
 
 
+def ring_capacity(dim: int, memory_floats: int) -> int:
+  """Rows C of a modern Hopfield memory within `memory_floats`: C (D + 1)
+  <= memory_floats (7 for 1,024-pixel images in 8,092 floats)."""
+  return memory_floats // (dim + 1)
+
+
+def hopfield_not_at_budget(dim: int, memory_floats: int) -> str:
+  """Why the Hopfield rules are not run on D-entry patterns beside a memory of
+  `memory_floats`: their weights alone are many times that memory."""
+  weights = hopfield.memory_size(dim)
+  return (f"not run: on {dim:,}-entry patterns its weights are {weights:,} floats, "
+          f"{weights / memory_floats:.0f}x the memory budget ({memory_floats:,})")
+
+
+def control_curves(exp: setups.Experiment, batches: StreamBatches,
+                   chunks: Sequence[int]) -> Dict[str, Dict[str, object]]:
+  """The curves of the controls without memory, on the same queries: the
+  query itself, and (tasks with an erase control) the query with its
+  distorted entries erased where they are, told where (0 floats of memory)."""
+  chunks = check_stream(chunks, batches.patterns.shape[1])
+  out = {"Query (no memory)": batches.queries}
+  if batches.erased is not None:
+    out["Erase the distortion, told where (control)"] = batches.erased
+  curves = {}
+  for label, values in out.items():
+    c = curve(_score(exp, values, batches.patterns), chunks)
+    c.update(memory_floats=0, writes="nothing written (a control)")
+    curves[label] = c
+  return curves
+
+
 def modern_hopfield_curve(batches: StreamBatches, chunks: Sequence[int],
                           beta: float, capacity: int,
                           exp: setups.Experiment) -> Dict[str, object]:
@@ -236,20 +295,25 @@ def modern_hopfield_curve(batches: StreamBatches, chunks: Sequence[int],
 
   retrieved = _in_calls(retrieve, batches, 50)
   out = curve(_score(exp, retrieved, batches.patterns), chunks)
-  dim = batches.patterns.shape[-1]
+  dim = pattern_size(batches)
   out.update(memory_floats=modern_hopfield.memory_floats(capacity, dim), beta=beta,
              capacity=capacity, writes=f"in order into a ring of {capacity} rows")
   return out
 
 
 def tuned_beta(num_patterns: int, dim: int, capacity: int, beta_batches: int = 100,
-               seed: int = 0) -> Dict[str, object]:
+               seed: int = 0, images: Optional[setups.Experiment] = None
+               ) -> Dict[str, object]:
   """The modern Hopfield β picked on training batches at this N, D and
-  capacity (`modern_hopfield.tune_beta`, as Table 1 does)."""
+  capacity (`modern_hopfield.tune_beta`, as Table 1 does): on random binary
+  strings, or on the training images and distortion of `images`."""
   from ebmm_jax.setups import specs  # pylint: disable=g-import-not-at-top
   exp = setups.build(specs.load("modern_hopfield", [
       f"data.num_patterns={num_patterns}", f"data.pattern_dim={dim}",
       f"model.capacity={capacity}"]))
+  if images is not None:  # The same ring on the images' data and task.
+    exp = dataclasses.replace(images, config=exp.config,
+                              model=modern_hopfield.build(exp.config, images.task))
   return modern_hopfield.tune_beta(exp, num_patterns, num_batches=beta_batches,
                                    seed=seed)
 
@@ -288,14 +352,19 @@ def markdown(curves: Dict[str, Dict[str, object]], chunks: Sequence[int],
   return "\n".join(lines)
 
 
-def figure(path: str, curves: Dict[str, Dict[str, object]], title: str = "") -> str:
+def figure(path: str, curves: Dict[str, Dict[str, object]], title: str = "",
+           score_name: str = "error bits") -> str:
   """Error per chunk, one line per model, bars ± one standard error."""
   from ebmm_jax.reporting import plotting  # pylint: disable=g-import-not-at-top
   points = {}
   for label, c in curves.items():
     points[label] = [(i + 1, dict(mean=m, p5=m - s, p95=m + s))
                      for i, (m, s) in enumerate(zip(c["mean"], c["sem"]))]
+  num_chunks = max(len(c["mean"]) for c in curves.values())
+  # Controls (no memory written) dashed in grey, the models in colour.
+  controls = [label for label, c in curves.items() if c.get("memory_floats") == 0]
   return plotting.error_curves(
       path, points, xlabel="chunk of the stream (1 = oldest, written first)",
-      ylabel="error bits after the whole stream (mean ± s.e.)", title=title)
+      ylabel=f"{score_name} after the whole stream (mean ± s.e.)", title=title,
+      dashed=controls, x_ticks=range(1, num_chunks + 1), legend_below=True)
 

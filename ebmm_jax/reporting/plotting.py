@@ -149,7 +149,9 @@ def _error_bars(summaries: Sequence[Mapping[str, float]]) -> np.ndarray:
 def error_curves(path: str, curves: Mapping[str, Sequence[tuple]],
                  xlabel: str, ylabel: str, title: str = "",
                  reference: Optional[Mapping[str, float]] = None,
-                 log_x: bool = False, dashed: Sequence[str] = ()) -> str:
+                 log_x: bool = False, dashed: Sequence[str] = (),
+                 x_ticks: Optional[Sequence[float]] = None,
+                 legend_below: bool = False) -> str:
   """Error against a swept quantity, one line per model (Figures 3, 5a, 9).
 
   Args:
@@ -162,10 +164,12 @@ def error_curves(path: str, curves: Mapping[str, Sequence[tuple]],
     log_x: logarithmic x axis (memory sizes).
     dashed: labels of `curves` drawn dashed in grey: references that vary
       along x (e.g. the distorted query's error at each noise level).
+    x_ticks: ticks of the x axis (e.g. the chunks 1..C), else matplotlib's.
+    legend_below: the legend under the axes, clear of the curves (many lines).
   """
   if not curves:
     raise ValueError("error_curves needs at least one curve.")
-  fig = _figure(6.5, 4.2)
+  fig = _figure(6.5, 4.2 + (0.22 * ((len(curves) + 1) // 2) + 0.3 if legend_below else 0.0))
   ax = fig.add_subplot(1, 1, 1)
   for label, points in curves.items():
     points = sorted(points, key=lambda p: p[0])
@@ -178,12 +182,18 @@ def error_curves(path: str, curves: Mapping[str, Sequence[tuple]],
     ax.axhline(y, ls="--", lw=1, color=f"C{(len(curves) + i) % 10}", label=label)
   if log_x:
     ax.set_xscale("log")
+  if x_ticks is not None:
+    ax.set_xticks(list(x_ticks))
   ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
   if title:
     ax.set_title(title, fontsize=9)
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
+  if legend_below:
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+              frameon=False)
+  else:
+    ax.legend(fontsize=8)
   return _save(fig, path)
 
 

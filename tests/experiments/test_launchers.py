@@ -18,6 +18,8 @@ import jax
 import numpy as np
 import pytest
 
+from ebmm_jax.reporting import forgetting
+from ebmm_jax.reporting import image_table
 from ebmm_jax.setups import specs
 from ebmm_jax.training import checkpoint
 from ebmm_jax import setups
@@ -541,7 +543,9 @@ def test_interleaved_rounds_time_a_masked_step_beside_a_plain_one():
 LAUNCHER_SHARED_FLAGS = {
     "train": ["config", "workdir"],
     "evaluate": ["workdir", "num_batches", "seed", "output"],
-    "evaluate_images": ["workdir", "config", "data_dir", "num_batches", "seed", "output"],
+    "evaluate_images": ["workdir", "config", "data_dir", "num_batches", "seed", "output",
+                        "split"],
+    "forgetting": ["workdir", "num_batches", "seed", "output", "split", "data_dir"],
     "sweep": ["config", "root", "output_dir", "data_dir", "train_seconds", "train_steps",
               "num_batches", "seed"],
     "correlated": ["config", "root", "output_dir", "train_seconds", "num_batches", "seed"],
@@ -557,6 +561,65 @@ LAUNCHER_SHARED_FLAGS = {
     "recipe_study": ["study", "workdir", "data_dir"],
     "check_data": ["data_dir"],
 }
+
+
+# --- Forgetting curves of an image stream (experiments.forgetting) ------------
+
+@pytest.mark.slow
+def test_image_forgetting_launcher_scores_the_stream_ring_and_controls(tmp_path, data_dir):
+  """An Omniglot stream of 4 = 2 + 2 images (an untrained stream model saved at
+  step 0): the EBMM curve equals the stream evaluator's on the same batches;
+  the query and erase controls equal their literal scores; the modern
+  Hopfield ring holds what the model's memory holds (2 rows of 257 floats in
+  550) and scores like a literal softmax over the newest two images; the
+  Hopfield rules are listed as not run."""
+  config = specs.load(SPEC, [f"data.data_dir={data_dir}", *STEPS,
+                             "memory.stream_chunks=2,2"], ["uniform", "mem=600"])
+  workdir = tmp_path / "stream"
+  os.makedirs(workdir)
+  with open(workdir / "config.json", "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  exp = setups.build(config)
+  state = training.initial_state(exp)
+  checkpoint.save(training.checkpoint_dir(str(workdir)), 0, state)
+  assert exp.model.memory_floats == 550
+  out_json = tmp_path / "forgetting.json"
+  _run(["-m", "experiments.forgetting", f"--workdir={workdir}", "--split=test",
+        "--num_batches=2", "--seed=3", "--beta_batches=2", f"--json={out_json}",
+        f"--figure={tmp_path / 'forgetting.png'}"])
+  result = json.loads(out_json.read_text())
+  curves = result["curves"]
+  assert result["chunks"] == [2, 2] and (tmp_path / "forgetting.png").stat().st_size > 0
+  for rule in ("Hopfield Hebb", "Hopfield Storkey"):
+    assert "32,896 floats, 60x the memory budget (550)" in result["not_incremental"][rule]
+
+  test_exp = setups.build(image_table.with_split(config, "test"))
+  batches = forgetting.stream_batches(test_exp, 4, 2, seed=3)
+  ebmm = forgetting.stream_curve(test_exp, state.meta_params, batches)
+  np.testing.assert_allclose(curves[f"EBMM ({workdir})"]["mean"], ebmm["mean"], rtol=1e-6)
+  # The literal batches and keys of `evaluation.evaluate` (seed 3, one call).
+  k_data, k_distort = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(3), 0))
+  patterns = np.asarray(test_exp.sample_test(k_data, 2, 4))
+  keys = jax.random.split(k_distort, 2)
+  queries = np.stack([np.asarray(test_exp.task.distort(k, p)[0]) for k, p in zip(keys, patterns)])
+  erased = np.stack([np.asarray(test_exp.task.erase(k, p)) for k, p in zip(keys, patterns)])
+  by_chunk = lambda x: _hamming_per_image(x, patterns).reshape(2, 2, 2).mean(axis=(0, 2))
+  np.testing.assert_allclose(curves["Query (no memory)"]["mean"], by_chunk(queries))
+  np.testing.assert_allclose(
+      curves["Erase the distortion, told where (control)"]["mean"], by_chunk(erased))
+  ring = curves["Modern Hopfield"]
+  assert ring["capacity"] == 2 and ring["memory_floats"] == 2 * 257
+  rows = patterns[:, 2:].reshape(2, 2, -1).astype(np.float64)  # The newest 2 images.
+  logits = ring["beta"] * np.einsum("bnd,bcd->bnc", queries.reshape(2, 4, -1), rows)
+  weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+  weights /= weights.sum(axis=-1, keepdims=True)
+  literal = np.einsum("bnc,bcd->bnd", weights, rows).reshape(patterns.shape)
+  np.testing.assert_allclose(ring["mean"], by_chunk(literal), atol=0.26)  # One pixel.
+
+
+def _hamming_per_image(x, patterns):
+  """[B, N] Hamming errors of images [B, N, H, W, C]."""
+  return np.sum((np.asarray(x) > 0.5) != (patterns > 0.5), axis=(2, 3, 4)).astype(np.float64)
 
 
 @pytest.mark.parametrize("launcher", sorted(LAUNCHER_SHARED_FLAGS))
