@@ -169,7 +169,7 @@ def error_curves(path: str, curves: Mapping[str, Sequence[tuple]],
   """
   if not curves:
     raise ValueError("error_curves needs at least one curve.")
-  fig = _figure(6.5, 4.2 + (0.22 * ((len(curves) + 1) // 2) + 0.3 if legend_below else 0.0))
+  fig = _figure(6.5, 4.2 + (0.17 * ((len(curves) + 1) // 2) if legend_below else 0.0))
   ax = fig.add_subplot(1, 1, 1)
   for label, points in curves.items():
     points = sorted(points, key=lambda p: p[0])
