@@ -25,6 +25,11 @@ Arguments after the colon select variants, comma-separated:
   mem=K     the dynamic_size whose memory is closest to K floats, e.g.
             `mem=4k` (d = 4, 4,616 floats) or `mem=8k` (d = 7, 8,078) for the
             distortion/rate sweep of Figure 3a.
+  stream    the 64 images arrive as 4 chunks of 16, each written from θ̄ on
+            its own and added to the memory after a learned forgetting λ
+            (`memory.stream_composition="superposed"`, as `binary-stream`);
+            no curriculum. E.g. `cpu,recipe,mem=8k,stream` with
+            --config.train.init_from=omniglot-n64 (docs/results/streams.md).
 
 Data: the offline copy (DATA_DIR/omniglot, 8 alphabets) is split by
 alphabet: train = Balinese, Greek, Japanese_(katakana), Latin, Sanskrit
@@ -65,4 +70,13 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   return image_base.apply_variants(
       c, arg, "configs/omniglot_conv.py",
-      extra={"cpu": lambda c: image_base.cpu(c, hidden_size=64)})
+      extra={"cpu": lambda c: image_base.cpu(c, hidden_size=64), "stream": stream})
+
+
+def stream(c: ml_collections.ConfigDict) -> None:
+  """N = 64 as 4 chunks of 16, superposed, with a learned forgetting."""
+  c.data.curriculum = ""  # A stream splits one fixed N.
+  c.memory.stream_chunks = ",".join(["16"] * 4)
+  c.memory.stream_composition = "superposed"
+  c.memory.forget_init = 0.9  # λ at init.
+  c.memory.stream_loss_weights = "uniform"

@@ -19,6 +19,7 @@ from ebmm_jax.reporting import evaluation
 from ebmm_jax.reporting import image_table
 from ebmm_jax import setups
 from ebmm_jax.setups import images as image_setups
+from ebmm_jax.setups import specs
 from ebmm_jax.training import parallel
 from ebmm_jax.reporting import plotting
 from ebmm_jax import training
@@ -268,3 +269,14 @@ def test_the_image_report_holds_the_table_note_and_record():
                                     12.34, 2.0, "cpu")
   assert "12 s of training" in text and record["train_seconds"] == 12.3
   assert "controls" not in record and "Writing removes" not in text
+
+
+def test_the_omniglot_stream_variant_writes_64_images_as_four_superposed_chunks(data_dir):
+  config = specs.load("omniglot_conv:cpu,recipe,mem=8k,stream", [f"data.data_dir={data_dir}"])
+  assert setups.ebmm.stream_chunks(config) == (16, 16, 16, 16)
+  assert config.memory.stream_composition == "superposed" and config.data.curriculum == ""
+  exp = setups.build(config)
+  assert exp.model.write_stream is not None and exp.model.memory_floats == 8092
+  with pytest.raises(ValueError, match="must sum to data.num_patterns=32"):
+    setups.build(specs.load("omniglot_conv:cpu,recipe,mem=8k,stream",
+                            [f"data.data_dir={data_dir}", "data.num_patterns=32"]))
