@@ -170,7 +170,14 @@ class Memory:
 
   def save(self, directory: str) -> None:
     """Writes the config and meta-parameters (not the optimiser state, not
-    the written memory) for `load`: a few hundred KB for a binary model."""
+    the written memory) for `load`: a few hundred KB for a binary model.
+    Raises FileExistsError, writing nothing, where `directory` already holds
+    a saved memory (or either of its files)."""
+    present = [name for name in ("config.json", PRETRAINED_PARAMS)
+               if os.path.exists(os.path.join(directory, name))]
+    if present:
+      raise FileExistsError(f"{directory} already holds {' and '.join(present)}: save to "
+                            "a new folder, or remove them first.")
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "config.json"), "w") as f:
       f.write(self.config.to_json(indent=2, sort_keys=True))

@@ -1,5 +1,7 @@
 """The user-facing Memory: same results as the pure core, clamping, energies,
 loading a trained workdir, no recompiles, and a named error for each bad input."""
+import os
+
 import chex
 import haiku as hk
 import jax
@@ -268,6 +270,12 @@ def test_a_saved_memory_loads_with_the_same_parameters(tmp_path):
   assert loaded.config.to_dict() == mem.config.to_dict()
   with pytest.raises(FileNotFoundError, match="is not a saved memory"):
     api.Memory.load(str(tmp_path))
+  # Saving over a saved memory is refused before anything is written.
+  before = {f: (tmp_path / "m" / f).read_bytes() for f in os.listdir(tmp_path / "m")}
+  other = api.Memory.from_config(helpers.tiny_config(**{"data.num_patterns": 8}))
+  with pytest.raises(FileExistsError, match="already holds config.json and meta_params.npz"):
+    other.save(str(tmp_path / "m"))
+  assert {f: (tmp_path / "m" / f).read_bytes() for f in os.listdir(tmp_path / "m")} == before
 
 
 @pytest.mark.parametrize(
