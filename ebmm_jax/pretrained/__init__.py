@@ -5,7 +5,7 @@ import os
 from typing import Optional
 
 # "binary": one memory for every N from 1 to 96 (`configs/binary.py:cpu,all_n`,
-# after two legs of its training, 100 CPU minutes; docs/pretrained.md).
+# after four legs of its training, 227 CPU minutes; docs/pretrained.md).
 # "binary-stream": 64 strings as 4 chunks of 16, each chunk superposed on the
 # forgotten memory (`configs/binary_stream.py`, `memory.stream_composition=
 # "superposed"`); its forgetting curve is in evaluation.json.
