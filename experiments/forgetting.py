@@ -98,7 +98,7 @@ def main(argv):
   batches = forgetting.stream_batches(data_exp, num, _NUM_BATCHES.value, _SEED.value,
                                       _BATCHES_PER_CALL.value)
   dim = forgetting.pattern_size(batches)
-  images = data_exp.task.erase is not None  # Image tasks have an erase control.
+  images = data_exp.config.data.name in setups.IMAGE_DATASETS
   curves, not_incremental = {}, {}
   for workdir, exp, params in loaded:
     if tuple(exp.task.pattern_shape) != batches.patterns.shape[2:]:

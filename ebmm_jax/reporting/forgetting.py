@@ -85,7 +85,7 @@ def stream_batches(exp: setups.Experiment, num_patterns: int, num_batches: int,
   def draw(keys, patterns):
     queries, known = jax.vmap(exp.task.distort)(keys, patterns)
     erased = None if erase is None else jax.vmap(erase)(keys, patterns)
-    return patterns, queries, known, erased
+    return queries, known, erased
 
   base = jax.random.PRNGKey(seed)
   out = [], [], [], []
@@ -94,7 +94,8 @@ def stream_batches(exp: setups.Experiment, num_patterns: int, num_batches: int,
     k_data, k_distort = jax.random.split(jax.random.fold_in(base, done))
     patterns = exp.sample_test(k_data, per_call, num_patterns)  # [B, N, ...]
     take = min(per_call, num_batches - done)
-    for lst, value in zip(out, draw(jax.random.split(k_distort, per_call), patterns)):
+    drawn = draw(jax.random.split(k_distort, per_call), patterns)
+    for lst, value in zip(out, (patterns, *drawn)):
       if value is not None:
         lst.append(np.asarray(value)[:take])
     done += take
@@ -308,12 +309,12 @@ def tuned_beta(num_patterns: int, dim: int, capacity: int, beta_batches: int = 1
   capacity (`modern_hopfield.tune_beta`, as Table 1 does): on random binary
   strings, or on the training images and distortion of `images`."""
   from ebmm_jax.setups import specs  # pylint: disable=g-import-not-at-top
-  exp = setups.build(specs.load("modern_hopfield", [
+  config = specs.load("modern_hopfield", [
       f"data.num_patterns={num_patterns}", f"data.pattern_dim={dim}",
-      f"model.capacity={capacity}"]))
-  if images is not None:  # The same ring on the images' data and task.
-    exp = dataclasses.replace(images, config=exp.config,
-                              model=modern_hopfield.build(exp.config, images.task))
+      f"model.capacity={capacity}"])
+  exp = (setups.build(config) if images is None else  # The same ring on the images.
+         dataclasses.replace(images, config=config,
+                             model=modern_hopfield.build(config, images.task)))
   return modern_hopfield.tune_beta(exp, num_patterns, num_batches=beta_batches,
                                    seed=seed)
 
