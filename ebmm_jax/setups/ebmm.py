@@ -128,8 +128,8 @@ def build(config: ml_collections.ConfigDict, task: tasks.Task,
     writing: False switches writing off (T = 0: θ stays θ̄), the control that
       shows whether retrieval uses the memory at all; only `retrieve` is
       meaningful then.
-    unroll: unroll the write and read loops (the same values; XLA then counts
-      every step's FLOPs).
+    unroll: unroll the write and read loops whatever `memory.unroll` says
+      (the same values; XLA then counts every step's FLOPs).
 
   With `memory.stream_chunks` (two or more chunks) the memory is written as
   a stream (`meta.stream_write`): `write` writes N patterns in the model's
@@ -139,7 +139,8 @@ def build(config: ml_collections.ConfigDict, task: tasks.Task,
   """
   network = energy_lib.as_energy(network)
   c = config
-  loops = memory_lib.Loops(remat=c.memory.remat, unroll=unroll)
+  loops = memory_lib.Loops(remat=c.memory.remat,
+                           unroll=unroll or bool(c.memory.get("unroll", False)))
   rule = rule_of(c)._replace(first_order=first_order)
   stream = stream_chunks(c)
   chunk_weights = None

@@ -40,6 +40,21 @@ def test_resuming_with_another_config_is_refused_and_names_the_fields(tmp_path):
   assert int(state.step) == 4
 
 
+def test_a_run_resumes_with_its_loops_unrolled_and_learns_the_same(tmp_path):
+  # memory.unroll changes how the step is computed, not what it computes: a
+  # run may switch it on resume, and continues as if it had not.
+  _train(tmp_path / "switched")
+  switched = _train(tmp_path / "switched", **{"train.num_steps": 4, "memory.unroll": True})
+  rolled = _train(tmp_path / "rolled", **{"train.num_steps": 4})
+  assert int(switched.step) == int(rolled.step) == 4
+  pairs = zip(jax.tree_util.tree_leaves(switched.meta_params),
+                    jax.tree_util.tree_leaves(rolled.meta_params))
+  for a, b in pairs:
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+  # The workdir's config records the newest leg's choice, as for budgets.
+  assert json.load(open(tmp_path / "switched" / "config.json"))["memory"]["unroll"] is True
+
+
 def test_restart_moves_the_old_run_aside(tmp_path):
   _train(tmp_path)
   old = checkpoint.list_checkpoints(training.checkpoint_dir(str(tmp_path)))
