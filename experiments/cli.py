@@ -6,11 +6,14 @@
 - `--config` (and `--study`) take a config file (`configs/binary.py:cpu`) or
   the name of an installed config (`binary:cpu`), so the launchers run from
   any directory once the package is installed.
+- The log shows the launcher's progress: JAX's own informational messages
+  (which backends it looked for) are left out unless --verbose.
 - A user error (an unknown config field or variant, a bad value, a workdir
   that holds another run, unreadable checkpoints, missing data) ends the
   command with one line on stderr, `error: ...`, and exit status 2; the
   traceback is shown with --verbose.
 """
+import logging
 import sys
 from typing import Callable, List, Sequence
 
@@ -24,7 +27,8 @@ from ebmm_jax.setups import specs
 from ebmm_jax.training import loop
 from ebmm_jax.training import workdir
 
-_VERBOSE = flags.DEFINE_bool("verbose", False, "Show the whole traceback of an error.")
+_VERBOSE = flags.DEFINE_bool(
+    "verbose", False, "Show the whole traceback of an error, and JAX's informational messages.")
 
 # Flags whose value is a config spec FILE[:VARIANTS].
 CONFIG_FLAGS = ("config", "study")
@@ -114,6 +118,8 @@ def run(main: Callable[[List[str]], None]) -> None:
   def guarded(argv):
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if not _VERBOSE.value:
+      logging.getLogger("jax").setLevel(logging.WARNING)
     try:
       return main(argv)
     except ModuleNotFoundError as e:

@@ -652,3 +652,21 @@ def test_a_config_flag_loads_an_installed_name_with_overrides_and_no_arguments(t
   assert "LOADED 16 9 True" in proc.stdout, proc.stderr[-2000:]
   proc = run("--config=binary:runlocal", "stray")
   assert proc.returncode != 0 and "Unexpected arguments: ['stray']" in proc.stderr
+
+
+def test_a_launcher_logs_its_progress_not_jaxs_backend_search(tmp_path):
+  driver = (
+      "import jax\n"
+      "from absl import logging\n"
+      "from ebmm_jax.experiments import cli\n"
+      "def main(argv):\n"
+      "  jax.devices()  # JAX looks for its backends here, and says so at INFO.\n"
+      "  logging.info('PROGRESS step 1')\n"
+      "cli.run(main)\n")
+  run = lambda *args: subprocess.run([sys.executable, "-c", driver, "--logtostderr", *args],
+                                     cwd=tmp_path, capture_output=True, text=True, timeout=120)
+  quiet, verbose = run(), run("--verbose")
+  assert quiet.returncode == 0 and verbose.returncode == 0, quiet.stderr[-2000:]
+  assert "PROGRESS step 1" in quiet.stderr and "PROGRESS step 1" in verbose.stderr
+  assert "xla_bridge" not in quiet.stderr
+  assert "xla_bridge" in verbose.stderr  # What the quiet run left out.
