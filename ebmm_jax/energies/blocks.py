@@ -20,6 +20,7 @@ w.r.t. their input and, for writing, w.r.t. their parameters twice:
   * Writable convolutions are Haiku modules named `memory`
     (`ebmm_jax.core.params.is_memory_module`); everything else is static.
 """
+import contextlib
 from typing import Optional, Sequence, Tuple
 
 import haiku as hk
@@ -161,6 +162,39 @@ def _avg_pool(x: jax.Array, stride: int) -> jax.Array:
   return sum(windows) / jnp.asarray(counts, x.dtype)
 
 
+# Where the downscaling shortcut pools: "before" its 1x1 projection (cheaper:
+# it pools the block's input, not the projection's wider output) or "after"
+# it, as Appendix C.3 writes it. The two are the same function (a 1x1
+# convolution commutes with an average pool, whose weights sum to 1 at every
+# output position); floats differ by rounding only. "after" is kept as the
+# reference of the tests and the before/after benchmark (BENCHMARKS.md).
+_SHORTCUT_POOL = ["before"]
+
+
+@contextlib.contextmanager
+def shortcut_pool(where: str):
+  """Within the block, networks traced pool their downscaling shortcuts
+  `where` ("before" or "after" the 1x1 projection); see `_SHORTCUT_POOL`."""
+  if where not in ("before", "after"):
+    raise ValueError(f"shortcut_pool: where must be 'before' or 'after'; got {where!r}.")
+  old = _SHORTCUT_POOL[0]
+  _SHORTCUT_POOL[0] = where
+  try:
+    yield
+  finally:
+    _SHORTCUT_POOL[0] = old
+
+
+def _pooled_projection(x: jax.Array, channels: int, stride: int) -> jax.Array:
+  """`avg_pool_3x3,stride(conv_1x1(x))`, the downscaling shortcut of C.3/C.5,
+  in a Haiku module named `shortcut`; computed as `conv_1x1(avg_pool(x))`
+  unless `shortcut_pool("after")` is in force (the same function)."""
+  projection = Conv2D(channels, (1, 1), w_init=he_init(), name="shortcut")
+  if _SHORTCUT_POOL[0] == "before":
+    return projection(_avg_pool(x, stride))
+  return _avg_pool(projection(x), stride)
+
+
 def _upsample(x: jax.Array, factor: int) -> jax.Array:
   """Nearest-neighbour upsampling [B, H, W, C] -> [B, fH, fW, C]."""
   return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
@@ -204,8 +238,7 @@ class ResBlock(hk.Module):
     h = Conv2D(self.channels, self.kernel, w_init=he_init(), name="conv_1")(h)
     h = jnp.tanh(layer_norm(h, name="norm_1"))
     if self.downscale:
-      z = Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
-      z = _avg_pool(z, self.stride)
+      z = _pooled_projection(x, self.channels, self.stride)
     elif self.stride == 1 and x.shape[-1] == self.channels:
       z = x
     else:
@@ -278,9 +311,10 @@ class BottleneckBlock(hk.Module):
     h = SplitConv2D(self.channels, self.dynamic_size, stride=stride,
                     name="split_conv")(h)
     h = jnp.tanh(layer_norm(h, name="norm_1"))
-    z = Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
     if self.downscale:
-      z = _avg_pool(z, 2)
+      z = _pooled_projection(x, self.channels, 2)
+    else:
+      z = Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
     return h + z
 
 
@@ -313,8 +347,7 @@ class LowLevelMemoryBlock(hk.Module):
     y = SplitConv2D(self.channels, self.dynamic_size, stride=1,
                     name="split_conv_1")(a)
     y = jnp.tanh(layer_norm(y + a, name="norm_1"))
-    z = Conv2D(self.channels, (1, 1), w_init=he_init(), name="shortcut")(x)
-    return a + y + _avg_pool(z, 2)
+    return a + y + _pooled_projection(x, self.channels, 2)
 
 
 class ConvGatedRecurrence(hk.Module):

@@ -303,3 +303,40 @@ def test_avg_pool_is_hk_avg_pool(stride):
   want = hk.avg_pool(x, (1, 3, 3, 1), (1, stride, stride, 1), "SAME")
   np.testing.assert_allclose(blocks._avg_pool(jnp.asarray(x), stride), want,
                              rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["resnet_conv", "resnet_lowlevel_conv"])
+def test_shortcut_pooled_before_its_projection_is_the_papers_order(name):
+  # Appendix C.3 pools the downscaling shortcut after its 1x1 projection;
+  # the library pools first (cheaper). Same parameters, same energy, input
+  # gradient and writing-loss gradient, to float32 rounding.
+  kwargs, shape = TINY[name]
+  model = hk.without_apply_rng(hk.transform(resnet.make_energy(name, **kwargs)))
+  x = _images(3, shape)
+  results = {}
+  for where in ("after", "before"):
+    with blocks.shortcut_pool(where):
+      params = _he_params(model, x, seed=0)
+      memory, static = params_lib.split_memory(params)
+
+      def penalty(memory):
+        energies, grads = _energy_and_input_grad(
+            model, hk.data_structures.merge(memory, static), x)
+        return jnp.sum(grads ** 2), (energies, grads)
+
+      results[where] = params, jax.jit(jax.value_and_grad(penalty, has_aux=True))(memory)
+  (p_after, out_after), (p_before, out_before) = results["after"], results["before"]
+  jax.tree_util.tree_map(np.testing.assert_array_equal, p_after, p_before)
+  for a, b in zip(jax.tree_util.tree_leaves(out_after), jax.tree_util.tree_leaves(out_before)):
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6 * float(np.abs(a).max()))
+  # The two orders trace different programs (the switch is in force; a new
+  # function each time, so that no cached trace is reused).
+  with blocks.shortcut_pool("after"):
+    jaxpr_after = str(jax.make_jaxpr(lambda p, x: model.apply(p, x))(p_after, x))
+  assert jaxpr_after != str(jax.make_jaxpr(lambda p, x: model.apply(p, x))(p_after, x))
+
+
+def test_shortcut_pool_refuses_an_unknown_order():
+  with pytest.raises(ValueError, match="'before' or 'after'"):
+    with blocks.shortcut_pool("middle"):
+      pass
