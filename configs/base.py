@@ -141,8 +141,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.memory.iterate_anneal_steps = 0  # >0: x(1..K-1)'s weight falls 1 -> 0 over these steps.
   c.memory.first_order_steps = 0  # First meta-steps with first-order meta-gradients.
   c.memory.remat = False  # Recompute write/read steps in the backward pass.
-  # Unroll the write and read loops (same values): on a CPU the rolled loops
-  # copy their stacked iterates, so unrolled steps run faster but compile slower.
+  # Unroll the write and read loops (same values; a resumed run may switch
+  # it). Compiles slower; on a 2-core CPU no faster (BENCHMARKS.md).
   c.memory.unroll = False
 
   c.optim = ml_collections.ConfigDict()
