@@ -164,6 +164,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   # "steps" (decay_steps) or "seconds": the horizon is train.max_seconds of
   # training, which then is the run's whole budget (resumes included).
   c.optim.clock = "steps"
+  # Seconds clock: the horizon in training seconds when it is not the budget
+  # (0: train.max_seconds); resumable. A leg that continues a finished run at
+  # its low rate sets it to the earlier budget and raises train.max_seconds.
+  c.optim.horizon_seconds = 0.0
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 2_000_000  # Meta-steps (Appendix A: 2e6 or a week).

@@ -64,6 +64,11 @@ def _validate_schedule(c: ml_collections.ConfigDict, need, spec) -> None:
     need(decay > o.warmup_steps,
          f"optim.schedule={schedule!r} needs optim.decay_steps={o.decay_steps} (0: "
          f"train.num_steps={c.train.num_steps}) > optim.warmup_steps={o.warmup_steps}.")
+  horizon = o.get("horizon_seconds", 0.0)
+  need(horizon >= 0, f"optim.horizon_seconds={horizon:g} must be >= 0 (0: train.max_seconds).")
+  need(not horizon or clock == "seconds",
+       f"optim.horizon_seconds={horizon:g} is the seconds clock's horizon; with "
+       "optim.clock='steps' the horizon is optim.decay_steps.")
   need(0 < o.get("drop_at", 0.8) < 1,
        f"optim.drop_at={o.get('drop_at')} must be in (0, 1).")
   need(0 <= o.get("final_fraction", 0.0) <= 1,
@@ -109,7 +114,8 @@ def validate_training_budget(c: ml_collections.ConfigDict) -> None:
   resumed run goes on with the schedule, so it skips nothing). Seconds clock:
   the horizon is `train.max_seconds`, and since a run's steps per second are
   not known in advance, any step budget below `UNBOUNDED_STEPS` could end the
-  run first (e.g. before a drop at `optim.drop_at` of the seconds): refused.
+  run first (e.g. before a drop at `optim.drop_at` of the seconds): refused,
+  as is a horizon (`optim.horizon_seconds`) beyond `train.max_seconds`.
   On both clocks the warm-up (in steps) must end within `train.num_steps`.
   """
   def need(cond, msg):
@@ -131,6 +137,11 @@ def validate_training_budget(c: ml_collections.ConfigDict) -> None:
          f"would end before its {schedule!r} schedule does; set optim.decay_steps <= "
          "train.num_steps (0: train.num_steps).")
   else:
+    horizon = o.get("horizon_seconds", 0.0)
+    need(horizon <= t.max_seconds,
+         f"optim.horizon_seconds={horizon:g} > train.max_seconds={t.max_seconds:g}: the "
+         f"run would end before its {schedule!r} schedule does; set "
+         "optim.horizon_seconds <= train.max_seconds (0: train.max_seconds).")
     need(t.num_steps >= UNBOUNDED_STEPS,
          f"train.num_steps={t.num_steps} with optim.clock='seconds' and "
          f"optim.schedule={schedule!r} over train.max_seconds={t.max_seconds:g}: the "

@@ -456,16 +456,17 @@ class _Clock:
 
 class _LearningRateScale:
   """The factor on both learning rates: the seconds clock's schedule at the
-  budget's seconds (`optim.clock`), 1 on the steps clock."""
+  budget's seconds (`optim.clock`) over its horizon (`optim.horizon_seconds`,
+  0: `train.max_seconds`), 1 on the steps clock."""
 
   def __init__(self, config: ml_collections.ConfigDict):
     self._optim = optimizer_lib.optimizer_config(config)
-    self._max_seconds = config.train.max_seconds
+    self._horizon = self._optim.horizon_seconds or config.train.max_seconds
     self.value, self._array = None, None
 
   def array(self, seconds: float) -> jax.Array:
     """The scale at `seconds`, as the device scalar the step takes."""
-    scale = (optimizer_lib.seconds_fraction(self._optim, seconds / self._max_seconds)
+    scale = (optimizer_lib.seconds_fraction(self._optim, seconds / self._horizon)
              if self._optim.clock == "seconds" else 1.0)
     if scale != self.value:  # A device scalar only when the scale changes.
       self.value, self._array = scale, jnp.asarray(scale, jnp.float32)

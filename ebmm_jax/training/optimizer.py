@@ -40,6 +40,11 @@ class OptimizerConfig(NamedTuple):
   # SCHEDULE_CLOCKS. "seconds": the optimiser keeps its peak (after warm-up)
   # and the loop scales every update by `seconds_fraction` (`lr_scale`).
   clock: str = "steps"
+  # Seconds clock: the schedule's horizon in training seconds (0:
+  # train.max_seconds). A later leg that raises train.max_seconds past it
+  # trains on at the schedule's end (e.g. the low rate after a drop) instead
+  # of stretching the schedule back to its peak.
+  horizon_seconds: float = 0.0
 
 
 def meta_param_labels(meta: MetaParams, static: str = WEIGHT_LABEL) -> MetaParams:

@@ -27,13 +27,14 @@ from ebmm_jax.training import optimizer as optimizer_lib
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
-# Fields that change how long a run trains, how it reports or how its steps
-# are computed (`memory.unroll`: the same values), not what it learns: a
-# resumed run may change them.
+# Fields that change how long a run trains (`optim.horizon_seconds`: over
+# which seconds its schedule runs), how it reports or how its steps are
+# computed (`memory.unroll`: the same values), not the model or its
+# recipe: a resumed run may change them.
 RESUMABLE_FIELDS = ("train.num_steps", "train.max_seconds", "train.log_every",
                     "train.checkpoint_every_secs", "train.keep_checkpoints",
                     "train.max_nonfinite_steps", "data.data_dir",
-                    "data.eval_split", "memory.unroll")
+                    "data.eval_split", "memory.unroll", "optim.horizon_seconds")
 RESUMABLE_SECTIONS = ("eval",)
 
 

@@ -445,3 +445,41 @@ def test_a_cpu_seconds_budget_counts_the_process_cpu_time_across_a_resume(
   # The fake clock ticks at every read (the budget's and the log's): 2-3 s a step.
   assert np.all(np.diff(cpu) > 0) and 12.0 <= cpu[-1] < 30.0
   assert 3 < int(state.step) < 12  # Stopped by the fake CPU clock, not by the steps.
+
+
+@pytest.mark.parametrize("horizon, expected_first", [(20.0, 0.1), (0.0, 1.0)])
+def test_a_leg_past_the_horizon_trains_on_at_the_schedules_end(tmp_path, monkeypatch,
+                                                                horizon, expected_first):
+  """A finished drop run resumed with a larger `train.max_seconds`: with
+  `optim.horizon_seconds` at the first leg's budget the new leg stays at the
+  low rate; without it (0: the budget) the schedule stretches back to its peak."""
+  from ebmm_jax.training import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import parallel  # pylint: disable=g-import-not-at-top
+  from ebmm_jax import training  # pylint: disable=g-import-not-at-top
+  from ebmm_jax.training import loop  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(loop, "time", types.SimpleNamespace(time=_FakeClock(),
+                                                          process_time=time.process_time))
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  overrides = {"optim.schedule": "drop", "optim.clock": "seconds", "optim.drop_at": 0.8,
+               "optim.final_fraction": 0.1, "train.max_seconds": 20.0,
+               "train.num_steps": configuration.UNBOUNDED_STEPS, "train.log_every": 1,
+               "train.checkpoint_every_secs": 1e9}
+  training.train(helpers.tiny_config(**overrides), str(tmp_path), mesh)
+  first = len(metrics_lib.read_metrics(str(tmp_path)))
+  assert metrics_lib.read_metrics(str(tmp_path))[-1]["lr_scale"] == pytest.approx(0.1)
+  training.train(helpers.tiny_config(**{**overrides, "train.max_seconds": 40.0,
+                                        "optim.horizon_seconds": horizon}),
+                 str(tmp_path), mesh)
+  rows = metrics_lib.read_metrics(str(tmp_path))[first:]
+  scales = np.array([r["lr_scale"] for r in rows])
+  seconds = np.array([r["train_seconds"] for r in rows])
+  assert len(rows) >= 5 and seconds[-1] >= 40.0
+  assert scales[0] == pytest.approx(expected_first)
+  assert scales[-1] == pytest.approx(0.1) and np.all(np.diff(scales) <= 0)
+  # The drop comes at 80% of the horizon in force (within a step's seconds):
+  # never in the new leg past a 20-s horizon, at 32 s of a 40-s one.
+  if horizon:
+    np.testing.assert_allclose(scales, 0.1)
+  else:
+    assert 31.0 <= seconds[np.argmax(scales < 0.5)] <= 34.0

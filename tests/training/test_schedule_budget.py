@@ -91,3 +91,19 @@ def test_the_training_log_shows_the_learning_rate_fraction(tmp_path, caplog):
                              rtol=1e-6)
   lines = [r.getMessage() for r in caplog.records if "meta-loss" in r.getMessage()]
   assert len(lines) == 6 and "lr x1 " in lines[0] and "lr x0.1 " in lines[-1]
+
+
+def test_a_horizon_is_checked_against_the_budget_and_the_clock():
+  drop = {"optim.schedule": "drop", "optim.clock": "seconds", "train.max_seconds": 600.0,
+          "train.num_steps": configuration.UNBOUNDED_STEPS}
+  with pytest.raises(ValueError) as e:  # The run would end before its schedule.
+    configuration.validate_training_budget(helpers.tiny_config(
+        **drop, **{"optim.horizon_seconds": 900.0}))
+  assert "\n" not in str(e.value)
+  assert "optim.horizon_seconds=900 > train.max_seconds=600" in str(e.value)
+  configuration.validate_training_budget(helpers.tiny_config(
+      **drop, **{"optim.horizon_seconds": 400.0}))  # A leg past its horizon.
+  with pytest.raises(ValueError, match="optim.horizon_seconds=400 is the seconds clock's"):
+    configuration.validate(helpers.tiny_config(**{"optim.horizon_seconds": 400.0}))
+  with pytest.raises(ValueError, match="optim.horizon_seconds=-1 must be >= 0"):
+    configuration.validate(helpers.tiny_config(**{**drop, "optim.horizon_seconds": -1.0}))
