@@ -26,6 +26,7 @@ from ebmm_jax import setups
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.reporting import plotting
 from ebmm_jax.reporting import runs
+from ebmm_jax.reporting import table1
 from ebmm_jax import training
 from ebmm_jax.data import images as images_lib
 from ebmm_jax.experiments import cli
@@ -75,7 +76,8 @@ def main(argv):
   kernel = analysis.write_kernel_identification(
       exp, meta_params, min(_NUM_BATCHES.value, 20), seed=_SEED.value)
   result = dict(
-      workdir=workdir, step=step, num_batches=_NUM_BATCHES.value,
+      workdir=workdir, step=step, training=table1.training_record(workdir),
+      num_batches=_NUM_BATCHES.value,
       num_patterns=config.data.num_patterns, seed=_SEED.value, ood=_OOD.value,
       roc_auc_vs_stored=aucs, write_kernel=kernel,
       energy_percentiles={k: dict(zip(("p5", "p50", "p95"),

@@ -179,6 +179,8 @@ def test_energy_analysis_launcher_with_binarized_cifar(tiny_omniglot_workdir, da
     result = json.load(f)
   assert set(result["roc_auc_vs_stored"]) == {
       "non_stored", "distorted_stored", "out_of_distribution"}
+  # The model's meta-steps and training time (none logged: a saved initial state).
+  assert result["step"] == 0 and result["training"] == {"steps": 0, "seconds": None}
   assert (tiny_omniglot_workdir / "energy_histograms.png").stat().st_size > 1000
   assert "out_of_distribution" in out
 
