@@ -22,6 +22,7 @@ from absl import app
 from absl import flags
 
 from ebmm_jax.reporting import analysis
+from ebmm_jax.reporting import image_table
 from ebmm_jax import setups
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.reporting import plotting
@@ -39,6 +40,7 @@ _OOD = flags.DEFINE_string("ood", "cifar10", "Dataset of the out-of-distribution
 _DATA_DIR = run_flags.data_dir("Overrides data.data_dir (and is "
                                "where --ood is read from).")
 _SEED = run_flags.seed()
+_SPLIT = run_flags.split()
 _OUTPUT_DIR = run_flags.output_dir("Default: the workdir.")
 
 
@@ -48,11 +50,16 @@ def main(argv):
   config = training.load_config(workdir)
   if _DATA_DIR.value:
     config.data.data_dir = _DATA_DIR.value
+  image_memory = config.data.name in setups.IMAGE_DATASETS
+  if image_memory:  # Refuses the validation split of a model that trained on it.
+    config = image_table.with_split(config, _SPLIT.value)
+  elif _SPLIT.value:
+    raise app.UsageError(f"--split picks image batches; {config.data.name} has none.")
   exp = setups.build(config)
   meta_params, step = runs.train_or_load(config, workdir)
   sample_ood = None
   if _OOD.value:
-    if config.data.name not in setups.IMAGE_DATASETS:
+    if not image_memory:
       raise app.UsageError("--ood needs an image memory; pass --ood='' for "
                            f"{config.data.name}.")
     images, _ = images_lib.load_dataset(_OOD.value, "test", config.data.data_dir,
@@ -79,6 +86,7 @@ def main(argv):
       workdir=workdir, step=step, training=table1.training_record(workdir),
       num_batches=_NUM_BATCHES.value,
       num_patterns=config.data.num_patterns, seed=_SEED.value, ood=_OOD.value,
+      split=config.data.eval_split if image_memory else None,
       roc_auc_vs_stored=aucs, write_kernel=kernel,
       energy_percentiles={k: dict(zip(("p5", "p50", "p95"),
                                       np.percentile(v, [5, 50, 95]).tolist()))

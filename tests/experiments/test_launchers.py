@@ -555,7 +555,7 @@ LAUNCHER_SHARED_FLAGS = {
     "benchmark": ["output", "data_dir"],
     "energy_benchmark": ["output"],
     "checkpoint_curve": ["workdir", "num_batches", "seed", "output"],
-    "energy_analysis": ["workdir", "num_batches", "data_dir", "seed", "output_dir"],
+    "energy_analysis": ["workdir", "num_batches", "data_dir", "seed", "split", "output_dir"],
     "plot_training": ["workdir", "output"],
     "distortion_rate": ["output"],
     "recipe_study": ["study", "workdir", "data_dir"],

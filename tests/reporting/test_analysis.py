@@ -174,13 +174,14 @@ def tiny_omniglot_workdir(tmp_path_factory, data_dir):
 
 def test_energy_analysis_launcher_with_binarized_cifar(tiny_omniglot_workdir, data_dir):
   out = _run(["experiments.energy_analysis", f"--workdir={tiny_omniglot_workdir}",
-              "--num_batches=3", f"--data_dir={data_dir}"])
+              "--num_batches=3", f"--data_dir={data_dir}", "--split=test"])
   with open(tiny_omniglot_workdir / "energy_analysis.json") as f:
     result = json.load(f)
   assert set(result["roc_auc_vs_stored"]) == {
       "non_stored", "distorted_stored", "out_of_distribution"}
   # The model's meta-steps and training time (none logged: a saved initial state).
   assert result["step"] == 0 and result["training"] == {"steps": 0, "seconds": None}
+  assert result["split"] == "test"
   assert (tiny_omniglot_workdir / "energy_histograms.png").stat().st_size > 1000
   assert "out_of_distribution" in out
 
