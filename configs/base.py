@@ -179,6 +179,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.train.log_every = 50  # Meta-steps between metric lines.
   c.train.checkpoint_every_secs = 300.0  # Wall time between checkpoints.
   c.train.keep_checkpoints = 3  # Newest checkpoints kept on disk.
+  # Also kept for good: the first checkpoint at or after each multiple of
+  # this many meta-steps (0: none), to go back to if a long run diverges.
+  c.train.keep_every_steps = 0
   c.train.max_nonfinite_steps = 10  # Consecutive non-finite meta-steps before failing.
   c.train.init_from = ""  # A workdir whose newest meta-parameters start this run.
 

@@ -38,6 +38,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
        "train.meta_batch_size must be >= 0 (0: one memory per device).")
   need(c.train.log_every >= 1, "train.log_every must be >= 1.")
   need(c.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1.")
+  need(c.train.get("keep_every_steps", 0) >= 0,
+       f"train.keep_every_steps={c.train.get('keep_every_steps')} must be >= 0 (0: none).")
   need(c.train.max_nonfinite_steps >= 1, "train.max_nonfinite_steps must be >= 1.")
   need(c.eval.num_batches >= 1 and c.eval.batches_per_call >= 1,
        "eval.num_batches and eval.batches_per_call must be >= 1.")

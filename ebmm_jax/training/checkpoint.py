@@ -105,11 +105,14 @@ def _remove(path: str) -> None:
     p.unlink()
 
 
-def save(directory, step: int, tree: Any, keep: int = 3) -> str:
+def save(directory, step: int, tree: Any, keep: int = 3, keep_every: int = 0) -> str:
   """Writes `tree` as checkpoint `step` (an orbax folder) and returns its
   path; keeps it and the newest `keep - 1` others (never deleting the one
-  just written, even if older, higher-step checkpoints are there). Every
-  process of a multi-host job must call it with the same step."""
+  just written, even if older, higher-step checkpoints are there). With
+  `keep_every` > 0 the first checkpoint at or after each multiple of
+  `keep_every` steps is also kept for good: a run that diverges late can go
+  back to a state from before. Every process of a multi-host job must call
+  it with the same step."""
   d = _path(directory)
   final = d / str(step)
   if jax.process_index() == 0:  # Process 0 writes the files (orbax: the primary host).
@@ -124,7 +127,14 @@ def save(directory, step: int, tree: Any, keep: int = 3) -> str:
   manager.wait_until_finished()
   manager.close()
   if jax.process_index() == 0:
-    others = [p for _, p in list_checkpoints(d) if p != str(final)]
+    found = list_checkpoints(d)
+    kept_for_good = set()
+    if keep_every > 0:
+      first = {}  # Oldest first: the first checkpoint in each period.
+      for s, p in found:
+        first.setdefault(s // keep_every, p)
+      kept_for_good = set(first.values())
+    others = [p for _, p in found if p != str(final) and p not in kept_for_good]
     for old in others[:max(len(others) - (keep - 1), 0)]:
       _remove(old)
   return str(final)

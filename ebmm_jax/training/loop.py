@@ -537,7 +537,7 @@ class _Log:
 
 def _save(workdir: str, step: int, state: step_lib.TrainState, t) -> None:
   checkpoint.save(checkpoint_dir(workdir), step, parallel.to_host(state),
-                  keep=t.keep_checkpoints)
+                  keep=t.keep_checkpoints, keep_every=t.get("keep_every_steps", 0))
   logging.info("Checkpoint at step %d saved.", step)
 
 

@@ -33,6 +33,7 @@ LOCK_FILE = ".lock"
 # recipe: a resumed run may change them.
 RESUMABLE_FIELDS = ("train.num_steps", "train.max_seconds", "train.log_every",
                     "train.checkpoint_every_secs", "train.keep_checkpoints",
+                    "train.keep_every_steps",
                     "train.max_nonfinite_steps", "data.data_dir",
                     "data.eval_split", "memory.unroll", "optim.horizon_seconds")
 RESUMABLE_SECTIONS = ("eval",)

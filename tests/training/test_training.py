@@ -61,6 +61,29 @@ def test_train_checkpoints_resumes_and_is_deterministic(tmp_path, one_device_mes
   assert [s for s, _ in checkpoint.list_checkpoints(training.checkpoint_dir(workdir))] == [2, 3, 4]
 
 
+def test_checkpoints_kept_for_good_every_period_besides_the_newest(tmp_path):
+  tree = {"a": np.arange(3.0)}
+  steps = [3, 7, 12, 15, 18, 21, 25]
+  for step in steps:
+    checkpoint.save(str(tmp_path / "rotating"), step, tree, keep=2)
+    checkpoint.save(str(tmp_path / "periods"), step, tree, keep=2, keep_every=10)
+  listed = lambda d: [s for s, _ in checkpoint.list_checkpoints(str(tmp_path / d))]
+  assert listed("rotating") == [21, 25]
+  # The first of each 10 steps (3, 12, 21) for good, then the newest two.
+  assert listed("periods") == [3, 12, 18, 21, 25]
+
+
+def test_the_trainer_keeps_a_checkpoint_every_period(tmp_path, one_device_mesh):
+  workdir = str(tmp_path / "run")
+  training.train(_config(6, **{"train.keep_checkpoints": 1, "train.keep_every_steps": 4}),
+                 workdir, one_device_mesh)
+  # A checkpoint every step; kept: the first of steps 0-3 and of 4-7, and the newest.
+  assert [s for s, _ in checkpoint.list_checkpoints(training.checkpoint_dir(workdir))] == [
+      1, 4, 6]
+  with pytest.raises(ValueError, match="train.keep_every_steps=-1 must be >= 0"):
+    configuration.validate(_config(6, **{"train.keep_every_steps": -1}))
+
+
 def test_nonfinite_steps_stop_training_naming_the_step(tmp_path, one_device_mesh, monkeypatch):
   build = setups.build
 
