@@ -237,7 +237,7 @@ def test_pretrained_memories_load_by_name_and_retrieve(name, n, n_max, bar):
 def test_the_pretrained_stream_memory_keeps_every_chunk_of_its_stream():
   """`binary-stream`, written as a stream (one chunk, then three appends of
   16): every chunk is retrieved far below the queries' 32 bits, the oldest
-  as well as the newest (evaluation.json: 13.95-14.04 over 200 streams)."""
+  as well as the newest (evaluation.json: 12.82-13.00 over 200 streams)."""
   mem = api.Memory.pretrained("binary-stream")
   assert mem.config.memory.stream_chunks == "16,16,16,16"
   per_chunk = []
