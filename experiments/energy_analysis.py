@@ -27,7 +27,6 @@ from ebmm_jax import setups
 from ebmm_jax.setups import images as image_setups
 from ebmm_jax.reporting import plotting
 from ebmm_jax.reporting import runs
-from ebmm_jax.reporting import table1
 from ebmm_jax import training
 from ebmm_jax.data import images as images_lib
 from ebmm_jax.experiments import cli
@@ -83,7 +82,7 @@ def main(argv):
   kernel = analysis.write_kernel_identification(
       exp, meta_params, min(_NUM_BATCHES.value, 20), seed=_SEED.value)
   result = dict(
-      workdir=workdir, step=step, training=table1.training_record(workdir),
+      workdir=workdir, step=step, training=runs.training_record(workdir),
       num_batches=_NUM_BATCHES.value,
       num_patterns=config.data.num_patterns, seed=_SEED.value, ood=_OOD.value,
       split=config.data.eval_split if image_memory else None,

@@ -32,7 +32,7 @@ from ebmm_jax.experiments import cli
 from ebmm_jax.experiments import run_flags
 from ebmm_jax.reporting import forgetting
 from ebmm_jax.reporting import image_table
-from ebmm_jax.reporting import table1
+from ebmm_jax.reporting import runs
 from ebmm_jax.setups import specs
 from ebmm_jax.training import metrics as metrics_lib
 
@@ -106,7 +106,7 @@ def main(argv):
                        f"the stream's are {batches.patterns.shape[2:]}.")
     curve = forgetting.model_curve(exp, params, batches, chunks, _BATCHES_PER_CALL.value)
     curve["workdir"] = workdir
-    curve["training"] = table1.training_record(workdir)  # Meta-steps and seconds.
+    curve["training"] = runs.training_record(workdir)  # Meta-steps and seconds.
     curves[f"{exp.model.name} ({workdir})"] = curve
   budget = loaded[0][1].model.memory_floats if loaded else hopfield.memory_size(dim)
   for rule in _HOPFIELD.value:

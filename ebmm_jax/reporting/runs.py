@@ -77,6 +77,31 @@ def training_seconds(workdir: str) -> float:
   return max(seconds.values()) if seconds else 0.0
 
 
+def training_record(workdir: str) -> Dict[str, object]:
+  """Meta-steps and wall time of a workdir's training, from `metrics.jsonl`.
+
+  A resumed run has one session per start (`session_started`); its time is
+  the sum of each session's last `session_seconds`. Runs logged before those
+  fields existed report the time between their first and last metric line
+  (None if there is one line).
+  """
+  rows = metrics_lib.read_metrics(workdir)
+  if not rows:
+    return dict(steps=0, seconds=None)
+  steps = int(rows[-1]["step"])
+  # The training process's CPU seconds over every leg (`train.seconds="cpu"`
+  # runs and every run since it was logged); None before.
+  cpu = rows[-1].get("train_cpu_seconds")
+  if not all("session_seconds" in r for r in rows):
+    return dict(steps=steps, cpu_seconds=cpu,
+                seconds=rows[-1]["time"] - rows[0]["time"] if len(rows) > 1 else None)
+  sessions = {}
+  for r in rows:
+    start = r.get("session_started")
+    sessions[start] = max(sessions.get(start, 0.0), r["session_seconds"])
+  return dict(steps=steps, seconds=sum(sessions.values()), cpu_seconds=cpu)
+
+
 def evaluate_points(points: Sequence[Point], train_seconds: float,
                     num_batches: int, seed: int = 12345,
                     num_patterns: Optional[int] = None,

@@ -22,6 +22,7 @@ from ebmm_jax.reporting import evaluation
 from ebmm_jax import setups
 from ebmm_jax.training import metrics as metrics_lib
 from ebmm_jax.reporting import paper
+from ebmm_jax.reporting import runs
 from ebmm_jax import training
 from ebmm_jax.baselines import hopfield
 from ebmm_jax.baselines import modern_hopfield
@@ -53,31 +54,6 @@ def _paper_row(name: str, ns: Sequence[int]) -> Row:
   size = "8127" if name == "EBMM" else str(binary_strings.MEMORY_BUDGET)
   cell = lambda n: f"{paper.table1_cell(name, n):g}" if n in paper.TABLE1_NS else "-"
   return (f"{name} (paper)", size, [cell(n) for n in ns])
-
-
-def training_record(workdir: str) -> Dict[str, object]:
-  """Meta-steps and wall time of a workdir's training, from `metrics.jsonl`.
-
-  A resumed run has one session per start (`session_started`); its time is
-  the sum of each session's last `session_seconds`. Runs logged before those
-  fields existed report the time between their first and last metric line
-  (None if there is one line).
-  """
-  rows = metrics_lib.read_metrics(workdir)
-  if not rows:
-    return dict(steps=0, seconds=None)
-  steps = int(rows[-1]["step"])
-  # The training process's CPU seconds over every leg (`train.seconds="cpu"`
-  # runs and every run since it was logged); None before.
-  cpu = rows[-1].get("train_cpu_seconds")
-  if not all("session_seconds" in r for r in rows):
-    return dict(steps=steps, cpu_seconds=cpu,
-                seconds=rows[-1]["time"] - rows[0]["time"] if len(rows) > 1 else None)
-  sessions = {}
-  for r in rows:
-    start = r.get("session_started")
-    sessions[start] = max(sessions.get(start, 0.0), r["session_seconds"])
-  return dict(steps=steps, seconds=sum(sessions.values()), cpu_seconds=cpu)
 
 
 def _load(workdirs: Sequence[str]):
@@ -119,14 +95,14 @@ def learned_rows(ns: Sequence[int], results: dict, workdirs: Sequence[str],
       results.setdefault(label, {})[n] = dict(
           out["summary"], trained_at=trained_n, workdir=workdir, memory_floats=floats,
           query=out["query"], per_iterate=out["per_iterate"].tolist(),
-          training=training_record(workdir))
+          training=runs.training_record(workdir))
       cells.append(_cell(out["summary"], marked=trained_n != n))
     rows.append((label, str(floats), cells))
     if name in paper.TABLE1 and name not in printed:
       rows.append(_paper_row(name, ns))
       printed.add(name)
     for trained_ns, workdir, _, _ in sorted(models, key=lambda m: m[0]):
-      record = training_record(workdir)
+      record = runs.training_record(workdir)
       seconds = "n/a" if record["seconds"] is None else f"{record['seconds']:.0f}"
       training_rows.append((label, _ns_text(trained_ns),
                             [f"{record['steps']:,}", seconds, workdir]))

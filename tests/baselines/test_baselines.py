@@ -15,6 +15,7 @@ from ebmm_jax.setups import registry
 from ebmm_jax import setups
 from ebmm_jax.core import meta
 from ebmm_jax.training import parallel
+from ebmm_jax.reporting import runs
 from ebmm_jax.reporting import table1
 from ebmm_jax import training
 from ebmm_jax.baselines import kanerva
@@ -264,7 +265,7 @@ def test_table1_evaluates_a_baseline_workdir(tmp_path, one_device_mesh):
   config.train.num_steps = 3
   config.lock()
   training.train(config, workdir, one_device_mesh)
-  record = table1.training_record(workdir)
+  record = runs.training_record(workdir)
   first = results[label][16]["training"]["seconds"]
   assert record["steps"] == 3 and record["seconds"] > first
   # CPU seconds accumulate over the sessions too.
